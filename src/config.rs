@@ -1,0 +1,259 @@
+//! Configuration from the environment, validated once at cold start.
+//!
+//! A bad value fails the cold start with a message naming the variable, so a broken
+//! deployment never serves a single event.
+
+use crate::domain::{HomeRoot, HomeTemplate, RoleArn, ServerId, TargetKind};
+use crate::profiles::GroupProfiles;
+
+/// What requests may touch: servers, home roots and roles.
+#[derive(Debug, Clone)]
+pub struct Guardrails {
+    pub servers: Vec<ServerId>,
+    pub roots: Vec<HomeRoot>,
+    /// `None`: `ALLOWED_ROLE_ARNS` unset, so requests may not set a role at all.
+    pub roles: Option<Vec<RoleArn>>,
+}
+
+impl Guardrails {
+    pub fn allows_server(&self, server: &ServerId) -> bool {
+        self.servers.contains(server)
+    }
+
+    pub fn allows_role(&self, role: &RoleArn) -> bool {
+        self.roles.as_ref().is_some_and(|r| r.contains(role))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub guardrails: Guardrails,
+    pub home_template: Option<HomeTemplate>,
+    pub group_profiles: Option<GroupProfiles>,
+    pub default_server: Option<ServerId>,
+    pub dry_run: bool,
+    /// How many SQS records run at once (`SQS_MAX_CONCURRENCY`, default 8).
+    pub sqs_concurrency: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {}", .0.iter().map(|(v, m)| format!("{v}: {m}")).collect::<Vec<_>>().join("; "))]
+pub struct ConfigError(pub Vec<(&'static str, String)>);
+
+impl ConfigError {
+    pub fn names(&self, variable: &str) -> bool {
+        self.0.iter().any(|(v, _)| *v == variable)
+    }
+}
+
+fn list(raw: &str) -> impl Iterator<Item = &str> {
+    raw.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the variables through `var`, so tests need not touch the process environment.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut errors: Vec<(&'static str, String)> = Vec::new();
+        let mut fail = |v: &'static str, m: String| errors.push((v, m));
+
+        let mut servers = Vec::new();
+        match var("ALLOWED_SERVER_IDS") {
+            None => fail("ALLOWED_SERVER_IDS", "required (comma-separated server ids)".into()),
+            Some(raw) => {
+                for s in list(&raw) {
+                    match ServerId::parse(s) {
+                        Ok(id) => servers.push(id),
+                        Err(e) => fail("ALLOWED_SERVER_IDS", format!("{s:?} {e}")),
+                    }
+                }
+                if servers.is_empty() && list(&raw).next().is_none() {
+                    fail("ALLOWED_SERVER_IDS", "must list at least one server id".into());
+                }
+            }
+        }
+
+        let mut roots = Vec::new();
+        match var("HOME_ROOTS") {
+            None => fail("HOME_ROOTS", "required (comma-separated path prefixes)".into()),
+            Some(raw) => {
+                for r in list(&raw) {
+                    match HomeRoot::parse(r) {
+                        Ok(root) => roots.push(root),
+                        Err(e) => fail("HOME_ROOTS", format!("{r:?} {e}")),
+                    }
+                }
+                if roots.is_empty() && list(&raw).next().is_none() {
+                    fail("HOME_ROOTS", "must list at least one root".into());
+                }
+            }
+        }
+
+        let roles = var("ALLOWED_ROLE_ARNS").map(|raw| {
+            list(&raw)
+                .filter_map(|r| match RoleArn::parse(r) {
+                    Ok(role) => Some(role),
+                    Err(e) => {
+                        fail("ALLOWED_ROLE_ARNS", format!("{r:?} {e}"));
+                        None
+                    }
+                })
+                .collect::<Vec<_>>()
+        });
+
+        let default_server = var("DEFAULT_SERVER_ID")
+            .filter(|s| !s.trim().is_empty())
+            .and_then(|s| match ServerId::parse(s.trim()) {
+                Ok(id) if servers.contains(&id) => Some(id),
+                Ok(id) => {
+                    fail("DEFAULT_SERVER_ID", format!("{id} is not in ALLOWED_SERVER_IDS"));
+                    None
+                }
+                Err(e) => {
+                    fail("DEFAULT_SERVER_ID", e.to_string());
+                    None
+                }
+            });
+
+        let dry_run = match var("DRY_RUN").as_deref().map(str::trim) {
+            None | Some("") | Some("false") | Some("False") | Some("FALSE") | Some("0") => false,
+            Some("true") | Some("True") | Some("TRUE") | Some("1") => true,
+            Some(other) => {
+                fail("DRY_RUN", format!("must be true or false, got {other:?}"));
+                false
+            }
+        };
+
+        let sqs_concurrency = match var("SQS_MAX_CONCURRENCY") {
+            None => 8,
+            Some(raw) => match raw.trim().parse::<usize>() {
+                Ok(n) if (1..=100).contains(&n) => n,
+                _ => {
+                    fail("SQS_MAX_CONCURRENCY", format!("must be 1 to 100, got {raw:?}"));
+                    8
+                }
+            },
+        };
+
+        let home_template = var("HOME_TEMPLATE")
+            .filter(|s| !s.trim().is_empty())
+            .and_then(|raw| {
+                HomeTemplate::parse(
+                    raw.trim(),
+                    &["UserName"],
+                    Some("UserName"),
+                    TargetKind::User,
+                    &roots,
+                )
+                .map_err(|e| fail("HOME_TEMPLATE", format!("{raw:?} {e}")))
+                .ok()
+            });
+
+        let guardrails = Guardrails {
+            servers,
+            roots,
+            roles,
+        };
+
+        let group_profiles = var("GROUP_PROFILES")
+            .filter(|s| !s.trim().is_empty())
+            .and_then(|raw| {
+                GroupProfiles::parse(&raw, &guardrails)
+                    .map_err(|e| fail("GROUP_PROFILES", e))
+                    .ok()
+            });
+
+        if !errors.is_empty() {
+            return Err(ConfigError(errors));
+        }
+        Ok(Self {
+            guardrails,
+            home_template,
+            group_profiles,
+            default_server,
+            dry_run,
+            sqs_concurrency,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const BASE: [(&str, &str); 2] = [
+        ("ALLOWED_SERVER_IDS", "s-0123456789abcdef0, s-00000000000000000"),
+        ("HOME_ROOTS", "/acme-sftp/home,/acme-sftp/groups"),
+    ];
+
+    #[test]
+    fn minimal_config() {
+        let c = config(&BASE).unwrap();
+        assert_eq!(c.guardrails.servers.len(), 2);
+        assert_eq!(c.guardrails.roots.len(), 2);
+        assert!(c.guardrails.roles.is_none());
+        assert!(!c.dry_run);
+        assert_eq!(c.sqs_concurrency, 8);
+    }
+
+    #[test]
+    fn required_variables_are_named() {
+        let e = config(&[]).unwrap_err();
+        assert!(e.names("ALLOWED_SERVER_IDS") && e.names("HOME_ROOTS"), "{e}");
+        assert!(e.to_string().contains("ALLOWED_SERVER_IDS"));
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        let cases = [
+            ("ALLOWED_SERVER_IDS", "s-123"),
+            ("ALLOWED_SERVER_IDS", " , "),
+            ("HOME_ROOTS", "relative/path"),
+            ("HOME_ROOTS", "/"),
+            ("HOME_ROOTS", "/a/../b"),
+            ("ALLOWED_ROLE_ARNS", "arn:aws:iam::1:role/x"),
+            ("DEFAULT_SERVER_ID", "s-11111111111111111"),
+            ("DEFAULT_SERVER_ID", "nope"),
+            ("DRY_RUN", "maybe"),
+            ("SQS_MAX_CONCURRENCY", "0"),
+            ("HOME_TEMPLATE", "/acme-sftp/home/shared"),
+            ("HOME_TEMPLATE", "/elsewhere/${UserName}"),
+            ("HOME_TEMPLATE", "/acme-sftp/home/${transfer:UserName}"),
+        ];
+        for (var, value) in cases {
+            let mut vars = BASE.to_vec();
+            vars.retain(|(k, _)| *k != var);
+            vars.push((var, value));
+            let err = config(&vars).expect_err(&format!("{var}={value}"));
+            assert!(err.names(var), "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn optional_values() {
+        let mut vars = BASE.to_vec();
+        vars.extend([
+            ("DEFAULT_SERVER_ID", "s-0123456789abcdef0"),
+            ("DRY_RUN", "true"),
+            ("HOME_TEMPLATE", "/acme-sftp/home/${UserName}"),
+            ("ALLOWED_ROLE_ARNS", "arn:aws:iam::111122223333:role/sftp-user"),
+        ]);
+        let c = config(&vars).unwrap();
+        assert!(c.dry_run);
+        assert_eq!(c.default_server.unwrap().as_str(), "s-0123456789abcdef0");
+        assert!(c.home_template.is_some());
+        assert_eq!(c.guardrails.roles.unwrap().len(), 1);
+    }
+}

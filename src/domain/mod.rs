@@ -1,0 +1,16 @@
+//! Validated values: once you hold one, it is valid. Each type has a violation enum
+//! naming exactly which rule failed.
+
+pub mod field;
+pub mod home;
+pub mod ids;
+pub mod policy;
+pub mod posix;
+pub mod role;
+
+pub use field::{FieldError, Violations};
+pub use home::{ChrootTarget, HomePath, HomeRoot, HomeTemplate, TargetKind};
+pub use ids::{ExternalId, ServerId, UserName};
+pub use policy::SessionPolicy;
+pub use posix::PosixProfile;
+pub use role::RoleArn;

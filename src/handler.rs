@@ -1,0 +1,88 @@
+//! The Lambda handler: one entry point, routed by the event's own shape.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::LambdaEvent;
+use serde_json::Value;
+
+use crate::apply::Chroot;
+use crate::config::Config;
+use crate::sources;
+use crate::transfer::Transfer;
+
+/// Everything an invocation needs that is not the event: built once per cold start.
+pub struct App<T> {
+    pub chroot: Chroot<T>,
+    pub cfn: sources::cloudformation::Responder,
+}
+
+impl<T: Transfer> App<T> {
+    pub fn new(config: Config, transfer: T) -> Self {
+        Self {
+            chroot: Chroot::new(config, transfer),
+            cfn: sources::cloudformation::Responder::new(),
+        }
+    }
+
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
+        let invocation = Invocation::from_context(&event.context);
+        sources::dispatch(self, event.payload, &invocation).await
+    }
+}
+
+/// Facts about the current invocation the sources need (deadline, ids).
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub request_id: String,
+    /// When Lambda will stop this invocation.
+    pub deadline: SystemTime,
+    pub log_group: String,
+    pub log_stream: String,
+}
+
+impl Invocation {
+    pub fn from_context(ctx: &lambda_runtime::Context) -> Self {
+        Self {
+            request_id: ctx.request_id.clone(),
+            deadline: UNIX_EPOCH + Duration::from_millis(ctx.deadline),
+            log_group: ctx.env_config.log_group.clone(),
+            log_stream: ctx.env_config.log_stream.clone(),
+        }
+    }
+
+    /// An invocation with `budget` left, for tests and local runs.
+    pub fn with_budget(budget: Duration) -> Self {
+        Self {
+            request_id: "local".to_owned(),
+            deadline: SystemTime::now() + budget,
+            log_group: "local".to_owned(),
+            log_stream: "local".to_owned(),
+        }
+    }
+
+    pub fn remaining(&self) -> Duration {
+        self.deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+    }
+}
+
+/// Errors that fail the invocation itself (so Lambda's own retry and on-failure
+/// destinations take over); every other failure is a structured result.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("event failed: {status}: {message}")]
+    EventFailed { status: String, message: String },
+}
+
+impl From<HandlerError> for lambda_runtime::Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        let error_type = match &e {
+            HandlerError::EventFailed { .. } => "TransferChroot.EventFailed",
+        };
+        Self {
+            error_type: error_type.to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}

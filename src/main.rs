@@ -1,0 +1,35 @@
+#![recursion_limit = "256"]
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::timeout::TimeoutConfig;
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+use transfer_chroot::transfer::sdk::SdkTransfer;
+use transfer_chroot::{App, Config, telemetry};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    telemetry::init();
+    let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
+    // Retries (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE) and the endpoint
+    // (AWS_ENDPOINT_URL_TRANSFER) come from the standard SDK settings. The timeouts
+    // bound one call so the retry budget fits the function's Timeout (see template.yaml).
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(5))
+                .operation_timeout(Duration::from_secs(15))
+                .build(),
+        )
+        .load()
+        .await;
+    let app = App::new(config, SdkTransfer::new(aws_sdk_transfer::Client::new(&sdk)));
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        app.handle(event).await
+    }))
+    .await
+}

@@ -1,0 +1,262 @@
+//! The Transfer port implemented with `aws-sdk-transfer`. The only module that
+//! imports SDK types; retries (throttling, 5xx, timeouts) are the SDK's own, with its
+//! standard exponential backoff and jitter, configured by the usual AWS settings.
+
+use std::time::Duration;
+
+use aws_sdk_transfer::Client;
+use aws_sdk_transfer::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_transfer::operation::RequestId;
+use aws_sdk_transfer::operation::update_access::UpdateAccessError;
+use aws_sdk_transfer::operation::update_user::UpdateUserError;
+use aws_sdk_transfer::types::{
+    DescribedAccess, DescribedUser, HomeDirectoryMapEntry, HomeDirectoryType, PosixProfile,
+};
+
+use super::{
+    LiveHome, LivePosix, Mapping, Reply, Subject, Transfer, TransferError, TransferErrorKind,
+    UpdateRequest,
+};
+use crate::domain::ServerId;
+
+#[derive(Debug, Clone)]
+pub struct SdkTransfer {
+    client: Client,
+}
+
+impl SdkTransfer {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+fn live_posix(p: Option<&PosixProfile>) -> Option<LivePosix> {
+    p.map(|p| LivePosix {
+        uid: p.uid(),
+        gid: p.gid(),
+        secondary_gids: p.secondary_gids().to_vec(),
+    })
+}
+
+fn live_mappings(m: &[HomeDirectoryMapEntry]) -> Vec<Mapping> {
+    m.iter()
+        .map(|m| Mapping {
+            entry: m.entry().to_owned(),
+            target: m.target().to_owned(),
+            r#type: m.r#type().map(|t| t.as_str().to_owned()),
+        })
+        .collect()
+}
+
+fn from_user(u: &DescribedUser) -> LiveHome {
+    LiveHome {
+        home_directory: u.home_directory().map(str::to_owned),
+        home_directory_type: u.home_directory_type().map(|t| t.as_str().to_owned()),
+        home_directory_mappings: live_mappings(u.home_directory_mappings()),
+        role: u.role().map(str::to_owned),
+        policy: u.policy().map(str::to_owned),
+        posix_profile: live_posix(u.posix_profile()),
+    }
+}
+
+fn from_access(a: &DescribedAccess) -> LiveHome {
+    LiveHome {
+        home_directory: a.home_directory().map(str::to_owned),
+        home_directory_type: a.home_directory_type().map(|t| t.as_str().to_owned()),
+        home_directory_mappings: live_mappings(a.home_directory_mappings()),
+        role: a.role().map(str::to_owned),
+        policy: a.policy().map(str::to_owned),
+        posix_profile: live_posix(a.posix_profile()),
+    }
+}
+
+/// Classifies an SDK error once. Messages are Transfer's own words for service errors
+/// and fixed sentences otherwise: transport details stay in the logs' `source` chain.
+fn classify<E>(
+    operation: &'static str,
+    err: SdkError<E, aws_sdk_transfer::config::http::HttpResponse>,
+    retry_after: impl Fn(&E) -> Option<&str>,
+) -> TransferError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    use TransferErrorKind::*;
+    let request_id = err.request_id().map(str::to_owned);
+    let mut after = None;
+    let (kind, code, message) = match &err {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            let code = e.code().unwrap_or("Unknown").to_owned();
+            let status = service.raw().status().as_u16();
+            let kind = match code.as_str() {
+                "ResourceNotFoundException" => NotFound,
+                "ThrottlingException" => Throttled,
+                "InvalidRequestException" => InvalidRequest,
+                "InternalServiceError" | "ServiceUnavailableException" => Unavailable,
+                _ if status >= 500 => Unavailable,
+                _ => Rejected,
+            };
+            after = retry_after(e)
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let message = match (kind, e.message()) {
+                (Unavailable, _) => format!("Transfer Family is unavailable ({code}) after retries"),
+                (Throttled, _) => format!("Transfer Family throttled {operation} after retries"),
+                (_, Some(m)) => format!("Transfer Family: {m}"),
+                (_, None) => format!("Transfer Family answered {code}"),
+            };
+            (kind, code, message)
+        }
+        SdkError::TimeoutError(_) => (
+            Unavailable,
+            "TimeoutError".to_owned(),
+            "Transfer Family did not answer in time".to_owned(),
+        ),
+        SdkError::DispatchFailure(_) => (
+            Unavailable,
+            "DispatchFailure".to_owned(),
+            "Transfer Family could not be reached".to_owned(),
+        ),
+        SdkError::ResponseError(_) => (
+            Unavailable,
+            "ResponseError".to_owned(),
+            "Transfer Family's response could not be read".to_owned(),
+        ),
+        _ => (
+            Unavailable,
+            "ConstructionFailure".to_owned(),
+            "the request could not be sent".to_owned(),
+        ),
+    };
+    TransferError {
+        operation,
+        kind,
+        code,
+        message,
+        request_id,
+        retry_after: after,
+        source: Some(Box::new(err)),
+    }
+}
+
+fn sdk_mapping(req: &UpdateRequest) -> Vec<HomeDirectoryMapEntry> {
+    req.mappings()
+        .into_iter()
+        .filter_map(|m| {
+            HomeDirectoryMapEntry::builder()
+                .entry(m.entry)
+                .target(m.target)
+                .build()
+                .ok()
+        })
+        .collect()
+}
+
+fn sdk_posix(req: &UpdateRequest) -> Option<PosixProfile> {
+    // Ids are validated to 0..=4294967295, which always fits an i64.
+    req.posix_profile.as_ref().and_then(|p| {
+        PosixProfile::builder()
+            .uid(p.uid() as i64)
+            .gid(p.gid() as i64)
+            .set_secondary_gids(
+                (!p.secondary_gids().is_empty())
+                    .then(|| p.secondary_gids().iter().map(|g| *g as i64).collect()),
+            )
+            .build()
+            .ok()
+    })
+}
+
+impl Transfer for SdkTransfer {
+    async fn describe(
+        &self,
+        server: &ServerId,
+        subject: &Subject,
+    ) -> Result<Reply<LiveHome>, TransferError> {
+        // DescribeUser/DescribeAccess do not model ThrottlingException; the SDK still
+        // retries it, and `classify` reads it by code.
+        match subject {
+            Subject::User(user) => {
+                let out = self
+                    .client
+                    .describe_user()
+                    .server_id(server.as_str())
+                    .user_name(user.as_str())
+                    .send()
+                    .await
+                    .map_err(|e| classify("DescribeUser", e, |_| None))?;
+                Ok(Reply {
+                    value: out.user().map(from_user).unwrap_or_default(),
+                    request_id: out.request_id().map(str::to_owned),
+                })
+            }
+            Subject::Access(id) => {
+                let out = self
+                    .client
+                    .describe_access()
+                    .server_id(server.as_str())
+                    .external_id(id.as_str())
+                    .send()
+                    .await
+                    .map_err(|e| classify("DescribeAccess", e, |_| None))?;
+                Ok(Reply {
+                    value: out.access().map(from_access).unwrap_or_default(),
+                    request_id: out.request_id().map(str::to_owned),
+                })
+            }
+        }
+    }
+
+    async fn update(&self, req: &UpdateRequest) -> Result<Reply<()>, TransferError> {
+        let role = req.role.as_ref().map(|r| r.as_str().to_owned());
+        let policy = req.policy.as_ref().map(|p| p.as_str().to_owned());
+        let request_id = match &req.subject {
+            Subject::User(user) => self
+                .client
+                .update_user()
+                .server_id(req.server.as_str())
+                .user_name(user.as_str())
+                .home_directory_type(HomeDirectoryType::Logical)
+                .set_home_directory_mappings(Some(sdk_mapping(req)))
+                .home_directory(req.home_directory)
+                .set_role(role)
+                .set_policy(policy)
+                .set_posix_profile(sdk_posix(req))
+                .send()
+                .await
+                .map_err(|e| {
+                    classify("UpdateUser", e, |e| match e {
+                        UpdateUserError::ThrottlingException(t) => t.retry_after_seconds(),
+                        _ => None,
+                    })
+                })?
+                .request_id()
+                .map(str::to_owned),
+            Subject::Access(id) => self
+                .client
+                .update_access()
+                .server_id(req.server.as_str())
+                .external_id(id.as_str())
+                .home_directory_type(HomeDirectoryType::Logical)
+                .set_home_directory_mappings(Some(sdk_mapping(req)))
+                .home_directory(req.home_directory)
+                .set_role(role)
+                .set_policy(policy)
+                .set_posix_profile(sdk_posix(req))
+                .send()
+                .await
+                .map_err(|e| {
+                    classify("UpdateAccess", e, |e| match e {
+                        UpdateAccessError::ThrottlingException(t) => t.retry_after_seconds(),
+                        _ => None,
+                    })
+                })?
+                .request_id()
+                .map(str::to_owned),
+        };
+        Ok(Reply {
+            value: (),
+            request_id,
+        })
+    }
+}
