@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::command::{ChrootCommand, InputRules, parse_command};
+use crate::command::{ChrootCommand, InputRules, Rejection, parse_command};
 use crate::config::Config;
 use crate::domain::ServerId;
 use crate::outcome::{ErrorBody, Outcome, Status};
@@ -31,14 +31,21 @@ impl<T: Transfer> Chroot<T> {
     pub async fn run(&self, input: &Map<String, Value>, rules: InputRules) -> Outcome {
         match parse_command(input, rules, &self.config) {
             Ok(command) => self.apply(&command).await,
-            Err(rejection) => Outcome::failed(rejection.identity, rejection.error),
+            Err(rejection) => {
+                let Rejection { identity, error } = *rejection;
+                Outcome::failed(identity, error)
+            }
         }
     }
 
     /// Applies a validated command: at most one read and one write.
     pub async fn apply(&self, command: &ChrootCommand) -> Outcome {
         let identity = command.identity();
-        let live = match self.transfer.describe(&command.server, &command.subject).await {
+        let live = match self
+            .transfer
+            .describe(&command.server, &command.subject)
+            .await
+        {
             Ok(live) => live,
             Err(e) => return failed(identity, &e),
         };

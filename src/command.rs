@@ -11,8 +11,8 @@ use crate::config::Config;
 use crate::domain::policy::PolicyViolation;
 use crate::domain::posix::posix_id;
 use crate::domain::{
-    ChrootTarget, ExternalId, FieldError, HomePath, PosixProfile, RoleArn, ServerId,
-    SessionPolicy, TargetKind, UserName, Violations,
+    ChrootTarget, ExternalId, FieldError, HomePath, PosixProfile, RoleArn, ServerId, SessionPolicy,
+    TargetKind, UserName, Violations,
 };
 use crate::outcome::{Action, ErrorBody, ErrorCode, Identity, echo};
 use crate::transfer::Subject;
@@ -62,13 +62,21 @@ impl Rejection {
         let message = match code {
             ErrorCode::NotAllowed => format!(
                 "refused by a guardrail: {}",
-                fields.iter().map(|f| f.field.as_str()).collect::<Vec<_>>().join(", ")
+                fields
+                    .iter()
+                    .map(|f| f.field.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             _ => format!(
                 "{} invalid field{}: {}",
                 fields.len(),
                 if fields.len() == 1 { "" } else { "s" },
-                fields.iter().map(|f| f.field.as_str()).collect::<Vec<_>>().join(", ")
+                fields
+                    .iter()
+                    .map(|f| f.field.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         };
         Self {
@@ -103,7 +111,7 @@ const FIELDS: &[&str] = &[
     "DryRun",
 ];
 
-fn string_field<'a>(v: &'a Value) -> Result<&'a str, String> {
+fn string_field(v: &Value) -> Result<&str, String> {
     v.as_str()
         .ok_or_else(|| format!("must be a string, got {}", type_name(v)))
 }
@@ -147,15 +155,26 @@ fn id_field(v: &Value, lenient: bool) -> Result<u64, String> {
 }
 
 /// Parses `PosixProfile`, reporting each bad member under its own path.
-pub fn parse_posix(v: &Value, lenient: bool, field: &str, errs: &mut Violations) -> Option<PosixProfile> {
+pub fn parse_posix(
+    v: &Value,
+    lenient: bool,
+    field: &str,
+    errs: &mut Violations,
+) -> Option<PosixProfile> {
     let Value::Object(map) = v else {
-        errs.push(field, format!("must be an object with Uid and Gid, got {}", type_name(v)));
+        errs.push(
+            field,
+            format!("must be an object with Uid and Gid, got {}", type_name(v)),
+        );
         return None;
     };
     let before = errs.len();
     for key in map.keys() {
         if !matches!(key.as_str(), "Uid" | "Gid" | "SecondaryGids") {
-            errs.push(format!("{field}.{}", echo(key)), "unknown field (expected Uid, Gid, SecondaryGids)");
+            errs.push(
+                format!("{field}.{}", echo(key)),
+                "unknown field (expected Uid, Gid, SecondaryGids)",
+            );
         }
     }
     let mut id = |name: &str| match map.get(name) {
@@ -178,7 +197,10 @@ pub fn parse_posix(v: &Value, lenient: bool, field: &str, errs: &mut Violations)
                 );
             } else {
                 for (i, item) in items.iter().enumerate() {
-                    if let Some(g) = errs.check(&format!("{field}.SecondaryGids[{i}]"), id_field(item, lenient)) {
+                    if let Some(g) = errs.check(
+                        &format!("{field}.SecondaryGids[{i}]"),
+                        id_field(item, lenient),
+                    ) {
                         secondary.push(g);
                     }
                 }
@@ -203,7 +225,7 @@ pub fn parse_command(
     input: &Map<String, Value>,
     rules: InputRules,
     config: &Config,
-) -> Result<ChrootCommand, Rejection> {
+) -> Result<ChrootCommand, Box<Rejection>> {
     let mut errs = Violations::default();
     let lenient = rules.lenient_scalars;
 
@@ -235,7 +257,10 @@ pub fn parse_command(
     let named = match input.get("Action") {
         None => None,
         Some(v) if rules.action.is_some() || rules.infer_action => {
-            errs.push("Action", format!("not accepted here (got {})", type_name(v)));
+            errs.push(
+                "Action",
+                format!("not accepted here (got {})", type_name(v)),
+            );
             None
         }
         Some(v) => match string_field(v).map(|s| (s, Action::parse(s))) {
@@ -260,15 +285,24 @@ pub fn parse_command(
             }
             return None;
         }
-        match (input.contains_key("UserName"), input.contains_key("ExternalId")) {
+        match (
+            input.contains_key("UserName"),
+            input.contains_key("ExternalId"),
+        ) {
             (true, false) => Some(Action::UpdateUser),
             (false, true) => Some(Action::UpdateAccess),
             (true, true) => {
-                errs.push("ExternalId", "give either UserName (a user) or ExternalId (an access), not both");
+                errs.push(
+                    "ExternalId",
+                    "give either UserName (a user) or ExternalId (an access), not both",
+                );
                 None
             }
             (false, false) => {
-                errs.push("UserName", "required: UserName for a user, or ExternalId for an access");
+                errs.push(
+                    "UserName",
+                    "required: UserName for a user, or ExternalId for an access",
+                );
                 None
             }
         }
@@ -287,7 +321,8 @@ pub fn parse_command(
             }
         },
         Some(v) => {
-            let parsed = string_field(v).and_then(|s| ServerId::parse(s).map_err(|e| e.to_string()));
+            let parsed =
+                string_field(v).and_then(|s| ServerId::parse(s).map_err(|e| e.to_string()));
             errs.check("ServerId", parsed)
         }
     };
@@ -316,7 +351,10 @@ pub fn parse_command(
         }
         Some(Action::UpdateAccess) => {
             if input.contains_key("UserName") && !rules.infer_action {
-                errs.push("UserName", "not accepted for UpdateAccess (give ExternalId)");
+                errs.push(
+                    "UserName",
+                    "not accepted for UpdateAccess (give ExternalId)",
+                );
             }
             match input.get("ExternalId") {
                 None => {
@@ -351,7 +389,10 @@ pub fn parse_command(
                 None
             }
             (Some(Subject::Access(_)), _) => {
-                errs.push("HomeDirectory", "required: an access needs its chroot target");
+                errs.push(
+                    "HomeDirectory",
+                    "required: an access needs its chroot target",
+                );
                 None
             }
             (None, _) => None,
@@ -372,7 +413,10 @@ pub fn parse_command(
         other => {
             errs.push(
                 "Policy",
-                format!("must be a JSON policy document (string or object), got {}", type_name(other)),
+                format!(
+                    "must be a JSON policy document (string or object), got {}",
+                    type_name(other)
+                ),
             );
             None
         }
@@ -386,15 +430,19 @@ pub fn parse_command(
         .unwrap_or(false);
 
     if !errs.is_empty() {
-        return Err(Rejection::new(identity, ErrorCode::ValidationFailed, errs.into_vec()));
+        return Err(Box::new(Rejection::new(
+            identity,
+            ErrorCode::ValidationFailed,
+            errs.into_vec(),
+        )));
     }
     let (Some(server), Some(subject), Some(home)) = (server, subject, home) else {
         // Unreachable in practice: every None above recorded a violation.
-        return Err(Rejection::new(
+        return Err(Box::new(Rejection::new(
             identity,
             ErrorCode::ValidationFailed,
             vec![FieldError::new("Action", "incomplete command")],
-        ));
+        )));
     };
 
     // Guardrails, on valid values only; every refusal is listed.
@@ -415,7 +463,11 @@ pub fn parse_command(
         refused.push("Role", why);
     }
     let Some(target) = target.filter(|_| refused.is_empty()) else {
-        return Err(Rejection::new(identity, ErrorCode::NotAllowed, refused.into_vec()));
+        return Err(Box::new(Rejection::new(
+            identity,
+            ErrorCode::NotAllowed,
+            refused.into_vec(),
+        )));
     };
 
     Ok(ChrootCommand {

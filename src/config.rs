@@ -62,7 +62,10 @@ impl Config {
 
         let mut servers = Vec::new();
         match var("ALLOWED_SERVER_IDS") {
-            None => fail("ALLOWED_SERVER_IDS", "required (comma-separated server ids)".into()),
+            None => fail(
+                "ALLOWED_SERVER_IDS",
+                "required (comma-separated server ids)".into(),
+            ),
             Some(raw) => {
                 for s in list(&raw) {
                     match ServerId::parse(s) {
@@ -71,14 +74,20 @@ impl Config {
                     }
                 }
                 if servers.is_empty() && list(&raw).next().is_none() {
-                    fail("ALLOWED_SERVER_IDS", "must list at least one server id".into());
+                    fail(
+                        "ALLOWED_SERVER_IDS",
+                        "must list at least one server id".into(),
+                    );
                 }
             }
         }
 
         let mut roots = Vec::new();
         match var("HOME_ROOTS") {
-            None => fail("HOME_ROOTS", "required (comma-separated path prefixes)".into()),
+            None => fail(
+                "HOME_ROOTS",
+                "required (comma-separated path prefixes)".into(),
+            ),
             Some(raw) => {
                 for r in list(&raw) {
                     match HomeRoot::parse(r) {
@@ -109,7 +118,10 @@ impl Config {
             .and_then(|s| match ServerId::parse(s.trim()) {
                 Ok(id) if servers.contains(&id) => Some(id),
                 Ok(id) => {
-                    fail("DEFAULT_SERVER_ID", format!("{id} is not in ALLOWED_SERVER_IDS"));
+                    fail(
+                        "DEFAULT_SERVER_ID",
+                        format!("{id} is not in ALLOWED_SERVER_IDS"),
+                    );
                     None
                 }
                 Err(e) => {
@@ -132,7 +144,10 @@ impl Config {
             Some(raw) => match raw.trim().parse::<usize>() {
                 Ok(n) if (1..=100).contains(&n) => n,
                 _ => {
-                    fail("SQS_MAX_CONCURRENCY", format!("must be 1 to 100, got {raw:?}"));
+                    fail(
+                        "SQS_MAX_CONCURRENCY",
+                        format!("must be 1 to 100, got {raw:?}"),
+                    );
                     8
                 }
             },
@@ -194,7 +209,10 @@ mod tests {
     }
 
     const BASE: [(&str, &str); 2] = [
-        ("ALLOWED_SERVER_IDS", "s-0123456789abcdef0, s-00000000000000000"),
+        (
+            "ALLOWED_SERVER_IDS",
+            "s-0123456789abcdef0, s-00000000000000000",
+        ),
         ("HOME_ROOTS", "/acme-sftp/home,/acme-sftp/groups"),
     ];
 
@@ -211,7 +229,10 @@ mod tests {
     #[test]
     fn required_variables_are_named() {
         let e = config(&[]).unwrap_err();
-        assert!(e.names("ALLOWED_SERVER_IDS") && e.names("HOME_ROOTS"), "{e}");
+        assert!(
+            e.names("ALLOWED_SERVER_IDS") && e.names("HOME_ROOTS"),
+            "{e}"
+        );
         assert!(e.to_string().contains("ALLOWED_SERVER_IDS"));
     }
 
@@ -248,7 +269,10 @@ mod tests {
             ("DEFAULT_SERVER_ID", "s-0123456789abcdef0"),
             ("DRY_RUN", "true"),
             ("HOME_TEMPLATE", "/acme-sftp/home/${UserName}"),
-            ("ALLOWED_ROLE_ARNS", "arn:aws:iam::111122223333:role/sftp-user"),
+            (
+                "ALLOWED_ROLE_ARNS",
+                "arn:aws:iam::111122223333:role/sftp-user",
+            ),
         ]);
         let c = config(&vars).unwrap();
         assert!(c.dry_run);

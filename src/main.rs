@@ -12,7 +12,8 @@ use transfer_chroot::{App, Config, telemetry};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
-    let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
+    let config =
+        Config::from_env().inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
     // Retries (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE) and the endpoint
     // (AWS_ENDPOINT_URL_TRANSFER) come from the standard SDK settings. The timeouts
     // bound one call so the retry budget fits the function's Timeout (see template.yaml).
@@ -26,7 +27,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         )
         .load()
         .await;
-    let app = App::new(config, SdkTransfer::new(aws_sdk_transfer::Client::new(&sdk)));
+    let app = App::new(
+        config,
+        SdkTransfer::new(aws_sdk_transfer::Client::new(&sdk)),
+    );
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         app.handle(event).await

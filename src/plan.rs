@@ -44,7 +44,10 @@ fn is_chroot_mapping(live: &[Mapping], target: &str) -> bool {
 
 /// The chroot target when `live` is chrooted (`LOGICAL` with one `/` directory mapping).
 pub fn chroot_target(live: &LiveHome) -> Option<&str> {
-    match (live.home_directory_type.as_deref(), live.home_directory_mappings.as_slice()) {
+    match (
+        live.home_directory_type.as_deref(),
+        live.home_directory_mappings.as_slice(),
+    ) {
         (Some("LOGICAL"), [m]) if is_chroot_mapping(std::slice::from_ref(m), &m.target) => {
             Some(m.target.as_str())
         }
@@ -76,7 +79,11 @@ pub fn changes(request: &UpdateRequest, live: &LiveHome) -> Vec<Change> {
         } else {
             mapping_json(&live.home_directory_mappings)
         };
-        change("HomeDirectoryMappings", before, mapping_json(&request.mappings()));
+        change(
+            "HomeDirectoryMappings",
+            before,
+            mapping_json(&request.mappings()),
+        );
     }
     // Absent or empty lands in `/` too, so it is already right.
     let landing = live.home_directory.as_deref().unwrap_or("");
@@ -99,8 +106,11 @@ pub fn changes(request: &UpdateRequest, live: &LiveHome) -> Vec<Change> {
     }
     if let Some(posix) = &request.posix_profile {
         let same = live.posix_profile.as_ref().is_some_and(|p| {
-            let secondary: Option<Vec<u64>> =
-                p.secondary_gids.iter().map(|g| u64::try_from(*g).ok()).collect();
+            let secondary: Option<Vec<u64>> = p
+                .secondary_gids
+                .iter()
+                .map(|g| u64::try_from(*g).ok())
+                .collect();
             match (u64::try_from(p.uid), u64::try_from(p.gid), secondary) {
                 (Ok(uid), Ok(gid), Some(sec)) => posix.same_as(uid, gid, &sec),
                 _ => false,
@@ -123,11 +133,15 @@ pub fn warnings(request: &UpdateRequest, live: &LiveHome) -> Vec<String> {
     if request.policy.is_some() || live.policy.as_deref().is_some_and(|p| !p.is_empty()) {
         warnings.push(POLICY_WITH_LOGICAL_WARNING.to_owned());
     }
-    if request.target.as_str().contains(crate::domain::home::TRANSFER_USER_NAME)
+    if request
+        .target
+        .as_str()
+        .contains(crate::domain::home::TRANSFER_USER_NAME)
         && request.role.is_none()
         && live.role.is_none()
     {
-        warnings.push("no Role is set: Transfer needs a role that grants the target path".to_owned());
+        warnings
+            .push("no Role is set: Transfer needs a role that grants the target path".to_owned());
     }
     warnings
 }
@@ -180,9 +194,15 @@ mod tests {
         assert!(changes(&request(), &chrooted()).is_empty());
         let mut live = chrooted();
         live.home_directory = None;
-        assert!(changes(&request(), &live).is_empty(), "no landing dir means /");
+        assert!(
+            changes(&request(), &live).is_empty(),
+            "no landing dir means /"
+        );
         live.home_directory_mappings[0].r#type = Some("DIRECTORY".into());
-        assert!(changes(&request(), &live).is_empty(), "DIRECTORY is the default type");
+        assert!(
+            changes(&request(), &live).is_empty(),
+            "DIRECTORY is the default type"
+        );
         assert_eq!(chroot_target(&live), Some("/b/home/alice"));
     }
 
@@ -196,7 +216,11 @@ mod tests {
         let c = changes(&request(), &live);
         assert_eq!(
             fields(&c),
-            ["HomeDirectoryType", "HomeDirectoryMappings", "HomeDirectory"]
+            [
+                "HomeDirectoryType",
+                "HomeDirectoryMappings",
+                "HomeDirectory"
+            ]
         );
         assert_eq!(c[2].before, json!("/b/home/alice"));
         assert_eq!(c[2].after, json!("/"));
@@ -206,17 +230,38 @@ mod tests {
     #[test]
     fn wrong_mappings_are_replaced() {
         for mappings in [
-            vec![Mapping { entry: "/".into(), target: "/b/home/bob".into(), r#type: None }],
-            vec![Mapping { entry: "/".into(), target: "/b/home/alice".into(), r#type: Some("FILE".into()) }],
+            vec![Mapping {
+                entry: "/".into(),
+                target: "/b/home/bob".into(),
+                r#type: None,
+            }],
+            vec![Mapping {
+                entry: "/".into(),
+                target: "/b/home/alice".into(),
+                r#type: Some("FILE".into()),
+            }],
             vec![
-                Mapping { entry: "/".into(), target: "/b/home/alice".into(), r#type: None },
-                Mapping { entry: "/shared".into(), target: "/b/shared".into(), r#type: None },
+                Mapping {
+                    entry: "/".into(),
+                    target: "/b/home/alice".into(),
+                    r#type: None,
+                },
+                Mapping {
+                    entry: "/shared".into(),
+                    target: "/b/shared".into(),
+                    r#type: None,
+                },
             ],
         ] {
             let mut live = chrooted();
             live.home_directory_mappings = mappings;
-            assert_eq!(fields(&changes(&request(), &live)), ["HomeDirectoryMappings"]);
-            if live.home_directory_mappings.len() > 1 || live.home_directory_mappings[0].r#type.is_some() {
+            assert_eq!(
+                fields(&changes(&request(), &live)),
+                ["HomeDirectoryMappings"]
+            );
+            if live.home_directory_mappings.len() > 1
+                || live.home_directory_mappings[0].r#type.is_some()
+            {
                 assert_eq!(chroot_target(&live), None);
             }
         }
@@ -229,10 +274,17 @@ mod tests {
         req.policy = Some(SessionPolicy::parse(r#"{"Statement":[]}"#).unwrap());
         req.posix_profile = Some(PosixProfile::new(1, 2, vec![3, 4]).unwrap());
         let mut live = chrooted();
-        assert_eq!(fields(&changes(&req, &live)), ["Role", "Policy", "PosixProfile"]);
+        assert_eq!(
+            fields(&changes(&req, &live)),
+            ["Role", "Policy", "PosixProfile"]
+        );
         live.role = Some("arn:aws:iam::111122223333:role/sftp".into());
         live.policy = Some("{ \"Statement\": [] }".into());
-        live.posix_profile = Some(LivePosix { uid: 1, gid: 2, secondary_gids: vec![4, 3] });
+        live.posix_profile = Some(LivePosix {
+            uid: 1,
+            gid: 2,
+            secondary_gids: vec![4, 3],
+        });
         assert!(changes(&req, &live).is_empty());
         // Omitted means "leave as it is", whatever is live.
         assert!(changes(&request(), &live).is_empty());

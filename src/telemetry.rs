@@ -4,15 +4,16 @@
 use tracing_subscriber::EnvFilter;
 
 pub fn init() {
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .ok()
-        .map(|l| match l.to_ascii_uppercase().as_str() {
-            "TRACE" => "trace",
-            "DEBUG" => "debug",
-            "WARN" => "warn",
-            "ERROR" | "FATAL" => "error",
-            _ => "info",
-        });
+    let level =
+        std::env::var("AWS_LAMBDA_LOG_LEVEL")
+            .ok()
+            .map(|l| match l.to_ascii_uppercase().as_str() {
+                "TRACE" => "trace",
+                "DEBUG" => "debug",
+                "WARN" => "warn",
+                "ERROR" | "FATAL" => "error",
+                _ => "info",
+            });
     let filter = match level {
         Some(level) => EnvFilter::new(level),
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),

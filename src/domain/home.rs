@@ -37,7 +37,9 @@ pub enum PathViolation {
     EmptySegment,
     #[error("must not contain '.' or '..' segments")]
     DotSegment,
-    #[error("'${{transfer:UserName}}' is only allowed in an access target; a user's home must be concrete")]
+    #[error(
+        "'${{transfer:UserName}}' is only allowed in an access target; a user's home must be concrete"
+    )]
     TransferVariableForUser,
     #[error("must not be '/': a chroot target is a folder below a home root")]
     Root,
@@ -278,10 +280,7 @@ mod tests {
             assert_eq!(HomePath::parse(raw, Access).as_ref(), Err(want), "{raw:?}");
         }
         let long = format!("/b/{}", "x".repeat(1022));
-        assert_eq!(
-            HomePath::parse(&long, User),
-            Err(TooLong(1025))
-        );
+        assert_eq!(HomePath::parse(&long, User), Err(TooLong(1025)));
         let fits = format!("/b/{}", "x".repeat(1021));
         assert!(HomePath::parse(&fits, User).is_ok());
     }
@@ -306,7 +305,10 @@ mod tests {
         assert!(admit("/b/home/alice").is_ok());
         assert!(admit("/b/home/a/b").is_ok());
         assert!(admit("/fs-1/groups/fin/${transfer:UserName}").is_ok());
-        assert!(admit("/b/home").is_err(), "the root itself exposes every home");
+        assert!(
+            admit("/b/home").is_err(),
+            "the root itself exposes every home"
+        );
         assert!(admit("/b/home2/alice").is_err());
         assert!(admit("/b/hom").is_err());
         assert!(admit("/b").is_err());
@@ -315,23 +317,53 @@ mod tests {
 
     #[test]
     fn templates() {
-        let t = HomeTemplate::parse("/b/home/${UserName}", &["UserName"], Some("UserName"), User, &roots())
-            .unwrap();
+        let t = HomeTemplate::parse(
+            "/b/home/${UserName}",
+            &["UserName"],
+            Some("UserName"),
+            User,
+            &roots(),
+        )
+        .unwrap();
         assert_eq!(t.render(&[("UserName", "alice")]), "/b/home/alice");
         assert!(matches!(
-            HomeTemplate::parse("/b/home/shared", &["UserName"], Some("UserName"), User, &roots()),
+            HomeTemplate::parse(
+                "/b/home/shared",
+                &["UserName"],
+                Some("UserName"),
+                User,
+                &roots()
+            ),
             Err(TemplateViolation::MissingPlaceholder(_))
         ));
         assert!(matches!(
-            HomeTemplate::parse("/b/home/${Email}", &["UserName"], Some("UserName"), User, &roots()),
+            HomeTemplate::parse(
+                "/b/home/${Email}",
+                &["UserName"],
+                Some("UserName"),
+                User,
+                &roots()
+            ),
             Err(TemplateViolation::UnknownPlaceholder(..))
         ));
         assert!(matches!(
-            HomeTemplate::parse("/b/home${UserName}", &["UserName"], Some("UserName"), User, &roots()),
+            HomeTemplate::parse(
+                "/b/home${UserName}",
+                &["UserName"],
+                Some("UserName"),
+                User,
+                &roots()
+            ),
             Err(TemplateViolation::Outside(_))
         ));
         assert!(matches!(
-            HomeTemplate::parse("/x/${UserName}", &["UserName"], Some("UserName"), User, &roots()),
+            HomeTemplate::parse(
+                "/x/${UserName}",
+                &["UserName"],
+                Some("UserName"),
+                User,
+                &roots()
+            ),
             Err(TemplateViolation::Outside(_))
         ));
         assert!(

@@ -33,7 +33,10 @@ pub fn posix_id(value: i128) -> Result<u64, PosixViolation> {
 
 impl PosixProfile {
     pub fn new(uid: u64, gid: u64, secondary_gids: Vec<u64>) -> Result<Self, PosixViolation> {
-        if uid > MAX_POSIX_ID || gid > MAX_POSIX_ID || secondary_gids.iter().any(|g| *g > MAX_POSIX_ID) {
+        if uid > MAX_POSIX_ID
+            || gid > MAX_POSIX_ID
+            || secondary_gids.iter().any(|g| *g > MAX_POSIX_ID)
+        {
             return Err(PosixViolation::OutOfRange);
         }
         if secondary_gids.len() > MAX_SECONDARY_GIDS {

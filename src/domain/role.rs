@@ -22,7 +22,9 @@ pub enum RoleArnViolation {
     Account,
     #[error("role name must be 1 to 64 characters")]
     NameLength,
-    #[error("role path and name may contain only ASCII letters, digits and + = , . @ _ - / (found {0:?})")]
+    #[error(
+        "role path and name may contain only ASCII letters, digits and + = , . @ _ - / (found {0:?})"
+    )]
     Char(char),
 }
 
@@ -44,7 +46,9 @@ impl RoleArn {
             return Err(RoleArnViolation::Shape);
         };
         if !(partition == "aws" || partition.starts_with("aws-"))
-            || !partition[3..].chars().all(|c| c.is_ascii_lowercase() || c == '-')
+            || !partition[3..]
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '-')
         {
             return Err(RoleArnViolation::Partition);
         }
@@ -55,7 +59,8 @@ impl RoleArn {
             return Err(RoleArnViolation::Shape);
         };
         if let Some(c) = path_and_name.chars().find(|c| {
-            !(c.is_ascii_alphanumeric() || matches!(c, '+' | '=' | ',' | '.' | '@' | '_' | '-' | '/'))
+            !(c.is_ascii_alphanumeric()
+                || matches!(c, '+' | '=' | ',' | '.' | '@' | '_' | '-' | '/'))
         }) {
             return Err(RoleArnViolation::Char(c));
         }
@@ -91,7 +96,10 @@ mod tests {
         ] {
             assert!(RoleArn::parse(ok).is_ok(), "{ok}");
         }
-        assert_eq!(RoleArn::parse("arn:role/x"), Err(RoleArnViolation::Length(10)));
+        assert_eq!(
+            RoleArn::parse("arn:role/x"),
+            Err(RoleArnViolation::Length(10))
+        );
         assert_eq!(
             RoleArn::parse("arn:aws:iam::111122223333:user/sftp"),
             Err(RoleArnViolation::Shape)
@@ -117,11 +125,17 @@ mod tests {
             Err(RoleArnViolation::Char(' '))
         );
         assert_eq!(
-            RoleArn::parse(&format!("arn:aws:iam::111122223333:role/{}", "r".repeat(65))),
+            RoleArn::parse(&format!(
+                "arn:aws:iam::111122223333:role/{}",
+                "r".repeat(65)
+            )),
             Err(RoleArnViolation::NameLength)
         );
         assert_eq!(
-            RoleArn::parse(&format!("arn:aws:iam::111122223333:role/{}", "r".repeat(2048))),
+            RoleArn::parse(&format!(
+                "arn:aws:iam::111122223333:role/{}",
+                "r".repeat(2048)
+            )),
             Err(RoleArnViolation::Length(2079))
         );
     }

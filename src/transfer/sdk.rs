@@ -100,7 +100,9 @@ where
                 .and_then(|s| s.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
             let message = match (kind, e.message()) {
-                (Unavailable, _) => format!("Transfer Family is unavailable ({code}) after retries"),
+                (Unavailable, _) => {
+                    format!("Transfer Family is unavailable ({code}) after retries")
+                }
                 (Throttled, _) => format!("Transfer Family throttled {operation} after retries"),
                 (_, Some(m)) => format!("Transfer Family: {m}"),
                 (_, None) => format!("Transfer Family answered {code}"),

@@ -1,0 +1,834 @@
+//! A local stand-in for AWS Transfer Family, for tests and the demo.
+//!
+//! It speaks Transfer's wire protocol (awsJson1.1: `POST /`, `X-Amz-Target:
+//! TransferService.<Op>`, errors as `{"__type": ...}`) on loopback, keeps users and
+//! accesses in memory (seeded from JSON), enforces the service model's constraints with
+//! the model's own patterns, records every request, and injects faults on demand
+//! (throttling, 5xx, latency, dropped connections). It also accepts the PUT of
+//! CloudFormation custom-resource responses on any other path and records them.
+//!
+//! moto's Transfer backend has no UpdateUser/UpdateAccess, hence this crate.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// What to do to a matching request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Fault {
+    /// HTTP 400 `ThrottlingException`.
+    Throttle,
+    /// This HTTP status with `InternalServiceError` (500) or `ServiceUnavailableException`.
+    Status(u16),
+    /// Close the connection without answering.
+    Drop,
+    /// Wait this many milliseconds, then answer normally.
+    DelayMs(u64),
+}
+
+/// A fault applied to the next `times` requests that match `operation` and `subject`
+/// (`None` matches any). `operation` is a Transfer operation (`UpdateUser`) or
+/// `CfnResponse` for the response sink.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FaultRule {
+    #[serde(default)]
+    pub operation: Option<String>,
+    /// A `UserName` or `ExternalId`.
+    #[serde(default)]
+    pub subject: Option<String>,
+    pub fault: Fault,
+    #[serde(default = "forever")]
+    pub times: u32,
+}
+
+fn forever() -> u32 {
+    u32::MAX
+}
+
+impl FaultRule {
+    pub fn new(fault: Fault, times: u32) -> Self {
+        Self {
+            operation: None,
+            subject: None,
+            fault,
+            times,
+        }
+    }
+    pub fn on(mut self, operation: &str) -> Self {
+        self.operation = Some(operation.to_owned());
+        self
+    }
+    pub fn for_subject(mut self, subject: &str) -> Self {
+        self.subject = Some(subject.to_owned());
+        self
+    }
+}
+
+/// Fault settings as the control endpoint takes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Faults {
+    /// Added to every Transfer request.
+    #[serde(default)]
+    pub latency_ms: u64,
+    #[serde(default)]
+    pub rules: Vec<FaultRule>,
+}
+
+/// One request as the stand-in saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Recorded {
+    pub operation: String,
+    pub body: Value,
+    /// The injected fault, if one was applied.
+    pub fault: Option<Fault>,
+    /// The `__type` of an error answered, if any.
+    pub error: Option<String>,
+    /// SigV4 `Authorization` for service `transfer` was present.
+    pub signed: bool,
+}
+
+impl Recorded {
+    /// Was this call answered with success?
+    pub fn succeeded(&self) -> bool {
+        self.fault
+            .as_ref()
+            .is_none_or(|f| matches!(f, Fault::DelayMs(_)))
+            && self.error.is_none()
+    }
+}
+
+/// A CloudFormation response PUT received by the sink.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResponsePut {
+    pub path: String,
+    pub query: Option<String>,
+    /// `None` when the header was absent; CloudFormation needs it empty or absent.
+    pub content_type: Option<String>,
+    pub content_length: Option<usize>,
+    pub body: Value,
+    /// The body's size in bytes as received.
+    pub size: usize,
+    /// Whether the sink accepted it (false when a fault answered it).
+    pub accepted: bool,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ServerState {
+    #[serde(default)]
+    users: BTreeMap<String, Map<String, Value>>,
+    #[serde(default)]
+    accesses: BTreeMap<String, Map<String, Value>>,
+}
+
+#[derive(Default)]
+struct State {
+    servers: Mutex<BTreeMap<String, ServerState>>,
+    faults: Mutex<Faults>,
+    requests: Mutex<Vec<Recorded>>,
+    responses: Mutex<Vec<ResponsePut>>,
+    in_flight: AtomicUsize,
+    peak: AtomicUsize,
+    next_id: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A running stand-in; stops when dropped.
+pub struct StandIn {
+    addr: SocketAddr,
+    state: Arc<State>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Parses a seed: `{"Servers": [{"ServerId": .., "Users": [..], "Accesses": [..]}]}`.
+fn load_seed(seed: &Value) -> Result<BTreeMap<String, ServerState>, String> {
+    let mut servers = BTreeMap::new();
+    let list = seed
+        .get("Servers")
+        .and_then(Value::as_array)
+        .ok_or("seed needs a Servers array")?;
+    for server in list {
+        let id = server
+            .get("ServerId")
+            .and_then(Value::as_str)
+            .ok_or("each server needs a ServerId")?;
+        let mut state = ServerState::default();
+        for user in server
+            .get("Users")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let u = user.as_object().ok_or("a user must be an object")?;
+            let name = u
+                .get("UserName")
+                .and_then(Value::as_str)
+                .ok_or("a user needs a UserName")?;
+            state.users.insert(name.to_owned(), u.clone());
+        }
+        for access in server
+            .get("Accesses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let a = access.as_object().ok_or("an access must be an object")?;
+            let id = a
+                .get("ExternalId")
+                .and_then(Value::as_str)
+                .ok_or("an access needs an ExternalId")?;
+            state.accesses.insert(id.to_owned(), a.clone());
+        }
+        servers.insert(id.to_owned(), state);
+    }
+    Ok(servers)
+}
+
+impl StandIn {
+    /// Starts on a free loopback port.
+    pub async fn start(seed: &Value) -> std::io::Result<Self> {
+        Self::start_on("127.0.0.1:0".parse().expect("literal address"), seed).await
+    }
+
+    /// Starts on `addr`, which must be a loopback address.
+    pub async fn start_on(addr: SocketAddr, seed: &Value) -> std::io::Result<Self> {
+        if !addr.ip().is_loopback() {
+            return Err(std::io::Error::other(
+                "the stand-in only listens on loopback",
+            ));
+        }
+        let servers = load_seed(seed).map_err(std::io::Error::other)?;
+        let state = Arc::new(State::default());
+        *lock(&state.servers) = servers;
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shared = state.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let state = shared.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let state = state.clone();
+                        async move { handle(state, req).await }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(Self { addr, state, task })
+    }
+
+    /// `http://127.0.0.1:<port>`: the value for `AWS_ENDPOINT_URL_TRANSFER`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        lock(&self.state.requests).clone()
+    }
+
+    /// How many calls to `operation` were answered with success.
+    pub fn successful_calls(&self, operation: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.operation == operation && r.succeeded())
+            .count()
+    }
+
+    /// How many calls to `operation` arrived at all (faulted or not).
+    pub fn calls(&self, operation: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.operation == operation)
+            .count()
+    }
+
+    pub fn clear_requests(&self) {
+        lock(&self.state.requests).clear();
+        self.state.peak.store(0, Ordering::SeqCst);
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        *lock(&self.state.faults) = faults;
+    }
+
+    pub fn add_fault(&self, rule: FaultRule) {
+        lock(&self.state.faults).rules.push(rule);
+    }
+
+    pub fn set_latency(&self, latency: Duration) {
+        lock(&self.state.faults).latency_ms = latency.as_millis() as u64;
+    }
+
+    /// The most Transfer requests ever handled at once since the last clear.
+    pub fn peak_concurrency(&self) -> usize {
+        self.state.peak.load(Ordering::SeqCst)
+    }
+
+    pub fn user(&self, server: &str, name: &str) -> Option<Value> {
+        lock(&self.state.servers)
+            .get(server)
+            .and_then(|s| s.users.get(name))
+            .map(|u| Value::Object(u.clone()))
+    }
+
+    pub fn access(&self, server: &str, id: &str) -> Option<Value> {
+        lock(&self.state.servers)
+            .get(server)
+            .and_then(|s| s.accesses.get(id))
+            .map(|a| Value::Object(a.clone()))
+    }
+
+    /// CloudFormation responses received by the sink.
+    pub fn responses(&self) -> Vec<ResponsePut> {
+        lock(&self.state.responses).clone()
+    }
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn json_reply(status: StatusCode, body: &Value, request_id: &str) -> Reply {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amzn-requestid", request_id)
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap_or_default()
+}
+
+fn aws_error(status: u16, kind: &str, message: &str, extra: Value, request_id: &str) -> Reply {
+    let mut body = json!({"__type": kind, "Message": message});
+    if let (Some(b), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        b.extend(extra);
+    }
+    json_reply(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        &body,
+        request_id,
+    )
+}
+
+/// Takes the first matching rule, consuming one of its `times`.
+fn take_fault(state: &State, operation: &str, subject: Option<&str>) -> (Option<Fault>, u64) {
+    let mut faults = lock(&state.faults);
+    let latency = faults.latency_ms;
+    let rule = faults.rules.iter_mut().find(|r| {
+        r.times > 0
+            && r.operation.as_deref().is_none_or(|o| o == operation)
+            && r.subject.as_deref().is_none_or(|s| Some(s) == subject)
+    });
+    let fault = rule.map(|r| {
+        if r.times != u32::MAX {
+            r.times -= 1;
+        }
+        r.fault.clone()
+    });
+    faults.rules.retain(|r| r.times > 0);
+    (fault, latency)
+}
+
+struct InFlight<'a>(&'a State);
+impl<'a> InFlight<'a> {
+    fn enter(state: &'a State) -> Self {
+        let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.peak.fetch_max(now, Ordering::SeqCst);
+        Self(state)
+    }
+}
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[derive(Debug)]
+struct Dropped;
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by fault injection")
+    }
+}
+impl std::error::Error for Dropped {}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Dropped> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let target = header("x-amz-target");
+    let auth = header("authorization").unwrap_or_default();
+    let content_type = header("content-type");
+    let content_length = header("content-length").and_then(|l| l.parse().ok());
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let request_id = format!(
+        "standin-{:08}",
+        state.next_id.fetch_add(1, Ordering::SeqCst) + 1
+    );
+
+    if path.starts_with("/_standin/") {
+        return Ok(control(&state, &method, &path, &body));
+    }
+    if method == Method::PUT {
+        return response_sink(&state, path, query, content_type, content_length, &body).await;
+    }
+    let Some(operation) = target
+        .as_deref()
+        .and_then(|t| t.strip_prefix("TransferService."))
+        .map(str::to_owned)
+    else {
+        return Ok(aws_error(
+            400,
+            "UnknownOperationException",
+            "missing X-Amz-Target: TransferService.<Operation>",
+            json!({}),
+            &request_id,
+        ));
+    };
+    let signed = auth.starts_with("AWS4-HMAC-SHA256") && auth.contains("/transfer/aws4_request");
+    let parsed: Result<Value, _> = serde_json::from_slice(&body);
+    let input = parsed.as_ref().ok().and_then(Value::as_object).cloned();
+    let subject = input.as_ref().and_then(|i| {
+        i.get("UserName")
+            .or_else(|| i.get("ExternalId"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+
+    let _guard = InFlight::enter(&state);
+    let (fault, latency) = take_fault(&state, &operation, subject.as_deref());
+    let mut record = Recorded {
+        operation: operation.clone(),
+        body: parsed.as_ref().cloned().unwrap_or(Value::Null),
+        fault: fault.clone(),
+        error: None,
+        signed,
+    };
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    let reply = match fault {
+        Some(Fault::Drop) => {
+            lock(&state.requests).push(record);
+            return Err(Dropped);
+        }
+        Some(Fault::Throttle) => Some(aws_error(
+            400,
+            "ThrottlingException",
+            "Rate exceeded",
+            json!({"RetryAfterSeconds": "1"}),
+            &request_id,
+        )),
+        Some(Fault::Status(status)) => {
+            let kind = if status == 500 {
+                "InternalServiceError"
+            } else {
+                "ServiceUnavailableException"
+            };
+            Some(aws_error(
+                status,
+                kind,
+                "injected fault",
+                json!({}),
+                &request_id,
+            ))
+        }
+        Some(Fault::DelayMs(ms)) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            None
+        }
+        None => None,
+    };
+    let reply = match reply {
+        Some(r) => r,
+        None if !signed => aws_error(
+            403,
+            "MissingAuthenticationTokenException",
+            "Request is missing a SigV4 Authorization header for service transfer",
+            json!({}),
+            &request_id,
+        ),
+        None => match input {
+            None => aws_error(
+                400,
+                "SerializationException",
+                "request body is not a JSON object",
+                json!({}),
+                &request_id,
+            ),
+            Some(input) => match operate(&state, &operation, &input) {
+                Ok(body) => json_reply(StatusCode::OK, &body, &request_id),
+                Err(e) => {
+                    record.error = Some(e.kind.to_owned());
+                    aws_error(400, e.kind, &e.message, e.extra, &request_id)
+                }
+            },
+        },
+    };
+    if record.fault.is_some() && !matches!(record.fault, Some(Fault::DelayMs(_))) {
+        record.error = match &record.fault {
+            Some(Fault::Throttle) => Some("ThrottlingException".into()),
+            Some(Fault::Status(s)) => Some(format!("HTTP {s}")),
+            _ => None,
+        };
+    }
+    if !signed && record.error.is_none() && record.fault.is_none() {
+        record.error = Some("MissingAuthenticationTokenException".into());
+    }
+    lock(&state.requests).push(record);
+    Ok(reply)
+}
+
+async fn response_sink(
+    state: &State,
+    path: String,
+    query: Option<String>,
+    content_type: Option<String>,
+    content_length: Option<usize>,
+    body: &Bytes,
+) -> Result<Reply, Dropped> {
+    let (fault, _) = take_fault(state, "CfnResponse", None);
+    let mut put = ResponsePut {
+        path,
+        query,
+        content_type,
+        content_length,
+        body: serde_json::from_slice(body).unwrap_or(Value::Null),
+        size: body.len(),
+        accepted: false,
+    };
+    let status = match fault {
+        Some(Fault::Drop) => {
+            lock(&state.responses).push(put);
+            return Err(Dropped);
+        }
+        Some(Fault::Status(s)) => {
+            StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+        Some(Fault::Throttle) => StatusCode::SERVICE_UNAVAILABLE,
+        Some(Fault::DelayMs(ms)) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            StatusCode::OK
+        }
+        None => StatusCode::OK,
+    };
+    put.accepted = status == StatusCode::OK;
+    lock(&state.responses).push(put);
+    Ok(Response::builder()
+        .status(status)
+        .body(Full::new(Bytes::new()))
+        .unwrap_or_default())
+}
+
+/// The control plane for out-of-process users (the demo, the benchmark).
+fn control(state: &State, method: &Method, path: &str, body: &Bytes) -> Reply {
+    let ok = |v: Value| json_reply(StatusCode::OK, &v, "control");
+    match (method, path) {
+        (&Method::GET, "/_standin/requests") => ok(json!(*lock(&state.requests))),
+        (&Method::GET, "/_standin/responses") => ok(json!(*lock(&state.responses))),
+        (&Method::GET, "/_standin/state") => ok(json!(*lock(&state.servers))),
+        (&Method::GET, "/_standin/peak") => ok(json!({"Peak": state.peak.load(Ordering::SeqCst)})),
+        (&Method::POST, "/_standin/faults") => match serde_json::from_slice::<Faults>(body) {
+            Ok(f) => {
+                *lock(&state.faults) = f;
+                ok(json!({"ok": true}))
+            }
+            Err(e) => json_reply(
+                StatusCode::BAD_REQUEST,
+                &json!({"error": e.to_string()}),
+                "control",
+            ),
+        },
+        (&Method::POST, "/_standin/clear") => {
+            lock(&state.requests).clear();
+            lock(&state.responses).clear();
+            state.peak.store(0, Ordering::SeqCst);
+            ok(json!({"ok": true}))
+        }
+        _ => json_reply(
+            StatusCode::NOT_FOUND,
+            &json!({"error": "unknown control path"}),
+            "control",
+        ),
+    }
+}
+
+struct ApiError {
+    kind: &'static str,
+    message: String,
+    extra: Value,
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError {
+        kind: "InvalidRequestException",
+        message: message.into(),
+        extra: json!({}),
+    }
+}
+
+fn not_found(kind: &str, name: &str) -> ApiError {
+    ApiError {
+        kind: "ResourceNotFoundException",
+        message: format!("Unknown {}: {name}", kind.to_lowercase()),
+        extra: json!({"Resource": name, "ResourceType": kind}),
+    }
+}
+
+// The service model's patterns (API 2018-11-05). Java's `\w`/`\d`/`\s` are ASCII and
+// its `.` excludes line terminators; the classes below say exactly that.
+const JAVA_DOT: &str = r"[^\n\r\u{85}\u{2028}\u{2029}]";
+pub static SERVER_ID: LazyLock<Regex> = LazyLock::new(|| re(r"s-([0-9a-f]{17})"));
+pub static USER_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"[A-Za-z0-9_][A-Za-z0-9_@.-]{2,99}"));
+pub static EXTERNAL_ID: LazyLock<Regex> = LazyLock::new(|| re(r"S-1-[0-9-]+"));
+pub static HOME_DIRECTORY: LazyLock<Regex> = LazyLock::new(|| re(&format!("(|/{JAVA_DOT}*)")));
+pub static MAP_PATH: LazyLock<Regex> = LazyLock::new(|| re(&format!("/{JAVA_DOT}*")));
+pub static ROLE: LazyLock<Regex> =
+    LazyLock::new(|| re(&format!(r"arn:{JAVA_DOT}*role/[^ \t\n\x0B\x0C\r]+")));
+
+fn re(pattern: &str) -> Regex {
+    Regex::new(&format!("^(?:{pattern})$")).expect("service-model pattern compiles")
+}
+
+fn check_string(
+    input: &Map<String, Value>,
+    field: &str,
+    required: bool,
+    len: (usize, usize),
+    pattern: Option<&Regex>,
+) -> Result<Option<String>, ApiError> {
+    match input.get(field) {
+        None if required => Err(invalid(format!("{field} is required"))),
+        None => Ok(None),
+        Some(Value::String(s)) => {
+            let n = s.chars().count();
+            if n < len.0 || n > len.1 {
+                return Err(invalid(format!(
+                    "1 validation error detected: Value at '{field}' failed to satisfy constraint: Member must have length between {} and {}",
+                    len.0, len.1
+                )));
+            }
+            if let Some(p) = pattern
+                && !p.is_match(s)
+            {
+                return Err(invalid(format!(
+                    "1 validation error detected: Value at '{field}' failed to satisfy constraint: Member must satisfy regular expression pattern"
+                )));
+            }
+            Ok(Some(s.clone()))
+        }
+        Some(_) => Err(ApiError {
+            kind: "SerializationException",
+            message: format!("{field} must be a string"),
+            extra: json!({}),
+        }),
+    }
+}
+
+fn posix_id(v: &Value) -> bool {
+    v.as_u64().is_some_and(|n| n <= 4_294_967_295)
+}
+
+/// Applies the model's constraints to the update fields shared by users and accesses.
+fn validate_update(input: &Map<String, Value>) -> Result<(), ApiError> {
+    check_string(
+        input,
+        "HomeDirectory",
+        false,
+        (0, 1024),
+        Some(&HOME_DIRECTORY),
+    )?;
+    check_string(input, "Policy", false, (0, 2048), None)?;
+    check_string(input, "Role", false, (20, 2048), Some(&ROLE))?;
+    if let Some(t) = input.get("HomeDirectoryType")
+        && !matches!(t.as_str(), Some("PATH") | Some("LOGICAL"))
+    {
+        return Err(invalid("HomeDirectoryType must be PATH or LOGICAL"));
+    }
+    if let Some(m) = input.get("HomeDirectoryMappings") {
+        let list = m
+            .as_array()
+            .ok_or_else(|| invalid("HomeDirectoryMappings must be a list"))?;
+        if list.is_empty() || list.len() > 50_000 {
+            return Err(invalid(
+                "HomeDirectoryMappings must have 1 to 50000 entries",
+            ));
+        }
+        for entry in list {
+            let e = entry
+                .as_object()
+                .ok_or_else(|| invalid("a mapping must be an object"))?;
+            check_string(e, "Entry", true, (0, 1024), Some(&MAP_PATH))?;
+            check_string(e, "Target", true, (0, 1024), Some(&MAP_PATH))?;
+            if let Some(t) = e.get("Type")
+                && !matches!(t.as_str(), Some("FILE") | Some("DIRECTORY"))
+            {
+                return Err(invalid("mapping Type must be FILE or DIRECTORY"));
+            }
+        }
+    }
+    if let Some(p) = input.get("PosixProfile") {
+        let ok = p.get("Uid").is_some_and(posix_id)
+            && p.get("Gid").is_some_and(posix_id)
+            && p.get("SecondaryGids").is_none_or(|g| {
+                g.as_array()
+                    .is_some_and(|g| g.len() <= 16 && g.iter().all(posix_id))
+            });
+        if !ok {
+            return Err(invalid(
+                "PosixProfile: Uid and Gid 0..4294967295, at most 16 SecondaryGids",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Merges an update into a stored user/access as Transfer does: given fields replace,
+/// absent fields stay (including a stale HomeDirectory when the type changes).
+fn merge(stored: &mut Map<String, Value>, input: &Map<String, Value>) -> Result<(), ApiError> {
+    for field in [
+        "HomeDirectory",
+        "HomeDirectoryType",
+        "HomeDirectoryMappings",
+        "Policy",
+        "Role",
+        "PosixProfile",
+    ] {
+        if let Some(v) = input.get(field) {
+            stored.insert(field.to_owned(), v.clone());
+        }
+    }
+    let logical = stored.get("HomeDirectoryType").and_then(Value::as_str) == Some("LOGICAL");
+    if !logical && input.contains_key("HomeDirectoryMappings") {
+        return Err(invalid(
+            "HomeDirectoryMappings require HomeDirectoryType LOGICAL",
+        ));
+    }
+    if !logical {
+        stored.remove("HomeDirectoryMappings");
+    }
+    // Logical directories: a given HomeDirectory must lie in one of the mappings.
+    if logical
+        && let Some(home) = input.get("HomeDirectory").and_then(Value::as_str)
+        && !home.is_empty()
+    {
+        let entries: Vec<&str> = stored
+            .get("HomeDirectoryMappings")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.get("Entry").and_then(Value::as_str))
+            .collect();
+        let inside = entries.iter().any(|e| {
+            *e == "/" || home == *e || home.starts_with(&format!("{}/", e.trim_end_matches('/')))
+        });
+        if !inside {
+            return Err(invalid(
+                "HomeDirectory must map to one of the logical HomeDirectoryMappings",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn operate(state: &State, operation: &str, input: &Map<String, Value>) -> Result<Value, ApiError> {
+    let server_id =
+        check_string(input, "ServerId", true, (19, 19), Some(&SERVER_ID))?.unwrap_or_default();
+    let mut servers = lock(&state.servers);
+    let server = servers
+        .get_mut(&server_id)
+        .ok_or_else(|| not_found("Server", &server_id))?;
+    match operation {
+        "DescribeUser" | "UpdateUser" => {
+            let name = check_string(input, "UserName", true, (3, 100), Some(&USER_NAME))?
+                .unwrap_or_default();
+            if operation == "UpdateUser" {
+                validate_update(input)?;
+            }
+            let user = server
+                .users
+                .get_mut(&name)
+                .ok_or_else(|| not_found("User", &name))?;
+            if operation == "DescribeUser" {
+                let mut described = user.clone();
+                described.insert(
+                    "Arn".into(),
+                    json!(format!(
+                        "arn:aws:transfer:us-east-1:111122223333:user/{server_id}/{name}"
+                    )),
+                );
+                return Ok(json!({"ServerId": server_id, "User": described}));
+            }
+            let mut updated = user.clone();
+            merge(&mut updated, input)?;
+            *user = updated;
+            Ok(json!({"ServerId": server_id, "UserName": name}))
+        }
+        "DescribeAccess" | "UpdateAccess" => {
+            let id = check_string(input, "ExternalId", true, (1, 256), Some(&EXTERNAL_ID))?
+                .unwrap_or_default();
+            if operation == "UpdateAccess" {
+                validate_update(input)?;
+            }
+            let access = server
+                .accesses
+                .get_mut(&id)
+                .ok_or_else(|| not_found("Access", &id))?;
+            if operation == "DescribeAccess" {
+                return Ok(json!({"ServerId": server_id, "Access": access.clone()}));
+            }
+            let mut updated = access.clone();
+            merge(&mut updated, input)?;
+            *access = updated;
+            Ok(json!({"ServerId": server_id, "ExternalId": id}))
+        }
+        other => Err(ApiError {
+            kind: "UnknownOperationException",
+            message: format!("the stand-in does not implement {other}"),
+            extra: json!({}),
+        }),
+    }
+}

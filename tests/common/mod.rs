@@ -1,0 +1,138 @@
+//! One helper for every integration test: starts the Transfer stand-in on loopback
+//! (seeded with `demo/seed.json`), points the real SDK at it, and builds the function's
+//! dependencies from `demo/config.env` — the same data the README's demo uses.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use aws_sdk_transfer::config::retry::RetryConfig;
+use aws_sdk_transfer::config::timeout::TimeoutConfig;
+use aws_sdk_transfer::config::{BehaviorVersion, Credentials, Region};
+use serde_json::Value;
+use transfer_chroot::transfer::sdk::SdkTransfer;
+use transfer_chroot::{App, Config, Invocation, Outcome};
+use transfer_standin::StandIn;
+
+pub const SERVER: &str = "s-0123456789abcdef0";
+pub const FINANCE_SID: &str = "S-1-5-21-1004336348-1177238915-682003330-1105";
+
+pub struct TestApp {
+    pub standin: StandIn,
+    pub app: App<SdkTransfer>,
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A sample event from `events/`, parsed.
+pub fn event(name: &str) -> Value {
+    let path = root().join("events").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+}
+
+/// A real AWS envelope from `../shared/reference/aws-event-envelopes/`.
+pub fn envelope(name: &str) -> Value {
+    let path = root()
+        .join("../shared/reference/aws-event-envelopes")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+}
+
+pub fn seed() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(root().join("demo/seed.json")).unwrap()).unwrap()
+}
+
+/// `demo/config.env` as a map (comments and blank lines skipped).
+pub fn demo_vars() -> HashMap<String, String> {
+    std::fs::read_to_string(root().join("demo/config.env"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+/// The real SDK client against `endpoint`, with millisecond backoff so retries are fast.
+pub fn sdk_client(endpoint: &str, max_attempts: u32) -> aws_sdk_transfer::Client {
+    let conf = aws_sdk_transfer::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "AKIDSTANDIN",
+            "standin-secret",
+            None,
+            None,
+            "tests",
+        ))
+        .endpoint_url(endpoint)
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(max_attempts)
+                .with_initial_backoff(Duration::from_millis(1))
+                .with_max_backoff(Duration::from_millis(5)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_secs(2))
+                .build(),
+        )
+        .build();
+    aws_sdk_transfer::Client::from_conf(conf)
+}
+
+/// The demo configuration with `overrides` applied (`""` removes a variable).
+pub fn config_with(overrides: &[(&str, &str)]) -> Config {
+    let mut vars = demo_vars();
+    for (k, v) in overrides {
+        if v.is_empty() {
+            vars.remove(*k);
+        } else {
+            vars.insert((*k).to_owned(), (*v).to_owned());
+        }
+    }
+    Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration is valid")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    let standin = StandIn::start(&seed()).await.expect("stand-in starts");
+    let transfer = SdkTransfer::new(sdk_client(&standin.endpoint(), 3));
+    let app = App::new(config_with(overrides), transfer);
+    TestApp { standin, app }
+}
+
+impl TestApp {
+    /// Invokes the handler as Lambda would, with `budget` before the deadline.
+    pub async fn invoke_with_budget(
+        &self,
+        event: Value,
+        budget: Duration,
+    ) -> Result<Value, String> {
+        transfer_chroot::sources::dispatch(&self.app, event, &Invocation::with_budget(budget))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    pub async fn invoke(&self, event: Value) -> Value {
+        self.invoke_with_budget(event, Duration::from_secs(30))
+            .await
+            .expect("handler answers")
+    }
+
+    pub async fn outcome(&self, event: Value) -> Outcome {
+        serde_json::from_value(self.invoke(event).await).expect("an Outcome")
+    }
+
+    pub fn writes(&self) -> usize {
+        self.standin.calls("UpdateUser") + self.standin.calls("UpdateAccess")
+    }
+}
