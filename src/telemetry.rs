@@ -26,15 +26,15 @@ pub fn init() {
     let text = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
-        .without_time();
+        .with_target(false);
     let _ = if text {
         builder.with_ansi(false).try_init()
     } else {
         builder
             .json()
             .flatten_event(true)
-            .with_current_span(false)
+            // The runtime's per-invocation span carries Lambda's `requestId`.
+            .with_current_span(true)
             .with_span_list(false)
             .try_init()
     };
