@@ -480,3 +480,222 @@ pub fn parse_command(
         dry_run,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config() -> Config {
+        let vars = [
+            ("ALLOWED_SERVER_IDS", "s-0123456789abcdef0"),
+            ("HOME_ROOTS", "/b/home,/b/groups"),
+            ("HOME_TEMPLATE", "/b/home/${UserName}"),
+            ("ALLOWED_ROLE_ARNS", "arn:aws:iam::111122223333:role/sftp"),
+            ("DEFAULT_SERVER_ID", "s-0123456789abcdef0"),
+        ];
+        Config::from_lookup(|k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap()
+    }
+
+    fn parse(v: serde_json::Value, rules: InputRules) -> Result<ChrootCommand, Box<Rejection>> {
+        parse_command(v.as_object().unwrap(), rules, &config())
+    }
+
+    fn rejected(v: serde_json::Value) -> (ErrorCode, Vec<String>) {
+        rejected_with(v, InputRules::default())
+    }
+
+    fn rejected_with(v: serde_json::Value, rules: InputRules) -> (ErrorCode, Vec<String>) {
+        let r = parse(v, rules).expect_err("must be rejected");
+        (
+            r.error.code,
+            r.error.fields.iter().map(|f| f.field.clone()).collect(),
+        )
+    }
+
+    fn user(extra: serde_json::Value) -> serde_json::Value {
+        let mut base =
+            json!({"Action": "UpdateUser", "ServerId": "s-0123456789abcdef0", "UserName": "alice"});
+        base.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        base
+    }
+
+    #[test]
+    fn a_valid_user_command_uses_the_template() {
+        let c = parse(user(json!({})), InputRules::default()).unwrap();
+        assert_eq!(c.target.as_str(), "/b/home/alice");
+        assert_eq!(c.action(), Action::UpdateUser);
+        assert!(!c.dry_run);
+    }
+
+    #[test]
+    fn each_field_rejection_is_reported_under_its_name() {
+        use ErrorCode::ValidationFailed as V;
+        let cases = [
+            (json!({"ServerId": "s-123"}), "ServerId"),
+            (json!({"ServerId": 7}), "ServerId"),
+            (json!({"UserName": "al"}), "UserName"),
+            (json!({"UserName": "ålice"}), "UserName"),
+            (json!({"UserName": null}), "UserName"),
+            (json!({"HomeDirectory": "relative"}), "HomeDirectory"),
+            (json!({"HomeDirectory": "/b/home/../x"}), "HomeDirectory"),
+            (json!({"HomeDirectory": "/b/home/a/"}), "HomeDirectory"),
+            (
+                json!({"HomeDirectory": format!("/b/home/{}", "a".repeat(1020))}),
+                "HomeDirectory",
+            ),
+            (json!({"HomeDirectoryType": "LOGICAL"}), "HomeDirectoryType"),
+            (
+                json!({"HomeDirectoryMappings": [{"Entry": "/", "Target": "/b/home/x"}]}),
+                "HomeDirectoryMappings",
+            ),
+            (json!({"Role": "arn:aws:iam::1:role/x"}), "Role"),
+            (json!({"Role": ["arn"]}), "Role"),
+            (json!({"Policy": "{not json"}), "Policy"),
+            (json!({"Policy": 12}), "Policy"),
+            (
+                json!({"Policy": format!("{{\"Statement\":[],\"x\":\"{}\"}}", "a".repeat(2048))}),
+                "Policy",
+            ),
+            (json!({"PosixProfile": "1001"}), "PosixProfile"),
+            (json!({"PosixProfile": {"Gid": 1}}), "PosixProfile.Uid"),
+            (json!({"PosixProfile": {"Uid": 1}}), "PosixProfile.Gid"),
+            (
+                json!({"PosixProfile": {"Uid": -1, "Gid": 1}}),
+                "PosixProfile.Uid",
+            ),
+            (
+                json!({"PosixProfile": {"Uid": 1, "Gid": 4294967296u64}}),
+                "PosixProfile.Gid",
+            ),
+            (
+                json!({"PosixProfile": {"Uid": 1.5, "Gid": 1}}),
+                "PosixProfile.Uid",
+            ),
+            (
+                json!({"PosixProfile": {"Uid": 1, "Gid": 1, "SecondaryGids": vec![1; 17]}}),
+                "PosixProfile.SecondaryGids",
+            ),
+            (
+                json!({"PosixProfile": {"Uid": 1, "Gid": 1, "SecondaryGids": [1, "x"]}}),
+                "PosixProfile.SecondaryGids[1]",
+            ),
+            (
+                json!({"PosixProfile": {"Uid": 1, "Gid": 1, "Extra": 1}}),
+                "PosixProfile.Extra",
+            ),
+            (json!({"DryRun": "yes"}), "DryRun"),
+            (json!({"Action": "DeleteUser"}), "Action"),
+            (json!({"Homedirectory": "/b/home/x"}), "Homedirectory"),
+            (json!({"ExternalId": "S-1-5"}), "ExternalId"),
+        ];
+        for (extra, field) in cases {
+            let (code, fields) = rejected(user(extra.clone()));
+            assert_eq!(code, V, "{extra}");
+            assert!(fields.contains(&field.to_owned()), "{extra}: {fields:?}");
+        }
+    }
+
+    #[test]
+    fn all_bad_fields_are_reported_at_once() {
+        let (code, fields) = rejected(json!({
+            "Action": "UpdateUser", "ServerId": "bad", "UserName": "x", "HomeDirectory": "rel",
+            "Role": "nope", "Policy": "[]", "PosixProfile": {"Uid": -1, "Gid": -1}, "DryRun": 3
+        }));
+        assert_eq!(code, ErrorCode::ValidationFailed);
+        assert_eq!(
+            fields,
+            [
+                "ServerId",
+                "UserName",
+                "HomeDirectory",
+                "Role",
+                "Policy",
+                "PosixProfile.Uid",
+                "PosixProfile.Gid",
+                "DryRun"
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_subject_and_action_are_named() {
+        assert_eq!(rejected(json!({})).1, ["Action"]);
+        assert_eq!(rejected(json!({"Action": "UpdateUser"})).1, ["UserName"]);
+        assert_eq!(
+            rejected(json!({"Action": "UpdateAccess", "ExternalId": "S-1-5-21"})).1,
+            ["HomeDirectory"]
+        );
+    }
+
+    #[test]
+    fn guardrails_list_every_refusal() {
+        let (code, fields) = rejected(json!({
+            "Action": "UpdateUser", "ServerId": "s-11111111111111111", "UserName": "alice",
+            "HomeDirectory": "/b/home", "Role": "arn:aws:iam::111122223333:role/admin"
+        }));
+        assert_eq!(code, ErrorCode::NotAllowed);
+        assert_eq!(fields, ["ServerId", "HomeDirectory", "Role"]);
+        assert_eq!(
+            rejected(user(json!({"HomeDirectory": "/b/home2/alice"}))).0,
+            ErrorCode::NotAllowed
+        );
+    }
+
+    #[test]
+    fn cloudformation_style_input_is_accepted() {
+        let rules = InputRules {
+            infer_action: true,
+            lenient_scalars: true,
+            ignore: &["ServiceToken"],
+            ..InputRules::default()
+        };
+        let c = parse(
+            json!({"ServiceToken": "arn:aws:lambda:...", "UserName": "alice",
+                   "PosixProfile": {"Uid": "1001", "Gid": "1001", "SecondaryGids": ["2001"]},
+                   "DryRun": "true"}),
+            rules,
+        )
+        .unwrap();
+        assert_eq!(c.posix_profile.unwrap().uid(), 1001);
+        assert!(c.dry_run);
+        let c = parse(
+            json!({"ExternalId": "S-1-5-21-1", "HomeDirectory": "/b/groups/x/${transfer:UserName}"}),
+            rules,
+        )
+        .unwrap();
+        assert_eq!(c.action(), Action::UpdateAccess);
+        assert_eq!(
+            rejected_with(json!({"UserName": "alice", "ExternalId": "S-1-5"}), rules).1,
+            ["ExternalId"]
+        );
+        // Strings are not numbers for strict sources.
+        assert_eq!(
+            rejected(user(json!({"PosixProfile": {"Uid": "1", "Gid": 1}}))).1,
+            ["PosixProfile.Uid"]
+        );
+    }
+
+    #[test]
+    fn fixed_action_refuses_an_action_field() {
+        let rules = InputRules {
+            action: Some(Action::UpdateUser),
+            ..InputRules::default()
+        };
+        assert_eq!(rejected_with(user(json!({})), rules).1, ["Action"]);
+    }
+
+    #[test]
+    fn hostile_names_are_echoed_truncated() {
+        let long = "x".repeat(10_000);
+        let r = parse(user(json!({"UserName": long})), InputRules::default()).unwrap_err();
+        assert!(r.identity.user_name.unwrap().chars().count() <= crate::outcome::ECHO_LIMIT + 1);
+    }
+}
