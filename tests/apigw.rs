@@ -244,7 +244,7 @@ async fn each_validation_class_is_a_400_naming_the_field() {
     let cases: Vec<(Value, Vec<&str>)> = vec![
         // Path parameters.
         (
-            v2("PUT", &format!("/servers/s-1/users/alice"), "", None),
+            v2("PUT", "/servers/s-1/users/alice", "", None),
             vec!["ServerId"],
         ),
         (

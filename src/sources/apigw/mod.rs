@@ -208,7 +208,10 @@ fn dry_run(request: &HttpRequest, errs: &mut Vec<FieldError>) -> bool {
 
 /// Reads the body as a JSON object; an absent or empty body is `{}` (every body field
 /// is optional). `Err` is the whole answer: 413, 415 or 400.
-fn body_object(request: &HttpRequest, route: &Route) -> Result<Map<String, Value>, (u16, Outcome)> {
+fn body_object(
+    request: &HttpRequest,
+    route: &Route,
+) -> Result<Map<String, Value>, Box<(u16, Outcome)>> {
     let bytes = match request.body_bytes() {
         Ok(None) => return Ok(Map::new()),
         Ok(Some(bytes)) => bytes,
@@ -218,9 +221,14 @@ fn body_object(request: &HttpRequest, route: &Route) -> Result<Map<String, Value
                 format!("payload too large: {e}"),
             )
             .with_fields(vec![FieldError::new(BODY_FIELD, &e)]);
-            return Err((413, Outcome::failed(identity_of(route, true), error)));
+            return Err(Box::new((
+                413,
+                Outcome::failed(identity_of(route, true), error),
+            )));
         }
-        Err(e @ BodyError::Base64) => return Err((400, body_invalid(route, e.to_string()))),
+        Err(e @ BodyError::Base64) => {
+            return Err(Box::new((400, body_invalid(route, e.to_string()))));
+        }
     };
     if !request.body_is_json() {
         let outcome = rejected(
@@ -231,11 +239,11 @@ fn body_object(request: &HttpRequest, route: &Route) -> Result<Map<String, Value
             ),
             identity_of(route, true),
         );
-        return Err((415, outcome));
+        return Err(Box::new((415, outcome)));
     }
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err((
+        Ok(other) => Err(Box::new((
             400,
             body_invalid(
                 route,
@@ -244,9 +252,12 @@ fn body_object(request: &HttpRequest, route: &Route) -> Result<Map<String, Value
                     type_name(&other)
                 ),
             ),
-        )),
+        ))),
         // serde_json's message names a line and column, never the body's content.
-        Err(e) => Err((400, body_invalid(route, format!("is not valid JSON: {e}")))),
+        Err(e) => Err(Box::new((
+            400,
+            body_invalid(route, format!("is not valid JSON: {e}")),
+        ))),
     }
 }
 
@@ -275,7 +286,10 @@ async fn put<T: Transfer>(
 ) -> Served {
     let mut input = match body_object(request, route) {
         Ok(map) => map,
-        Err((status, outcome)) => return Served::refused(label, status, outcome),
+        Err(refusal) => {
+            let (status, outcome) = *refusal;
+            return Served::refused(label, status, outcome);
+        }
     };
     let mut extra = Vec::new();
     // The path names the server and the user or access; the body may repeat them
