@@ -551,6 +551,19 @@ async fn upstream_unavailable_is_503_without_internals() {
 }
 
 #[tokio::test]
+async fn upstream_refusal_that_retrying_cannot_fix_is_502() {
+    let t = spawn_app().await;
+    t.standin
+        .add_fault(FaultRule::new(Fault::Status(403), u32::MAX).on("UpdateUser"));
+    let r = call(&t, event("apigw-v1-put-user.json")).await;
+    r.assert_status(502);
+    assert_eq!(r.header("Retry-After"), None);
+    assert_eq!(r.code(), "Upstream");
+    assert_eq!(r.body["Error"]["Retryable"], false);
+    assert_eq!(t.standin.calls("UpdateUser"), 1, "not retried");
+}
+
+#[tokio::test]
 async fn wrong_method_is_405_with_allow() {
     let t = spawn_app().await;
     for method in ["POST", "DELETE", "PATCH", "HEAD"] {

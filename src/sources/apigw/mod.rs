@@ -78,8 +78,9 @@ impl Served {
 /// Who called, what they asked and how it was answered: one line per request, next to
 /// the outcome's own line. Bodies are never logged (they may carry policies).
 fn log_request(request: &HttpRequest, served: &Served) {
-    let caller = request.caller.as_deref().unwrap_or("anonymous");
-    let method = request.method.as_deref().unwrap_or("?");
+    // Both come from the request: truncated like every echoed value.
+    let caller = echo(request.caller.as_deref().unwrap_or("anonymous"));
+    let method = echo(request.method.as_deref().unwrap_or("?"));
     let status = served.reply.status;
     let outcome = served.outcome.as_ref().map(|o| format!("{:?}", o.status));
     let code = served
@@ -89,11 +90,11 @@ fn log_request(request: &HttpRequest, served: &Served) {
         .map(|c| format!("{c:?}"));
     let api_request_id = request.api_request_id.as_deref();
     if status >= 500 {
-        tracing::warn!(source = "apigw", caller, http_method = method, route = %served.route,
+        tracing::warn!(source = "apigw", caller = %caller, http_method = %method, route = %served.route,
             target_resource = %served.target, http_status = status, outcome = outcome.as_deref(),
             error_code = code.as_deref(), api_request_id, "api request");
     } else {
-        tracing::info!(source = "apigw", caller, http_method = method, route = %served.route,
+        tracing::info!(source = "apigw", caller = %caller, http_method = %method, route = %served.route,
             target_resource = %served.target, http_status = status, outcome = outcome.as_deref(),
             error_code = code.as_deref(), api_request_id, "api request");
     }
@@ -103,10 +104,12 @@ fn rejected(code: ErrorCode, message: impl Into<String>, identity: Identity) -> 
     Outcome::failed(identity, ErrorBody::new(code, message))
 }
 
-fn identity_of(route: &Route, action: bool) -> Identity {
+/// Who a request is about, from its path (echoed, so safe to show even when invalid).
+/// `with_action`: the write it asks for; a read has none.
+fn identity_of(route: &Route, with_action: bool) -> Identity {
     let subject = Some(echo(&route.subject));
     Identity {
-        action: action.then(|| route.kind.action()),
+        action: with_action.then(|| route.kind.action()),
         server_id: Some(echo(&route.server)),
         user_name: subject.clone().filter(|_| route.kind == Kind::User),
         external_id: subject.filter(|_| route.kind == Kind::Access),
