@@ -680,6 +680,30 @@ async fn stage_prefixes_are_stripped() {
 }
 
 #[tokio::test]
+async fn explicit_route_parameters_stand_in_for_a_path_that_does_not_match() {
+    let t = spawn_app().await;
+    // A REST API mapped under a base path of a custom domain: the path carries the
+    // mapping, `resource` and `pathParameters` the route API Gateway matched.
+    let mut e = v1(
+        "GET",
+        &format!("/chroot/v1{USERS}/dave%40example.com"),
+        None,
+    );
+    e["resource"] = "/servers/{ServerId}/users/{UserName}".into();
+    e["pathParameters"] = json!({"ServerId": SERVER, "UserName": "dave%40example.com"});
+    let r = call(&t, e).await;
+    r.assert_status(200);
+    assert_eq!(r.body["UserName"], "dave@example.com");
+    // HTTP API: the route key names the route.
+    let mut e = v2("PUT", "/chroot/anything", "", Some(json!({})));
+    e["routeKey"] = "PUT /servers/{ServerId}/accesses/{ExternalId}".into();
+    e["pathParameters"] = json!({"ServerId": SERVER, "ExternalId": FINANCE_SID});
+    let r = call(&t, e).await;
+    r.assert_status(400);
+    assert_eq!(r.fields(), ["HomeDirectory"], "an access needs its target");
+}
+
+#[tokio::test]
 async fn get_reports_chrooted_false_for_a_path_user_then_true_after_put() {
     let t = spawn_app().await;
     let r = call(&t, event("apigw-v2-get-user.json")).await;

@@ -128,7 +128,15 @@ async fn serve<T: Transfer>(app: &App<T>, request: &HttpRequest) -> Served {
             ),
         );
     };
-    let Some(route) = routes::route(path, request.stage.as_deref()) else {
+    // The path decides; an explicit route's parameters only stand in for a path that
+    // does not match by itself (a proxy's path always does).
+    let route = routes::route(path, request.stage.as_deref()).or_else(|| {
+        request
+            .template
+            .as_deref()
+            .and_then(|t| routes::from_template(t, &request.path_parameters))
+    });
+    let Some(route) = route else {
         return Served::outcome(
             "-",
             rejected(

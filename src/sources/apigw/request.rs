@@ -32,6 +32,11 @@ pub struct HttpRequest {
     /// The path as the envelope gives it (possibly with a stage prefix, still encoded).
     pub path: Option<String>,
     pub stage: Option<String>,
+    /// The explicit route API Gateway matched (REST `resource`, the path part of an
+    /// HTTP API `routeKey`) and its `pathParameters`: a fallback for a path that does
+    /// not match on its own.
+    pub template: Option<String>,
+    pub path_parameters: Vec<(String, String)>,
     /// Query parameters, decoded, in order; a repeated name appears once per value.
     pub query: Vec<(String, String)>,
     pub content_type: Option<String>,
@@ -138,6 +143,15 @@ impl HttpRequest {
         let content_type = header(event, "content-type");
         let stage = text(event, "/requestContext/stage").map(str::to_owned);
         let api_request_id = text(event, "/requestContext/requestId").map(str::to_owned);
+        let path_parameters = event
+            .get("pathParameters")
+            .and_then(Value::as_object)
+            .map(|p| {
+                p.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
         match format {
             Format::V1 => Self {
                 format,
@@ -148,6 +162,8 @@ impl HttpRequest {
                     .or_else(|| text(event, "/requestContext/path"))
                     .map(str::to_owned),
                 stage,
+                template: text(event, "/resource").map(str::to_owned),
+                path_parameters,
                 query: v1_query(event),
                 content_type,
                 body,
@@ -172,6 +188,10 @@ impl HttpRequest {
                     .or_else(|| text(event, "/requestContext/http/path"))
                     .map(str::to_owned),
                 stage,
+                template: text(event, "/routeKey")
+                    .and_then(|k| k.split_once(' '))
+                    .map(|(_, t)| t.to_owned()),
+                path_parameters,
                 query: text(event, "/rawQueryString")
                     .map(parse_raw_query)
                     .unwrap_or_default(),

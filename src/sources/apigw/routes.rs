@@ -88,6 +88,26 @@ pub fn route(path: &str, stage: Option<&str>) -> Option<Route> {
     })
 }
 
+/// The route from an explicit API Gateway route (`/servers/{ServerId}/users/{UserName}`)
+/// and its path parameters, for an event whose path does not match by itself. Each
+/// parameter is decoded once, as a path segment would be.
+pub fn from_template(template: &str, params: &[(String, String)]) -> Option<Route> {
+    let kind = [Kind::User, Kind::Access]
+        .into_iter()
+        .find(|k| k.pattern() == template)?;
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| decode(v))
+    };
+    Some(Route {
+        kind,
+        server: param("ServerId")?,
+        subject: param(kind.subject_field())?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +183,35 @@ mod tests {
                 &format!("/$default/servers/{S}/users/alice"),
                 Some("$default")
             ),
+            None
+        );
+    }
+
+    #[test]
+    fn explicit_routes_with_path_parameters() {
+        let params = |s: &str, u: &str| {
+            vec![
+                ("ServerId".to_owned(), s.to_owned()),
+                ("UserName".to_owned(), u.to_owned()),
+            ]
+        };
+        assert_eq!(
+            from_template(
+                "/servers/{ServerId}/users/{UserName}",
+                &params(S, "dave%40example.com")
+            ),
+            user("dave@example.com")
+        );
+        assert_eq!(from_template("/{proxy+}", &params(S, "alice")), None);
+        assert_eq!(
+            from_template(
+                "/servers/{ServerId}/accesses/{ExternalId}",
+                &params(S, "alice")
+            ),
+            None
+        );
+        assert_eq!(
+            from_template("/servers/{ServerId}/users/{UserName}", &[]),
             None
         );
     }
