@@ -30,7 +30,8 @@ use tokio::task::JoinHandle;
 pub enum Fault {
     /// HTTP 400 `ThrottlingException`.
     Throttle,
-    /// This HTTP status with `InternalServiceError` (500) or `ServiceUnavailableException`.
+    /// This HTTP status with `InternalServiceError` (500), `AccessDeniedException` (4xx)
+    /// or `ServiceUnavailableException` (any other).
     Status(u16),
     /// Close the connection without answering.
     Drop,
@@ -463,10 +464,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
             &request_id,
         )),
         Some(Fault::Status(status)) => {
-            let kind = if status == 500 {
-                "InternalServiceError"
-            } else {
-                "ServiceUnavailableException"
+            let kind = match status {
+                500 => "InternalServiceError",
+                // A 4xx that no retry will fix, as AWS answers a role without permission.
+                400..=499 => "AccessDeniedException",
+                _ => "ServiceUnavailableException",
             };
             Some(aws_error(
                 status,
