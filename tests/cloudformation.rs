@@ -48,6 +48,7 @@ fn delete(t: &TestApp, physical_id: &str, properties: Value) -> Value {
 fn alice() -> Value {
     json!({
         "ServiceToken": "arn:aws:lambda:eu-west-2:123456789012:function:custom-resource-handler",
+        "ServiceTimeout": "300",
         "ServerId": SERVER,
         "UserName": "alice",
         "HomeDirectory": "/acme-sftp/home/alice",

@@ -37,12 +37,13 @@ use crate::outcome::{ErrorBody, Identity, Outcome, Status, echo};
 use crate::transfer::{Subject, Transfer};
 
 /// How `ResourceProperties` are read: the subject decides the action, scalars may be
-/// strings, and the `ServiceToken` CloudFormation copies into them is not a field.
+/// strings, and the properties addressed to CloudFormation itself (`ServiceToken`, and
+/// `ServiceTimeout`, its own wait for the answer) are not command fields.
 pub const RULES: InputRules = InputRules {
     action: None,
     infer_action: true,
     lenient_scalars: true,
-    ignore: &["ServiceToken"],
+    ignore: &["ServiceToken", "ServiceTimeout"],
 };
 
 /// The PhysicalResourceId of a Create that failed: derived only from the request, so
@@ -214,7 +215,7 @@ pub async fn handle<T: Transfer>(
             // Nowhere to answer: fail loudly so the invocation shows up as an error.
             tracing::error!(source = SOURCE, error = %e, "CloudFormation request cannot be answered");
             return Err(HandlerError::EventFailed {
-                status: "FAILED".to_owned(),
+                status: "Unanswerable".to_owned(),
                 message: format!("CloudFormation request cannot be answered: {e}"),
             });
         }
@@ -248,6 +249,7 @@ pub async fn handle<T: Transfer>(
         );
     }
     let sent: Value = serde_json::from_slice(&encoded.body).unwrap_or_default();
+    let size = encoded.body.len();
     let status = encoded.response.status;
     match app
         .cfn
@@ -261,7 +263,7 @@ pub async fn handle<T: Transfer>(
                 physical_resource_id = %encoded.response.physical_resource_id,
                 attempts = delivered.attempts,
                 http_status = delivered.status,
-                size = sent_size(&sent),
+                size,
                 response_endpoint = %request.response_url,
                 "CloudFormation response delivered"
             );
@@ -278,15 +280,14 @@ pub async fn handle<T: Transfer>(
                 "CloudFormation response NOT delivered: the stack waits until Lambda retries this event or CloudFormation times out"
             );
             Err(HandlerError::EventFailed {
-                status: format!("{status:?}").to_uppercase(),
-                message: format!("CloudFormation response {e}"),
+                status: "ResponseNotDelivered".to_owned(),
+                message: format!(
+                    "CloudFormation {} response {e}",
+                    format!("{status:?}").to_uppercase()
+                ),
             })
         }
     }
-}
-
-fn sent_size(sent: &Value) -> usize {
-    serde_json::to_vec(sent).map_or(0, |b| b.len())
 }
 
 async fn answer<T: Transfer>(app: &App<T>, request: &CfnRequest) -> Answer {
@@ -416,8 +417,22 @@ fn failure_detail(outcome: &Outcome) -> String {
 }
 
 fn timed_out(request: &CfnRequest, budget: Duration, reserve: Duration) -> Answer {
+    let echoed = |key: &str| {
+        request
+            .properties
+            .as_ref()
+            .ok()
+            .and_then(|p| p.get(key))
+            .and_then(Value::as_str)
+            .map(echo)
+    };
     let outcome = Outcome::failed(
-        Identity::default(),
+        Identity {
+            action: None,
+            server_id: echoed("ServerId"),
+            user_name: echoed("UserName"),
+            external_id: echoed("ExternalId"),
+        },
         ErrorBody::new(
             crate::outcome::ErrorCode::Upstream,
             format!("timed out after {budget:?}"),
