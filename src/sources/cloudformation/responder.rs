@@ -362,6 +362,25 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn without_trust_roots_https_fails_cleanly_instead_of_panicking() {
+        let responder = Responder {
+            transport: Transport::PlainOnly {
+                client: client(HttpConnector::new()),
+                why: "no native root CA certificates found".into(),
+            },
+            policy: RetryPolicy::default(),
+        };
+        let url = ResponseUrl::parse("https://example.invalid/r?X-Amz-Signature=s").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let err = responder
+            .put(&url, Bytes::from_static(b"{}"), deadline)
+            .await
+            .unwrap_err();
+        assert_eq!(err.attempts, 1, "not retried");
+        assert!(matches!(err.last, PutError::NoTrustRoots(_)), "{err}");
+    }
+
     #[test]
     fn only_transient_failures_are_retried() {
         assert!(PutError::Status(500).retryable());
