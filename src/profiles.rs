@@ -134,8 +134,9 @@ impl GroupProfiles {
     /// Parses `GROUP_PROFILES`, reporting every problem at once, each naming its
     /// profile (`Profiles[1] (sftp-finance): Role: ...`).
     pub fn parse(raw: &str, guardrails: &Guardrails) -> Result<Self, String> {
-        let value: Value = serde_json::from_str(raw)
-            .map_err(|e| format!("must be JSON ({{\"Profiles\": [...], \"Default\": {{...}}}}): {e}"))?;
+        let value: Value = serde_json::from_str(raw).map_err(|e| {
+            format!("must be JSON ({{\"Profiles\": [...], \"Default\": {{...}}}}): {e}")
+        })?;
         let Value::Object(top) = value else {
             return Err(format!(
                 "must be a JSON object with Profiles and/or Default, got {}",
@@ -145,9 +146,7 @@ impl GroupProfiles {
         let mut problems: Vec<String> = Vec::new();
         for key in top.keys() {
             if key != "Profiles" && key != "Default" {
-                problems.push(format!(
-                    "unknown key {key:?} (expected Profiles, Default)"
-                ));
+                problems.push(format!("unknown key {key:?} (expected Profiles, Default)"));
             }
         }
         let mut profiles = Vec::new();
@@ -179,7 +178,9 @@ impl GroupProfiles {
                 profile
             }
         };
-        if top.get("Profiles").is_none_or(Value::is_null) && default.is_none() && problems.is_empty()
+        if top.get("Profiles").is_none_or(Value::is_null)
+            && default.is_none()
+            && problems.is_empty()
         {
             problems.push("configures neither Profiles nor Default".into());
         }
@@ -348,24 +349,26 @@ fn parse_profile(
 
     let role = match map.get("Role") {
         None => None,
-        Some(Value::String(raw)) => match RoleArn::parse(raw) {
-            Ok(role) if guardrails.allows_role(&role) => Some(role),
-            Ok(role) if guardrails.roles.is_none() => {
-                errs.push(
+        Some(Value::String(raw)) => {
+            match RoleArn::parse(raw) {
+                Ok(role) if guardrails.allows_role(&role) => Some(role),
+                Ok(role) if guardrails.roles.is_none() => {
+                    errs.push(
                     "Role",
                     format!("{role}: setting a role needs ALLOWED_ROLE_ARNS, which is not configured"),
                 );
-                None
+                    None
+                }
+                Ok(role) => {
+                    errs.push("Role", format!("{role} is not in ALLOWED_ROLE_ARNS"));
+                    None
+                }
+                Err(e) => {
+                    errs.push("Role", e);
+                    None
+                }
             }
-            Ok(role) => {
-                errs.push("Role", format!("{role} is not in ALLOWED_ROLE_ARNS"));
-                None
-            }
-            Err(e) => {
-                errs.push("Role", e);
-                None
-            }
-        },
+        }
         Some(other) => {
             errs.push(
                 "Role",
@@ -450,8 +453,7 @@ fn parse_home(
     if raw.contains(GROUP_NAME) {
         let group = group.unwrap_or_default();
         // The group's name becomes one path segment: it must be a safe one.
-        if group.contains('/') || HomePath::parse(&format!("/{group}"), TargetKind::User).is_err()
-        {
+        if group.contains('/') || HomePath::parse(&format!("/{group}"), TargetKind::User).is_err() {
             return Err(format!(
                 "{raw:?}: group name {group:?} cannot be used as ${{GroupName}} in a path \
                  (ASCII letters, digits and - _ . @ + = , ~ only, no '/')"
@@ -499,7 +501,10 @@ mod tests {
     }
 
     fn parse(v: Value) -> Result<GroupProfiles, String> {
-        GroupProfiles::parse(&v.to_string(), &guardrails(Some(&[FINANCE_ROLE, USER_ROLE])))
+        GroupProfiles::parse(
+            &v.to_string(),
+            &guardrails(Some(&[FINANCE_ROLE, USER_ROLE])),
+        )
     }
 
     fn sample() -> GroupProfiles {
@@ -527,10 +532,16 @@ mod tests {
             vec!["sftp-staff", "sftp-finance", "sftp-engineering"],
             vec!["other", "SFTP-Finance"],
         ] {
-            assert_eq!(p.resolve(&groups).unwrap().label(), "sftp-finance", "{groups:?}");
+            assert_eq!(
+                p.resolve(&groups).unwrap().label(),
+                "sftp-finance",
+                "{groups:?}"
+            );
         }
         assert_eq!(
-            p.resolve(&["sftp-staff", "sftp-engineering"]).unwrap().label(),
+            p.resolve(&["sftp-staff", "sftp-engineering"])
+                .unwrap()
+                .label(),
             "sftp-engineering"
         );
     }
@@ -580,7 +591,13 @@ mod tests {
         assert_eq!(fields["Role"], FINANCE_ROLE);
         assert_eq!(fields["PosixProfile"], json!({"Uid": 1001, "Gid": 2001}));
         assert!(fields["Policy"].is_string());
-        assert!(p.resolve(&["x"]).unwrap().command_fields().get("Policy").is_none());
+        assert!(
+            p.resolve(&["x"])
+                .unwrap()
+                .command_fields()
+                .get("Policy")
+                .is_none()
+        );
     }
 
     #[test]
@@ -595,37 +612,81 @@ mod tests {
     #[test]
     fn every_bad_profile_is_named() {
         let cases: Vec<(Value, &[&str])> = vec![
-            (json!({"Profiles": [{"Group": "a", "Priority": 1, "Role": "arn:aws:iam::111122223333:role/admin"}]}),
-             &["Profiles[0] (a)", "Role", "not in ALLOWED_ROLE_ARNS"]),
-            (json!({"Profiles": [{"Group": "a", "Priority": 1, "HomeDirectory": "/etc/${UserName}"}]}),
-             &["Profiles[0] (a)", "HomeDirectory", "outside the home roots"]),
-            (json!({"Profiles": [{"Group": "a", "Priority": 1, "HomeDirectory": "/acme-sftp/home"}]}),
-             &["Profiles[0] (a)", "HomeDirectory"]),
-            (json!({"Profiles": [{"Group": "a", "Priority": 1, "HomeDirectory": "/acme-sftp/home/${Email}"}]}),
-             &["Profiles[0] (a)", "unknown placeholder ${Email}"]),
-            (json!({"Profiles": [{"Group": "a", "Priority": 1, "HomeDirectory": "/acme-sftp/home/../${UserName}"}]}),
-             &["Profiles[0] (a)", "HomeDirectory"]),
-            (json!({"Profiles": [{"Group": "a", "Priority": 5}, {"Group": "b", "Priority": 5}]}),
-             &["Profiles[1] (b)", "Priority 5", "Profiles[0] (a)", "unique"]),
-            (json!({"Profiles": [{"Group": "a", "Priority": 1}, {"Group": "A", "Priority": 2}]}),
-             &["Profiles[1] (A)", "already has a profile"]),
-            (json!({"Profiles": [{"Priority": 1}]}), &["Profiles[0]", "Group: required"]),
-            (json!({"Profiles": [{"Group": "a"}]}), &["Profiles[0] (a)", "Priority: required"]),
-            (json!({"Profiles": [{"Group": "a", "Priority": "1"}]}), &["Priority: must be an integer"]),
-            (json!({"Profiles": [{"Group": "a", "Priority": 1, "HomeDirectoryType": "PATH"}]}),
-             &["HomeDirectoryType", "not negotiable"]),
-            (json!({"Profiles": [{"Group": "a", "Priority": 1, "Home": "/acme-sftp/home/x"}]}),
-             &["Profiles[0] (a)", "Home: unknown field"]),
-            (json!({"Profiles": [{"Group": "a", "Priority": 1, "PosixProfile": {"Uid": -1, "Gid": 1}}]}),
-             &["Profiles[0] (a)", "PosixProfile.Uid"]),
-            (json!({"Profiles": [{"Group": "a", "Priority": 1, "Policy": "not json"}]}),
-             &["Profiles[0] (a)", "Policy"]),
-            (json!({"Profiles": [{"Group": "Domain Users", "Priority": 1, "HomeDirectory": "/acme-sftp/groups/${GroupName}/${UserName}"}]}),
-             &["Profiles[0] (Domain Users)", "cannot be used as ${GroupName}"]),
-            (json!({"Default": {"HomeDirectory": "/acme-sftp/groups/${GroupName}"}}),
-             &["Default", "${GroupName} has no value in Default"]),
-            (json!({"Default": {"Priority": 3}}), &["Default", "Priority: not accepted in Default"]),
-            (json!({"Default": {"Role": "arn:aws:iam::999999999999:role/x"}}), &["Default", "Role"]),
+            (
+                json!({"Profiles": [{"Group": "a", "Priority": 1, "Role": "arn:aws:iam::111122223333:role/admin"}]}),
+                &["Profiles[0] (a)", "Role", "not in ALLOWED_ROLE_ARNS"],
+            ),
+            (
+                json!({"Profiles": [{"Group": "a", "Priority": 1, "HomeDirectory": "/etc/${UserName}"}]}),
+                &["Profiles[0] (a)", "HomeDirectory", "outside the home roots"],
+            ),
+            (
+                json!({"Profiles": [{"Group": "a", "Priority": 1, "HomeDirectory": "/acme-sftp/home"}]}),
+                &["Profiles[0] (a)", "HomeDirectory"],
+            ),
+            (
+                json!({"Profiles": [{"Group": "a", "Priority": 1, "HomeDirectory": "/acme-sftp/home/${Email}"}]}),
+                &["Profiles[0] (a)", "unknown placeholder ${Email}"],
+            ),
+            (
+                json!({"Profiles": [{"Group": "a", "Priority": 1, "HomeDirectory": "/acme-sftp/home/../${UserName}"}]}),
+                &["Profiles[0] (a)", "HomeDirectory"],
+            ),
+            (
+                json!({"Profiles": [{"Group": "a", "Priority": 5}, {"Group": "b", "Priority": 5}]}),
+                &["Profiles[1] (b)", "Priority 5", "Profiles[0] (a)", "unique"],
+            ),
+            (
+                json!({"Profiles": [{"Group": "a", "Priority": 1}, {"Group": "A", "Priority": 2}]}),
+                &["Profiles[1] (A)", "already has a profile"],
+            ),
+            (
+                json!({"Profiles": [{"Priority": 1}]}),
+                &["Profiles[0]", "Group: required"],
+            ),
+            (
+                json!({"Profiles": [{"Group": "a"}]}),
+                &["Profiles[0] (a)", "Priority: required"],
+            ),
+            (
+                json!({"Profiles": [{"Group": "a", "Priority": "1"}]}),
+                &["Priority: must be an integer"],
+            ),
+            (
+                json!({"Profiles": [{"Group": "a", "Priority": 1, "HomeDirectoryType": "PATH"}]}),
+                &["HomeDirectoryType", "not negotiable"],
+            ),
+            (
+                json!({"Profiles": [{"Group": "a", "Priority": 1, "Home": "/acme-sftp/home/x"}]}),
+                &["Profiles[0] (a)", "Home: unknown field"],
+            ),
+            (
+                json!({"Profiles": [{"Group": "a", "Priority": 1, "PosixProfile": {"Uid": -1, "Gid": 1}}]}),
+                &["Profiles[0] (a)", "PosixProfile.Uid"],
+            ),
+            (
+                json!({"Profiles": [{"Group": "a", "Priority": 1, "Policy": "not json"}]}),
+                &["Profiles[0] (a)", "Policy"],
+            ),
+            (
+                json!({"Profiles": [{"Group": "Domain Users", "Priority": 1, "HomeDirectory": "/acme-sftp/groups/${GroupName}/${UserName}"}]}),
+                &[
+                    "Profiles[0] (Domain Users)",
+                    "cannot be used as ${GroupName}",
+                ],
+            ),
+            (
+                json!({"Default": {"HomeDirectory": "/acme-sftp/groups/${GroupName}"}}),
+                &["Default", "${GroupName} has no value in Default"],
+            ),
+            (
+                json!({"Default": {"Priority": 3}}),
+                &["Default", "Priority: not accepted in Default"],
+            ),
+            (
+                json!({"Default": {"Role": "arn:aws:iam::999999999999:role/x"}}),
+                &["Default", "Role"],
+            ),
             (json!({"Profiles": {}}), &["Profiles must be an array"]),
             (json!({"Profile": []}), &["unknown key \"Profile\""]),
             (json!({}), &["neither Profiles nor Default"]),
@@ -661,7 +722,12 @@ mod tests {
             {"Group": "b", "Priority": 2, "HomeDirectory": "/tmp/${UserName}"}
         ], "Default": {"Bogus": 1}}))
         .unwrap_err();
-        assert!(err.contains("Profiles[0] (a)") && err.contains("Profiles[1] (b)") && err.contains("Default: Bogus"), "{err}");
+        assert!(
+            err.contains("Profiles[0] (a)")
+                && err.contains("Profiles[1] (b)")
+                && err.contains("Default: Bogus"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -675,7 +741,9 @@ mod tests {
             ),
         ];
         let err = crate::config::Config::from_lookup(|k| {
-            vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
         })
         .unwrap_err();
         assert!(err.names("GROUP_PROFILES"), "{err}");

@@ -32,7 +32,9 @@ fn membership(user: &str, groups: &[&str]) -> Value {
 
 /// A failed event fails the invocation; the error message carries the whole result.
 fn failed(err: &str) -> Outcome {
-    let json = &err[err.find('{').unwrap_or_else(|| panic!("no result in {err:?}"))..];
+    let json = &err[err
+        .find('{')
+        .unwrap_or_else(|| panic!("no result in {err:?}"))..];
     serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {err}"))
 }
 
@@ -91,7 +93,9 @@ async fn precedence_does_not_depend_on_the_order_of_groups() {
         assert_eq!(u["Role"], FINANCE_ROLE);
     }
     // Only engineering: its profile, which leaves the role as it is.
-    let out = t.outcome(membership("dave@example.com", &["SFTP-Engineering"])).await;
+    let out = t
+        .outcome(membership("dave@example.com", &["SFTP-Engineering"]))
+        .await;
     assert_eq!(out.status, Status::Updated, "{out:?}");
     let dave = t.standin.user(SERVER, "dave@example.com").unwrap();
     assert_eq!(
@@ -189,7 +193,11 @@ async fn unknown_detail_type_fails_with_validation_failed_and_no_call() {
     assert_eq!(out.error_code(), Some(ErrorCode::ValidationFailed));
     let fields = &out.error.unwrap().fields;
     assert_eq!(fields[0].field, "detail-type");
-    assert!(fields[0].message.contains("EC2 Instance State-change Notification"));
+    assert!(
+        fields[0]
+            .message
+            .contains("EC2 Instance State-change Notification")
+    );
     assert!(t.standin.requests().is_empty());
 }
 
@@ -218,14 +226,24 @@ async fn every_bad_field_of_an_event_is_reported_at_once() {
     // With valid groups, the command parser reports the rest (including the rendered home).
     let (_, out) = invoke_err(&t, membership("../x", &["sftp-finance"])).await;
     assert_eq!(out.error_code(), Some(ErrorCode::ValidationFailed));
-    let fields: Vec<_> = out.error.unwrap().fields.into_iter().map(|f| f.field).collect();
+    let fields: Vec<_> = out
+        .error
+        .unwrap()
+        .fields
+        .into_iter()
+        .map(|f| f.field)
+        .collect();
     assert!(fields.contains(&"UserName".to_owned()), "{fields:?}");
     assert!(t.standin.requests().is_empty());
 }
 
 #[tokio::test]
 async fn guardrails_apply_to_events_too() {
-    let t = spawn_app_with(&[("ALLOWED_SERVER_IDS", "s-00000000000000000"), ("DEFAULT_SERVER_ID", "")]).await;
+    let t = spawn_app_with(&[
+        ("ALLOWED_SERVER_IDS", "s-00000000000000000"),
+        ("DEFAULT_SERVER_ID", ""),
+    ])
+    .await;
     let (_, out) = invoke_err(&t, membership("alice", &["sftp-finance"])).await;
     assert_eq!(out.error_code(), Some(ErrorCode::NotAllowed), "{out:?}");
     assert!(t.standin.requests().is_empty());

@@ -232,7 +232,11 @@ async fn group_changed<T: Transfer>(app: &App<T>, detail: &Map<String, Value>) -
     apply(app, &input, profile).await
 }
 
-async fn apply<T: Transfer>(app: &App<T>, input: &Map<String, Value>, profile: &Profile) -> Applied {
+async fn apply<T: Transfer>(
+    app: &App<T>,
+    input: &Map<String, Value>,
+    profile: &Profile,
+) -> Applied {
     Applied {
         outcome: app.chroot.run(input, InputRules::default()).await,
         profile: Some(profile.label().to_owned()),
@@ -297,8 +301,11 @@ fn identity(detail: &Map<String, Value>, action: Action, config: &crate::Config)
     let text = |k: &str| detail.get(k).and_then(Value::as_str).map(echo);
     Identity {
         action: Some(action),
-        server_id: text("ServerId").or_else(|| config.default_server.as_ref().map(|s| s.to_string())),
-        user_name: (action == Action::UpdateUser).then(|| text("UserName")).flatten(),
+        server_id: text("ServerId")
+            .or_else(|| config.default_server.as_ref().map(|s| s.to_string())),
+        user_name: (action == Action::UpdateUser)
+            .then(|| text("UserName"))
+            .flatten(),
         external_id: (action == Action::UpdateAccess)
             .then(|| text("ExternalId"))
             .flatten(),
@@ -342,7 +349,6 @@ fn check_identity(
 }
 
 fn invalid(identity: Identity, fields: Vec<FieldError>) -> Outcome {
-    let rejection =
-        crate::command::Rejection::new(identity, ErrorCode::ValidationFailed, fields);
+    let rejection = crate::command::Rejection::new(identity, ErrorCode::ValidationFailed, fields);
     Outcome::failed(rejection.identity, rejection.error)
 }

@@ -133,7 +133,13 @@ pub async fn handle<T: Transfer>(
             response.add_failure(r.message_id.clone());
         }
     }
-    log_summary(&results, total, started, invocation, app.chroot.config.sqs_concurrency);
+    log_summary(
+        &results,
+        total,
+        started,
+        invocation,
+        app.chroot.config.sqs_concurrency,
+    );
     serde_json::to_value(&response).map_err(|e| HandlerError::EventFailed {
         status: "Internal".into(),
         message: format!("the batch response could not be serialised: {e}"),
@@ -302,10 +308,9 @@ async fn process<T: Transfer>(app: &App<T>, body: Option<&str>) -> (Outcome, Opt
             let applied = eventbridge::run(app, &value).await;
             (applied.outcome, applied.profile)
         }
-        (Shape::Direct, Some(command)) => (
-            app.chroot.run(command, InputRules::default()).await,
-            None,
-        ),
+        (Shape::Direct, Some(command)) => {
+            (app.chroot.run(command, InputRules::default()).await, None)
+        }
         _ => (
             malformed(
                 "the body must be a direct command (an object with Action) or an EventBridge \
@@ -378,7 +383,12 @@ fn log_summary(
     invocation: &Invocation,
     concurrency: usize,
 ) {
-    let count = |s: &str| results.iter().filter(|r| r.disposition.status() == s).count();
+    let count = |s: &str| {
+        results
+            .iter()
+            .filter(|r| r.disposition.status() == s)
+            .count()
+    };
     let reported = results.iter().filter(|r| r.disposition.reported()).count();
     tracing::info!(
         source = "sqs",
