@@ -13,6 +13,17 @@ const FINANCE_ROLE: &str = "arn:aws:iam::111122223333:role/sftp-finance";
 const USER_ROLE: &str = "arn:aws:iam::111122223333:role/sftp-user";
 const ENGINEERING_SID: &str = "S-1-5-21-1004336348-1177238915-682003330-1106";
 
+/// The demo's profiles (`demo/config.env`) plus roles, which need ALLOWED_ROLE_ARNS.
+const PROFILES_WITH_ROLES: &str = r#"{"Profiles":[
+  {"Group":"sftp-finance","Priority":20,"HomeDirectory":"/acme-sftp/groups/finance/${UserName}",
+   "Role":"arn:aws:iam::111122223333:role/sftp-finance"},
+  {"Group":"sftp-engineering","Priority":10,"HomeDirectory":"/acme-sftp/groups/engineering/${UserName}"}],
+ "Default":{"HomeDirectory":"/acme-sftp/home/${UserName}","Role":"arn:aws:iam::111122223333:role/sftp-user"}}"#;
+
+async fn app_with_roles() -> TestApp {
+    spawn_app_with(&[("GROUP_PROFILES", PROFILES_WITH_ROLES)]).await
+}
+
 /// The real EventBridge envelope with our detail-type and detail inside.
 fn eventbridge(detail_type: &str, detail: Value) -> Value {
     let mut e = envelope("example-eventbridge-event-obj.json");
@@ -64,7 +75,8 @@ async fn membership_change_applies_the_highest_priority_profile() {
         alice["HomeDirectoryMappings"],
         json!([{"Entry": "/", "Target": "/acme-sftp/groups/finance/alice"}])
     );
-    assert_eq!(alice["Role"], FINANCE_ROLE);
+    // The demo's profiles set no Role: the user's role is left as it is.
+    assert_eq!(alice["Role"], USER_ROLE);
     assert_eq!(
         t.standin
             .requests()
@@ -77,7 +89,7 @@ async fn membership_change_applies_the_highest_priority_profile() {
 
 #[tokio::test]
 async fn precedence_does_not_depend_on_the_order_of_groups() {
-    let t = spawn_app().await;
+    let t = app_with_roles().await;
     // engineering (10) loses to finance (20) in either order.
     for (user, groups) in [
         ("alice", ["sftp-engineering", "sftp-finance"]),
@@ -107,7 +119,7 @@ async fn precedence_does_not_depend_on_the_order_of_groups() {
 
 #[tokio::test]
 async fn default_profile_when_no_group_matches_and_server_from_default_server_id() {
-    let t = spawn_app().await;
+    let t = app_with_roles().await;
     let event = eventbridge(
         "Directory Group Membership Changed",
         json!({"UserName": "carol", "Groups": ["staff"],
@@ -168,7 +180,7 @@ async fn without_group_profiles_membership_changes_are_skipped() {
 
 #[tokio::test]
 async fn group_change_chroots_the_access_so_each_member_gets_a_folder() {
-    let t = spawn_app().await;
+    let t = app_with_roles().await;
     let out = t.outcome(event("eventbridge-group-changed.json")).await;
     assert_eq!(out.status, Status::Updated, "{out:?}");
     assert_eq!(out.identity.external_id.as_deref(), Some(FINANCE_SID));

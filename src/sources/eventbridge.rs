@@ -72,6 +72,19 @@ fn log(applied: &Applied) {
     let message = o.error.as_ref().map(|e| e.message.as_str());
     let profile = applied.profile.as_deref();
     match o.status {
+        // Retryable: Lambda's own retries will likely fix it, so WARN; permanent: it
+        // will fail the same way until input or configuration changes, so ERROR.
+        Status::Failed if o.is_retryable_failure() => tracing::warn!(
+            source = "eventbridge",
+            target_resource = %o.target_label(),
+            status = ?o.status,
+            profile,
+            error_code = code.as_deref(),
+            error_message = message,
+            retryable = true,
+            aws_request_id = o.request_id.as_deref(),
+            "outcome"
+        ),
         Status::Failed => tracing::error!(
             source = "eventbridge",
             target_resource = %o.target_label(),
@@ -79,7 +92,7 @@ fn log(applied: &Applied) {
             profile,
             error_code = code.as_deref(),
             error_message = message,
-            retryable = o.is_retryable_failure(),
+            retryable = false,
             aws_request_id = o.request_id.as_deref(),
             "outcome"
         ),

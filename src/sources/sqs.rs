@@ -409,3 +409,78 @@ fn log_summary(
         "batch"
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config() -> Config {
+        let vars = [
+            ("ALLOWED_SERVER_IDS", "s-0123456789abcdef0"),
+            ("HOME_ROOTS", "/acme-sftp/home"),
+            ("DEFAULT_SERVER_ID", "s-0123456789abcdef0"),
+        ];
+        Config::from_lookup(|k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_direct_command_and_an_event_for_the_same_user_share_a_key() {
+        let c = config();
+        let direct =
+            json!({"Action": "UpdateUser", "ServerId": "s-0123456789abcdef0", "UserName": "alice"});
+        let event = json!({"detail-type": "Directory Group Membership Changed",
+                           "detail": {"UserName": "alice", "Groups": []}});
+        let key = target_key(&direct.to_string(), &c);
+        assert_eq!(key.as_deref(), Some("s-0123456789abcdef0/users/alice"));
+        assert_eq!(target_key(&event.to_string(), &c), key);
+    }
+
+    #[test]
+    fn accesses_and_unreadable_bodies() {
+        let c = config();
+        let access = json!({"detail-type": "Directory Group Changed",
+                            "detail": {"ExternalId": "S-1-5-21-1", "GroupName": "g"}});
+        assert_eq!(
+            target_key(&access.to_string(), &c).as_deref(),
+            Some("s-0123456789abcdef0/accesses/S-1-5-21-1")
+        );
+        let direct = json!({"Action": "UpdateAccess", "ExternalId": "S-1-5-21-1", "UserName": "x"});
+        assert_eq!(
+            target_key(&direct.to_string(), &c),
+            target_key(&access.to_string(), &c)
+        );
+        assert_eq!(target_key("not json", &c), None);
+        assert_eq!(target_key("{\"Action\": \"UpdateUser\"}", &c), None);
+        assert_eq!(target_key("[1]", &c), None);
+    }
+
+    #[test]
+    fn what_is_reported() {
+        let done = |status| Disposition::Done {
+            outcome: Box::new(Outcome::new(status, Identity::default())),
+            profile: None,
+        };
+        for status in [
+            Status::Updated,
+            Status::Unchanged,
+            Status::Planned,
+            Status::Skipped,
+        ] {
+            assert!(!done(status).reported(), "{status:?}");
+        }
+        assert!(done(Status::Failed).reported());
+        for d in [
+            Disposition::TimedOut,
+            Disposition::NotStarted,
+            Disposition::HeldBack,
+        ] {
+            assert!(d.reported() && d.retryable(), "{d:?}");
+        }
+    }
+}
