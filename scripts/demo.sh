@@ -55,7 +55,10 @@ for _ in $(seq 1 120); do
 done
 
 status=0
-if [ $# -gt 0 ]; then events=("$@"); else events=(events/*.json); fi
+# A story order: direct commands, directory events, the API, then CloudFormation.
+if [ $# -gt 0 ]; then events=("$@"); else
+  events=(events/direct-*.json events/eventbridge-*.json events/sqs-*.json events/apigw-*.json events/cfn-*.json)
+fi
 for f in "${events[@]}"; do
   say "── $f"
   if ! cargo lambda invoke -A 127.0.0.1 -P "$LAMBDA_PORT" --data-file "$f" transfer-chroot 2>&1 \

@@ -44,7 +44,7 @@ impl Invocation {
     pub fn from_context(ctx: &lambda_runtime::Context) -> Self {
         Self {
             request_id: ctx.request_id.clone(),
-            deadline: UNIX_EPOCH + Duration::from_millis(ctx.deadline),
+            deadline: deadline_from(ctx.deadline, SystemTime::now()),
             log_group: ctx.env_config.log_group.clone(),
             log_stream: ctx.env_config.log_stream.clone(),
         }
@@ -67,6 +67,18 @@ impl Invocation {
     }
 }
 
+/// Lambda sends the deadline as epoch milliseconds. cargo-lambda's emulator sends the
+/// function timeout instead (`600000`); a value that cannot be a deadline of this century
+/// is read as milliseconds from now, so local runs get a real budget rather than none.
+fn deadline_from(millis: u64, now: SystemTime) -> SystemTime {
+    const YEAR_2001_MS: u64 = 978_307_200_000;
+    if millis < YEAR_2001_MS {
+        now + Duration::from_millis(millis)
+    } else {
+        UNIX_EPOCH + Duration::from_millis(millis)
+    }
+}
+
 /// Errors that fail the invocation itself (so Lambda's own retry and on-failure
 /// destinations take over); every other failure is a structured result.
 #[derive(Debug, thiserror::Error)]
@@ -84,5 +96,18 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
             error_type: error_type.to_owned(),
             error_message: e.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_is_epoch_millis_or_an_emulator_timeout() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        let epoch = 1_795_000_030_000;
+        assert_eq!(deadline_from(epoch, now), now + Duration::from_secs(30));
+        assert_eq!(deadline_from(600_000, now), now + Duration::from_secs(600));
     }
 }
