@@ -8,7 +8,6 @@
 use serde_json::{Map, Value};
 
 use crate::config::Config;
-use crate::domain::policy::PolicyViolation;
 use crate::domain::posix::posix_id;
 use crate::domain::{
     ChrootTarget, ExternalId, FieldError, HomePath, PosixProfile, RoleArn, ServerId, SessionPolicy,
@@ -151,6 +150,23 @@ fn id_field(v: &Value, lenient: bool) -> Result<u64, String> {
             "must be an integer from 0 to 4294967295, got {}",
             type_name(v)
         )),
+    }
+}
+
+/// Parses `Policy`, given as JSON text or as a JSON object.
+pub fn parse_policy(v: &Value, field: &str, errs: &mut Violations) -> Option<SessionPolicy> {
+    match v {
+        Value::String(_) | Value::Object(_) => errs.check(field, SessionPolicy::from_value(v)),
+        other => {
+            errs.push(
+                field,
+                format!(
+                    "must be a JSON policy document (string or object), got {}",
+                    type_name(other)
+                ),
+            );
+            None
+        }
     }
 }
 
@@ -405,22 +421,9 @@ pub fn parse_command(
             string_field(v).and_then(|s| RoleArn::parse(s).map_err(|e| e.to_string())),
         )
     });
-    let policy = input.get("Policy").and_then(|v| match v {
-        Value::String(_) | Value::Object(_) => errs.check(
-            "Policy",
-            SessionPolicy::from_value(v).map_err(|e: PolicyViolation| e.to_string()),
-        ),
-        other => {
-            errs.push(
-                "Policy",
-                format!(
-                    "must be a JSON policy document (string or object), got {}",
-                    type_name(other)
-                ),
-            );
-            None
-        }
-    });
+    let policy = input
+        .get("Policy")
+        .and_then(|v| parse_policy(v, "Policy", &mut errs));
     let posix_profile = input
         .get("PosixProfile")
         .and_then(|v| parse_posix(v, lenient, "PosixProfile", &mut errs));
@@ -494,12 +497,7 @@ mod tests {
             ("ALLOWED_ROLE_ARNS", "arn:aws:iam::111122223333:role/sftp"),
             ("DEFAULT_SERVER_ID", "s-0123456789abcdef0"),
         ];
-        Config::from_lookup(|k| {
-            vars.iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        })
-        .unwrap()
+        Config::from_pairs(&vars).unwrap()
     }
 
     fn parse(v: serde_json::Value, rules: InputRules) -> Result<ChrootCommand, Box<Rejection>> {

@@ -23,7 +23,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::command::{parse_posix, type_name};
+use crate::command::{parse_policy, parse_posix, type_name};
 use crate::config::Guardrails;
 use crate::domain::home::TRANSFER_USER_NAME;
 use crate::domain::{
@@ -377,22 +377,9 @@ fn parse_profile(
             None
         }
     };
-    let policy = match map.get("Policy") {
-        None => None,
-        Some(v @ (Value::String(_) | Value::Object(_))) => {
-            errs.check("Policy", SessionPolicy::from_value(v))
-        }
-        Some(other) => {
-            errs.push(
-                "Policy",
-                format!(
-                    "must be a JSON policy document (string or object), got {}",
-                    type_name(other)
-                ),
-            );
-            None
-        }
-    };
+    let policy = map
+        .get("Policy")
+        .and_then(|v| parse_policy(v, "Policy", &mut errs));
     let posix_profile = map
         .get("PosixProfile")
         .and_then(|v| parse_posix(v, false, "PosixProfile", &mut errs));
@@ -740,12 +727,7 @@ mod tests {
                 r#"{"Profiles":[{"Group":"a","Priority":1,"HomeDirectory":"/elsewhere/${UserName}"}]}"#,
             ),
         ];
-        let err = crate::config::Config::from_lookup(|k| {
-            vars.iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        })
-        .unwrap_err();
+        let err = crate::config::Config::from_pairs(&vars).unwrap_err();
         assert!(err.names("GROUP_PROFILES"), "{err}");
         assert!(err.to_string().contains("Profiles[0] (a)"), "{err}");
     }

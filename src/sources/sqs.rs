@@ -421,12 +421,7 @@ mod tests {
             ("HOME_ROOTS", "/acme-sftp/home"),
             ("DEFAULT_SERVER_ID", "s-0123456789abcdef0"),
         ];
-        Config::from_lookup(|k| {
-            vars.iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        })
-        .unwrap()
+        Config::from_pairs(&vars).unwrap()
     }
 
     #[test]
