@@ -188,7 +188,15 @@ fn statements(t: &Value) -> (Vec<Statement<'_>>, Vec<String>) {
                         }
                     }
                 }
-                if let Some(role) = props.and_then(|p| p.get("Role")) {
+                let role = props.and_then(|p| p.get("Role"));
+                if role.is_none() {
+                    // SAM then generates the role and attaches AWSLambdaBasicExecutionRole
+                    // and, per event source, managed policies granting on "*".
+                    findings.push(format!(
+                        "{name}: no explicit Role, so SAM attaches managed policies on \"*\""
+                    ));
+                }
+                if let Some(role) = role {
                     let local = intrinsic(role, "Fn::GetAtt")
                         .and_then(|a| a.get(0))
                         .and_then(Value::as_str)
@@ -601,6 +609,47 @@ fn template_has_policies_to_check() {
     }
 }
 
+#[test]
+fn the_function_role_is_explicit_and_every_statement_names_its_resources() {
+    let t = template();
+    let role = at(&function(&t)["Properties"], &["Role"]).expect("Role");
+    let name = intrinsic(role, "Fn::GetAtt").and_then(|a| a.get(0)).and_then(Value::as_str);
+    assert_eq!(name, Some("TransferChrootRole"));
+    let r = resource(&t, "TransferChrootRole").expect("role");
+    assert!(at(r, &["Properties", "ManagedPolicyArns"]).is_none());
+    let (statements, findings) = statements(&t);
+    assert!(findings.is_empty(), "{findings:?}");
+    let sids: BTreeSet<&str> = statements
+        .iter()
+        .filter(|s| s.at.starts_with("TransferChrootRole"))
+        .filter_map(|s| str_at(s.body, &["Sid"]))
+        .collect();
+    assert_eq!(
+        sids,
+        BTreeSet::from([
+            "WriteOwnLogGroup",
+            "ConsumeCommandQueue",
+            "ParkFailedAsyncInvocations",
+            "ChrootUsersOfAllowedServers",
+            "ChrootAccessesOfAllowedServers",
+            "PassOnlyAllowedRolesToTransfer",
+        ])
+    );
+    // Logs and queues: the stack's own resources, by GetAtt.
+    for (sid, target) in [
+        ("WriteOwnLogGroup", "FunctionLogGroup"),
+        ("ConsumeCommandQueue", "CommandQueue"),
+        ("ParkFailedAsyncInvocations", "EventsDeadLetterQueue"),
+    ] {
+        let s = statements
+            .iter()
+            .find(|s| str_at(s.body, &["Sid"]) == Some(sid))
+            .unwrap_or_else(|| panic!("{sid}"));
+        let got = intrinsic(&s.body["Resource"], "Fn::GetAtt").and_then(|a| a.get(0));
+        assert_eq!(got.and_then(Value::as_str), Some(target), "{sid}");
+    }
+}
+
 fn function(t: &Value) -> &Value {
     let functions = resources_of_type(t, "AWS::Serverless::Function");
     assert_eq!(functions.len(), 1, "one function");
@@ -922,6 +971,7 @@ fn custom_resource_example_uses_the_function_as_service_token() {
 mod checker_fails_on {
     use super::*;
 
+    /// A function with its own role whose one policy holds `statement`.
     fn function_with_policy(statement: &str) -> Value {
         parse(&format!(
             r#"
@@ -929,11 +979,17 @@ Resources:
   Fn:
     Type: AWS::Serverless::Function
     Properties:
+      Role: !GetAtt Role.Arn
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
       Policies:
-        - Statement:
+        - PolicyName: p
+          PolicyDocument:
+            Statement:
 {}
 "#,
-            indent(statement, 12)
+            indent(statement, 14)
         ))
     }
 
@@ -1032,8 +1088,62 @@ Resources:
             let t = parse(&format!(
                 "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      Policies:\n        - {policy}\n"
             ));
-            assert!(!check_no_wildcard_actions(&t).is_empty(), "{policy}");
+            let f = check_no_wildcard_actions(&t);
+            assert!(f.iter().any(|f| f.contains("cannot be checked")), "{policy}: {f:?}");
         }
+        let t = parse(
+            r#"
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      ManagedPolicyArns: [arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole]
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties: { Role: arn:aws:iam::111122223333:role/elsewhere }
+"#,
+        );
+        assert_eq!(check_no_wildcard_actions(&t).len(), 2, "{:?}", check_no_wildcard_actions(&t));
+    }
+
+    #[test]
+    fn a_function_left_with_the_sam_generated_role() {
+        // Inline statements are fine, but SAM adds managed policies next to them.
+        let t = parse(
+            r#"
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Policies:
+        - Statement:
+            - Effect: Allow
+              Action: transfer:DescribeUser
+              Resource: arn:aws:transfer:us-east-1:111122223333:user/s-0123456789abcdef0/*
+      Events:
+        Q: { Type: SQS, Properties: { Queue: arn:aws:sqs:us-east-1:111122223333:q } }
+"#,
+        );
+        let f = check_no_wildcard_actions(&t);
+        assert!(f.iter().any(|f| f.contains("no explicit Role")), "{f:?}");
+    }
+
+    #[test]
+    fn a_wildcard_action_in_sam_function_policies() {
+        let t = parse(
+            r#"
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Role: !GetAtt Role.Arn
+      Policies:
+        - Statement:
+            - { Effect: Allow, Action: "transfer:*", Resource: arn:aws:transfer:us-east-1:1:user/s-0123456789abcdef0/* }
+  Role: { Type: AWS::IAM::Role, Properties: {} }
+"#,
+        );
+        assert!(check_no_wildcard_actions(&t).iter().any(|f| f.contains("wildcard action")));
     }
 
     #[test]
