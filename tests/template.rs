@@ -147,21 +147,15 @@ struct Statement<'a> {
     body: &'a Value,
 }
 
+/// The statements of one policy document; a statement under `Fn::If` counts once
+/// per branch.
 fn statements_of_document<'a>(at: &str, doc: &'a Value, out: &mut Vec<Statement<'a>>) {
-    for (i, s) in at_statements(doc).into_iter().enumerate() {
-        for body in branches(s) {
-            out.push(Statement {
-                at: format!("{at} statement {i}"),
-                body,
-            });
-        }
-    }
-}
-
-fn at_statements(doc: &Value) -> Vec<&Value> {
-    match doc.get("Statement") {
-        Some(s) => elements(s),
-        None => Vec::new(),
+    let listed = doc.get("Statement").map(elements).unwrap_or_default();
+    for (i, body) in listed.into_iter().enumerate() {
+        out.push(Statement {
+            at: format!("{at} statement {i}"),
+            body,
+        });
     }
 }
 
@@ -301,8 +295,7 @@ fn check_no_star_resources(t: &Value) -> Vec<String> {
 /// The template string of a `Fn::Sub` (both the string and the [string, vars] form).
 fn sub_template(v: &Value) -> Option<&str> {
     let sub = intrinsic(v, "Fn::Sub")?;
-    sub.as_str()
-        .or_else(|| sub.get(0).and_then(Value::as_str))
+    sub.as_str().or_else(|| sub.get(0).and_then(Value::as_str))
 }
 
 const TRANSFER_ACTIONS: [&str; 4] = [
@@ -345,7 +338,10 @@ fn check_transfer_scoped(t: &Value) -> Vec<String> {
         }
         for r in resources {
             let Some(arn) = r.as_str().or_else(|| sub_template(r)) else {
-                findings.push(format!("{}: resource {r:?} is not an ARN string or Fn::Sub", s.at));
+                findings.push(format!(
+                    "{}: resource {r:?} is not an ARN string or Fn::Sub",
+                    s.at
+                ));
                 continue;
             };
             let Some((_, rest)) = arn.split_once(":transfer:") else {
@@ -356,7 +352,10 @@ fn check_transfer_scoped(t: &Value) -> Vec<String> {
             // account may be ${AWS::Region} and ${AWS::AccountId}, colons and all.
             let tail = rest.rsplit_once(':').map(|(_, t)| t).unwrap_or_default();
             let mut parts = tail.split('/');
-            let (kind, server) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+            let (kind, server) = (
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default(),
+            );
             let server_named = !server.is_empty() && !server.contains('*') && !server.contains('?');
             let ok = match kind {
                 "user" => wants_user && server_named,
@@ -367,7 +366,11 @@ fn check_transfer_scoped(t: &Value) -> Vec<String> {
                 findings.push(format!(
                     "{}: {arn} is not a {} ARN naming one server",
                     s.at,
-                    if wants_user { "user/<server>/*" } else { "server/<server>" }
+                    if wants_user {
+                        "user/<server>/*"
+                    } else {
+                        "server/<server>"
+                    }
                 ));
             }
         }
@@ -402,7 +405,9 @@ fn check_pass_role(t: &Value) -> Vec<String> {
         let only_transfer = match service {
             Some(Value::String(s)) => s == "transfer.amazonaws.com",
             Some(Value::Sequence(v)) => {
-                !v.is_empty() && v.iter().all(|s| s.as_str() == Some("transfer.amazonaws.com"))
+                !v.is_empty()
+                    && v.iter()
+                        .all(|s| s.as_str() == Some("transfer.amazonaws.com"))
             }
             _ => false,
         };
@@ -523,7 +528,9 @@ fn api_routes(t: &Value) -> (Vec<Route>, Vec<String>) {
             let default = match api {
                 Some(api) => str_at(api, &["Properties", "Auth", "DefaultAuthorizer"]),
                 None if api_explicit => {
-                    findings.push(format!("{at}: {api_key} does not name an API in this template"));
+                    findings.push(format!(
+                        "{at}: {api_key} does not name an API in this template"
+                    ));
                     None
                 }
                 // The implicit API SAM creates takes its Auth from Globals.
@@ -590,7 +597,11 @@ fn all_findings(t: &Value) -> Vec<String> {
 #[test]
 fn template_passes_every_iam_and_api_check() {
     let findings = all_findings(&template());
-    assert!(findings.is_empty(), "template.yaml:\n{}", findings.join("\n"));
+    assert!(
+        findings.is_empty(),
+        "template.yaml:\n{}",
+        findings.join("\n")
+    );
 }
 
 #[test]
@@ -613,7 +624,9 @@ fn template_has_policies_to_check() {
 fn the_function_role_is_explicit_and_every_statement_names_its_resources() {
     let t = template();
     let role = at(&function(&t)["Properties"], &["Role"]).expect("Role");
-    let name = intrinsic(role, "Fn::GetAtt").and_then(|a| a.get(0)).and_then(Value::as_str);
+    let name = intrinsic(role, "Fn::GetAtt")
+        .and_then(|a| a.get(0))
+        .and_then(Value::as_str);
     assert_eq!(name, Some("TransferChrootRole"));
     let r = resource(&t, "TransferChrootRole").expect("role");
     assert!(at(r, &["Properties", "ManagedPolicyArns"]).is_none());
@@ -680,8 +693,15 @@ fn every_route_of_the_contract_is_served_and_iam_authorised() {
     );
     // SAM's default for AWS_IAM (CALLER_CREDENTIALS) would invoke the function with
     // the caller's credentials, making every caller need lambda:InvokeFunction.
-    assert_eq!(str_at(api, &["Properties", "Auth", "InvokeRole"]), Some("NONE"));
-    assert!(routes.iter().all(|r| r.at.starts_with("TransferChrootFunction.")));
+    assert_eq!(
+        str_at(api, &["Properties", "Auth", "InvokeRole"]),
+        Some("NONE")
+    );
+    assert!(
+        routes
+            .iter()
+            .all(|r| r.at.starts_with("TransferChrootFunction."))
+    );
 }
 
 /// `operation_timeout(Duration::from_secs(N))` and friends, read from src/main.rs so
@@ -689,8 +709,8 @@ fn every_route_of_the_contract_is_served_and_iam_authorised() {
 fn main_rs_secs(setting: &str) -> u64 {
     let main = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/main.rs"))
         .expect("src/main.rs");
-    let re = regex::Regex::new(&format!(r"{setting}\(\s*Duration::from_secs\((\d+)\)"))
-        .expect("regex");
+    let re =
+        regex::Regex::new(&format!(r"{setting}\(\s*Duration::from_secs\((\d+)\)")).expect("regex");
     re.captures(&main)
         .and_then(|c| c[1].parse().ok())
         .unwrap_or_else(|| panic!("{setting} not found in src/main.rs"))
@@ -720,7 +740,10 @@ fn function_is_arm64_rust_on_al2023_with_json_logs() {
         at(p, &["Architectures"]),
         Some(&Value::Sequence(vec!["arm64".into()]))
     );
-    assert_eq!(str_at(f, &["Metadata", "BuildMethod"]), Some("rust-cargolambda"));
+    assert_eq!(
+        str_at(f, &["Metadata", "BuildMethod"]),
+        Some("rust-cargolambda")
+    );
     assert_eq!(
         str_at(f, &["Metadata", "BuildProperties", "Binary"]),
         Some("transfer-chroot")
@@ -742,7 +765,10 @@ fn timeout_covers_the_sdk_retry_budget_and_the_queue_covers_six_timeouts() {
     let attempt = main_rs_secs("operation_attempt_timeout");
     // One operation is capped by its operation timeout, which must leave room for
     // the default 3 attempts to matter at all.
-    assert!(operation >= attempt, "operation {operation} < attempt {attempt}");
+    assert!(
+        operation >= attempt,
+        "operation {operation} < attempt {attempt}"
+    );
     // A command is a Describe followed by an Update, and the source must still be
     // answered (CloudFormation response, SQS report) after a worst-case command.
     let reserve = 5;
@@ -795,7 +821,11 @@ fn every_configuration_variable_is_wired_from_a_parameter() {
 #[test]
 fn the_allowed_servers_parameter_refuses_what_the_policy_cannot_scope() {
     let t = template();
-    assert!(parameter_admits(&t, "AllowedServerIds", "s-0123456789abcdef0"));
+    assert!(parameter_admits(
+        &t,
+        "AllowedServerIds",
+        "s-0123456789abcdef0"
+    ));
     assert!(parameter_admits(
         &t,
         "AllowedServerIds",
@@ -803,7 +833,7 @@ fn the_allowed_servers_parameter_refuses_what_the_policy_cannot_scope() {
     ));
     // Six slots in the policy: a seventh server would be allowed by the function
     // but not by IAM, so the parameter refuses it.
-    let seven = vec!["s-0123456789abcdef0"; 7].join(",");
+    let seven = ["s-0123456789abcdef0"; 7].join(",");
     assert!(!parameter_admits(&t, "AllowedServerIds", &seven));
     assert!(!parameter_admits(&t, "AllowedServerIds", "*"));
     assert!(!parameter_admits(&t, "AllowedServerIds", "s-*"));
@@ -823,7 +853,10 @@ fn every_server_slot_of_the_policy_is_conditioned_and_distinct() {
     // slots 2..6 exist only when the list has that many ids.
     let t = template();
     let (statements, _) = statements(&t);
-    for sid in ["ChrootUsersOfAllowedServers", "ChrootAccessesOfAllowedServers"] {
+    for sid in [
+        "ChrootUsersOfAllowedServers",
+        "ChrootAccessesOfAllowedServers",
+    ] {
         let s = statements
             .iter()
             .find(|s| str_at(s.body, &["Sid"]) == Some(sid))
@@ -836,7 +869,11 @@ fn every_server_slot_of_the_policy_is_conditioned_and_distinct() {
                 None => (slot, None),
             };
             let expected_condition = (i > 0).then(|| format!("HasServer{}", i + 1));
-            assert_eq!(condition.map(str::to_owned), expected_condition, "{sid} slot {i}");
+            assert_eq!(
+                condition.map(str::to_owned),
+                expected_condition,
+                "{sid} slot {i}"
+            );
             let index = intrinsic(value, "Fn::Sub")
                 .and_then(|s| s.get(1))
                 .and_then(|vars| vars.get("Id"))
@@ -847,7 +884,10 @@ fn every_server_slot_of_the_policy_is_conditioned_and_distinct() {
             if let Some(c) = condition {
                 let cond = at(&t, &["Conditions", c]).unwrap_or_else(|| panic!("{c}"));
                 let text = serde_yaml::to_string(cond).unwrap_or_default();
-                assert!(text.contains(&format!("- {i}\n")), "{c} tests element {i}: {text}");
+                assert!(
+                    text.contains(&format!("- {i}\n")),
+                    "{c} tests element {i}: {text}"
+                );
             }
         }
     }
@@ -888,7 +928,10 @@ fn sources_are_wired_as_documented() {
         .collect();
     assert_eq!(
         types,
-        BTreeSet::from(["Directory Group Membership Changed", "Directory Group Changed"])
+        BTreeSet::from([
+            "Directory Group Membership Changed",
+            "Directory Group Changed"
+        ])
     );
     assert!(p.get("RetryPolicy").is_some() && p.get("DeadLetterConfig").is_some());
     let dlq = intrinsic(&p["DeadLetterConfig"]["Arn"], "Fn::GetAtt").expect("DLQ GetAtt");
@@ -917,8 +960,14 @@ fn alarms_watch_both_dead_letter_queues_and_function_errors() {
                 && num(p.get("Threshold")) == 0
         })
     };
-    assert!(watches("ApproximateNumberOfMessagesVisible", "CommandDeadLetterQueue"));
-    assert!(watches("ApproximateNumberOfMessagesVisible", "EventsDeadLetterQueue"));
+    assert!(watches(
+        "ApproximateNumberOfMessagesVisible",
+        "CommandDeadLetterQueue"
+    ));
+    assert!(watches(
+        "ApproximateNumberOfMessagesVisible",
+        "EventsDeadLetterQueue"
+    ));
     assert!(watches("Errors", "TransferChrootFunction"));
 }
 
@@ -951,9 +1000,16 @@ fn custom_resource_example_uses_the_function_as_service_token() {
         );
         assert!(p.get("ServerId").is_some(), "{name}");
         for forbidden in ["HomeDirectoryType", "HomeDirectoryMappings"] {
-            assert!(p.get(forbidden).is_none(), "{name}: {forbidden} is refused by the function");
+            assert!(
+                p.get(forbidden).is_none(),
+                "{name}: {forbidden} is refused by the function"
+            );
         }
-        kinds.insert(if p.get("UserName").is_some() { "user" } else { "access" });
+        kinds.insert(if p.get("UserName").is_some() {
+            "user"
+        } else {
+            "access"
+        });
     }
     assert_eq!(kinds, BTreeSet::from(["access", "user"]));
     // The export the example imports is the one template.yaml publishes.
@@ -1024,12 +1080,21 @@ Resources:
 
     #[test]
     fn a_wildcard_action() {
-        for action in ["\"*\"", "transfer:*", "transfer:Update*", "iam:Pass*", "[transfer:DescribeUser, \"s3:*\"]"] {
+        for action in [
+            "\"*\"",
+            "transfer:*",
+            "transfer:Update*",
+            "iam:Pass*",
+            "[transfer:DescribeUser, \"s3:*\"]",
+        ] {
             let t = function_with_policy(&format!(
                 "- Effect: Allow\n  Action: {action}\n  Resource: arn:aws:s3:::bucket\n"
             ));
             let f = check_no_wildcard_actions(&t);
-            assert!(f.iter().any(|f| f.contains("wildcard action")), "{action}: {f:?}");
+            assert!(
+                f.iter().any(|f| f.contains("wildcard action")),
+                "{action}: {f:?}"
+            );
         }
     }
 
@@ -1055,7 +1120,11 @@ Resources:
         let t = function_with_policy(
             "- Effect: Allow\n  NotAction: iam:*\n  Resource: arn:aws:s3:::bucket\n",
         );
-        assert!(check_no_wildcard_actions(&t).iter().any(|f| f.contains("NotAction")));
+        assert!(
+            check_no_wildcard_actions(&t)
+                .iter()
+                .any(|f| f.contains("NotAction"))
+        );
     }
 
     #[test]
@@ -1084,12 +1153,18 @@ Resources:
 
     #[test]
     fn a_policy_it_cannot_see_into() {
-        for policy in ["AdministratorAccess", "{ SQSPollerPolicy: { QueueName: q } }"] {
+        for policy in [
+            "AdministratorAccess",
+            "{ SQSPollerPolicy: { QueueName: q } }",
+        ] {
             let t = parse(&format!(
                 "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      Policies:\n        - {policy}\n"
             ));
             let f = check_no_wildcard_actions(&t);
-            assert!(f.iter().any(|f| f.contains("cannot be checked")), "{policy}: {f:?}");
+            assert!(
+                f.iter().any(|f| f.contains("cannot be checked")),
+                "{policy}: {f:?}"
+            );
         }
         let t = parse(
             r#"
@@ -1103,7 +1178,12 @@ Resources:
     Properties: { Role: arn:aws:iam::111122223333:role/elsewhere }
 "#,
         );
-        assert_eq!(check_no_wildcard_actions(&t).len(), 2, "{:?}", check_no_wildcard_actions(&t));
+        assert_eq!(
+            check_no_wildcard_actions(&t).len(),
+            2,
+            "{:?}",
+            check_no_wildcard_actions(&t)
+        );
     }
 
     #[test]
@@ -1143,7 +1223,11 @@ Resources:
   Role: { Type: AWS::IAM::Role, Properties: {} }
 "#,
         );
-        assert!(check_no_wildcard_actions(&t).iter().any(|f| f.contains("wildcard action")));
+        assert!(
+            check_no_wildcard_actions(&t)
+                .iter()
+                .any(|f| f.contains("wildcard action"))
+        );
     }
 
     #[test]
@@ -1151,7 +1235,11 @@ Resources:
         let t = function_with_policy(
             "- Effect: Allow\n  Action: transfer:DescribeUser\n  Resource: \"*\"\n",
         );
-        assert!(check_no_star_resources(&t).iter().any(|f| f.contains("Resource \"*\"")));
+        assert!(
+            check_no_star_resources(&t)
+                .iter()
+                .any(|f| f.contains("Resource \"*\""))
+        );
         assert!(!check_transfer_scoped(&t).is_empty());
     }
 
@@ -1175,7 +1263,11 @@ Resources:
         let t = function_with_policy(
             "- Effect: Allow\n  Action: [transfer:DeleteUser]\n  Resource: arn:aws:transfer:us-east-1:1:user/s-0123456789abcdef0/*\n",
         );
-        assert!(check_transfer_scoped(&t).iter().any(|f| f.contains("DeleteUser")));
+        assert!(
+            check_transfer_scoped(&t)
+                .iter()
+                .any(|f| f.contains("DeleteUser"))
+        );
     }
 
     #[test]
@@ -1193,7 +1285,10 @@ Resources:
                 "- Effect: Allow\n  Action: [iam:PassRole]\n  Resource: arn:aws:iam::111122223333:role/sftp-user\n{condition}"
             ));
             let f = check_pass_role(&t);
-            assert!(f.iter().any(|f| f.contains("PassedToService")), "{condition:?}: {f:?}");
+            assert!(
+                f.iter().any(|f| f.contains("PassedToService")),
+                "{condition:?}: {f:?}"
+            );
         }
     }
 
@@ -1217,7 +1312,11 @@ Resources:
               Condition: { StringEquals: { iam:PassedToService: transfer.amazonaws.com } }
 "#,
         );
-        assert!(check_pass_role(&t).iter().any(|f| f.contains("wildcard role")));
+        assert!(
+            check_pass_role(&t)
+                .iter()
+                .any(|f| f.contains("wildcard role"))
+        );
     }
 
     fn api_template(api_auth: &str, event_auth: &str) -> Value {
@@ -1262,7 +1361,10 @@ Resources:
         ];
         for (api, event) in cases {
             let f = check_api_authorized(&api_template(api, event));
-            assert!(f.iter().any(|f| f.contains("not IAM-authorised")), "{api:?} {event:?}: {f:?}");
+            assert!(
+                f.iter().any(|f| f.contains("not IAM-authorised")),
+                "{api:?} {event:?}: {f:?}"
+            );
         }
     }
 
@@ -1310,7 +1412,10 @@ Resources:
         Get: { Type: HttpApi, Properties: { ApiId: !Ref Http, Path: /x, Method: GET } }
 "#,
         );
-        assert!(!check_api_authorized(&t).is_empty(), "needs EnableIamAuthorizer");
+        assert!(
+            !check_api_authorized(&t).is_empty(),
+            "needs EnableIamAuthorizer"
+        );
         let fixed = parse(
             r#"
 Resources:
@@ -1345,6 +1450,11 @@ Resources:
     Properties: { StageName: v1, DefinitionBody: { paths: {} } }
 "#,
         );
-        assert_eq!(check_api_authorized(&t).len(), 5, "{:?}", check_api_authorized(&t));
+        assert_eq!(
+            check_api_authorized(&t).len(),
+            5,
+            "{:?}",
+            check_api_authorized(&t)
+        );
     }
 }
