@@ -4,7 +4,7 @@
 #
 # cargo-lambda cross-compiles with zig as the linker. Both come from PyPI into
 # .venv; cargo-lambda finds zig through `python3 -m ziglang`, so .venv/bin must
-# come first on PATH. Takes 4-6 minutes cold on 2 cores (release: LTO, codegen-units 1).
+# come first on PATH. A cold build takes 4-12 minutes on 2 cores (release: LTO, codegen-units 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
