@@ -17,3 +17,6 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "unit and integration tests (real SDK against the local Transfer stand-in)"
 cargo test --workspace
+
+step "SAM template: cfn-lint, sam validate --lint, SAM translator (IAM rules: tests/template.rs)"
+bash scripts/check-template.sh
