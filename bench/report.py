@@ -157,6 +157,11 @@ def main():
         widths = [max(len(str(r[i])) for r in table + [head]) for i in range(len(head))]
         for row in [head] + table:
             print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+    loads = [d.get(k) for d in (rust, py) for k in ("loadavg_before", "loadavg_after") if d.get(k)]
+    if loads:
+        print()
+        print("1-minute load average while measuring: " + ", ".join(f"{l[0]:.2f}" for l in loads)
+              + " (2 cores; other work on the machine shows up as noise in both columns)")
     bad = disagreements(rust, py)
     print()
     if bad:

@@ -77,14 +77,21 @@ class Handler(BaseHTTPRequestHandler):
     def session(self):
         return self.server.session
 
+    def setup(self):
+        super().setup()
+        # Without this, a reply written as headers then body meets the client's delayed
+        # ACK (Nagle): a 40 ms stall that some runtime clients suffer and others do not.
+        # The emulator must not tax one implementation; the real Runtime API does not.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def _reply(self, status, body=b"", headers=None):
         self.send_response(status)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if body:
-            self.wfile.write(body)
+        # Status line, headers and body in one write (one segment where it fits).
+        self._headers_buffer.append(b"\r\n" + body)
+        self.flush_headers()
         self.wfile.flush()
 
     def do_GET(self):
@@ -296,6 +303,8 @@ def measure(args):
         "runtime_client": args.runtime_client,
         "events": [name for name, _ in events],
         "latency_ms": args.latency_ms,
+        # The machine is shared: say how busy it was while measuring.
+        "loadavg_before": os.getloadavg(),
     }
 
     # Cold starts: a fresh process (and stand-in) each time; the first event is
@@ -364,6 +373,7 @@ def measure(args):
             },
         }
     log.close()
+    out["loadavg_after"] = os.getloadavg()
     with open(args.out, "w") as f:
         json.dump(out, f, indent=2)
     brief = {k: out[k] for k in ("name", "runtime_client")}

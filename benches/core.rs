@@ -5,7 +5,9 @@
 //!   `demo/seed.json`;
 //! - `handler/<event>`: the whole handler (`sources::dispatch`, including the outcome's
 //!   JSON and its structured log line, written to a sink) with an in-memory Transfer
-//!   that answers at once: the handler's own overhead, excluding the Transfer round trips.
+//!   that answers at once: the handler's own overhead, excluding the Transfer round trips;
+//! - `transfer_call/*`: one round trip to the stand-in on loopback, through the SDK and
+//!   as a bare HTTP POST (what the SDK adds per call).
 //!
 //! Every `events/*.json` file is measured, so events of new sources join by being added
 //! there (the direct-command files are the ones that exist today).
@@ -221,6 +223,83 @@ fn handler(c: &mut Criterion) {
     group.finish();
 }
 
+/// One Transfer round trip on loopback to the stand-in, two ways: through the real SDK
+/// adapter (signing, serialisation, retry and timeout machinery, parsing), and as a bare
+/// HTTP POST of the same awsJson1.1 request. The difference is the SDK's own cost per
+/// call; the bare POST is the floor any client pays to this stand-in.
+fn transfer_call(c: &mut Criterion) {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use transfer_chroot::domain::UserName;
+    use transfer_chroot::transfer::sdk::SdkTransfer;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let seed: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("demo/seed.json")).expect("seed"),
+    )
+    .expect("seed is JSON");
+    let standin = rt
+        .block_on(transfer_standin::StandIn::start(&seed))
+        .expect("stand-in");
+    let endpoint = standin.endpoint();
+    let conf = aws_sdk_transfer::Config::builder()
+        .behavior_version(aws_sdk_transfer::config::BehaviorVersion::latest())
+        .region(aws_sdk_transfer::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_transfer::config::Credentials::new(
+            "AKIDBENCH",
+            "secret",
+            None,
+            None,
+            "bench",
+        ))
+        .endpoint_url(&endpoint)
+        .build();
+    let sdk = SdkTransfer::new(aws_sdk_transfer::Client::from_conf(conf));
+    let server = ServerId::parse("s-0123456789abcdef0").expect("server");
+    let bob = Subject::User(UserName::parse("bob").expect("user"));
+
+    let raw = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let body = Bytes::from_static(br#"{"ServerId":"s-0123456789abcdef0","UserName":"bob"}"#);
+    let uri: hyper::Uri = endpoint.parse().expect("uri");
+
+    let mut group = c.benchmark_group("transfer_call");
+    group.bench_function("sdk_describe_user", |b| {
+        b.iter(|| {
+            let reply = rt.block_on(sdk.describe(&server, &bob)).expect("described");
+            standin.clear_requests();
+            reply.value.home_directory_mappings.len()
+        })
+    });
+    group.bench_function("bare_http_describe_user", |b| {
+        b.iter(|| {
+            let req = hyper::Request::post(uri.clone())
+                .header("content-type", "application/x-amz-json-1.1")
+                .header("x-amz-target", "TransferService.DescribeUser")
+                // The stand-in checks that a SigV4 header for `transfer` is present.
+                .header(
+                    "authorization",
+                    "AWS4-HMAC-SHA256 Credential=AKIDBENCH/20260101/us-east-1/transfer/aws4_request",
+                )
+                .body(Full::new(body.clone()))
+                .expect("request");
+            let bytes = rt
+                .block_on(async {
+                    let resp = raw.request(req).await.expect("answered");
+                    resp.into_body().collect().await.map(|b| b.to_bytes())
+                })
+                .expect("body");
+            standin.clear_requests();
+            bytes.len()
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     // Short: these are evidence, not a tuning loop, and the machine is shared.
@@ -228,6 +307,6 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(50);
-    targets = parse_validate_plan, handler
+    targets = parse_validate_plan, handler, transfer_call
 }
 criterion_main!(benches);

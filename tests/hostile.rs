@@ -656,6 +656,38 @@ fn huge_fields_and_bodies_are_refused_with_a_bounded_reply() {
         let size = reply.to_string().len();
         assert!(size < 8 * 1024, "{field}: reply of {size} bytes");
     }
+
+    // Many unknown keys: the reply lists the first ones and counts the rest, so it
+    // stays small (unbounded, it was twice the event: past Lambda's 6 MB reply limit).
+    let mut event = user_base();
+    for i in 0..10_000 {
+        event.insert(format!("Unknown{i}-{}", "k".repeat(300)), json!(i));
+    }
+    let event = Value::Object(event);
+    let input = event.to_string().len();
+    let (reply, requests) = h.invoke(event).expect("answers");
+    assert!(requests.is_empty(), "no call for invalid input");
+    let out = outcome(&reply).expect("an Outcome");
+    assert_eq!(out.status, Status::Failed);
+    let err = out.error.expect("error");
+    assert_eq!(err.code, ErrorCode::ValidationFailed);
+    assert!(err.fields[0].field.starts_with("Unknown0-k"));
+    assert!(
+        err.message.starts_with("10000 invalid fields"),
+        "{}",
+        err.message
+    );
+    assert!(err.message.ends_with("and 9950 more not listed"));
+    assert_eq!(
+        err.fields.len(),
+        transfer_chroot::command::MAX_REPORTED_FIELDS
+    );
+    let size = reply.to_string().len();
+    assert!(
+        size < 64 * 1024,
+        "reply {size} bytes for an event of {input}"
+    );
+    eprintln!("10 000 unknown keys: event {input} bytes, reply {size} bytes");
 }
 
 // ----------------------------------------------- validators vs the service model
