@@ -56,26 +56,29 @@ pub struct Rejection {
     pub error: ErrorBody,
 }
 
+/// A rejection lists at most this many field errors (the first, in input order): an
+/// event with thousands of bad keys would otherwise get a reply larger than itself, past
+/// Lambda's 6 MB response limit, and the caller would see no structured result at all.
+pub const MAX_REPORTED_FIELDS: usize = 50;
+
 impl Rejection {
-    pub fn new(identity: Identity, code: ErrorCode, fields: Vec<FieldError>) -> Self {
+    pub fn new(identity: Identity, code: ErrorCode, mut fields: Vec<FieldError>) -> Self {
+        let total = fields.len();
+        fields.truncate(MAX_REPORTED_FIELDS);
+        let names = fields
+            .iter()
+            .map(|f| f.field.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let more = match total - fields.len() {
+            0 => String::new(),
+            n => format!(" and {n} more not listed"),
+        };
         let message = match code {
-            ErrorCode::NotAllowed => format!(
-                "refused by a guardrail: {}",
-                fields
-                    .iter()
-                    .map(|f| f.field.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            ErrorCode::NotAllowed => format!("refused by a guardrail: {names}{more}"),
             _ => format!(
-                "{} invalid field{}: {}",
-                fields.len(),
-                if fields.len() == 1 { "" } else { "s" },
-                fields
-                    .iter()
-                    .map(|f| f.field.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "{total} invalid field{}: {names}{more}",
+                if total == 1 { "" } else { "s" },
             ),
         };
         Self {
