@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use tokio::time::Instant;
+
 use serde_json::{Map, Value};
 
 use crate::command::{ChrootCommand, InputRules, Rejection, parse_command};
@@ -75,6 +77,29 @@ impl<T: Transfer> Chroot<T> {
                 failed
             }
         }
+    }
+
+    /// [`Chroot::run`], giving up on Transfer at `deadline` with a retryable result.
+    pub async fn run_before(
+        &self,
+        input: &Map<String, Value>,
+        rules: InputRules,
+        deadline: Instant,
+    ) -> Outcome {
+        match parse_command(input, rules, &self.config) {
+            Ok(command) => self.apply_before(&command, deadline).await,
+            Err(rejection) => {
+                let Rejection { identity, error } = *rejection;
+                Outcome::failed(identity, error)
+            }
+        }
+    }
+
+    /// [`Chroot::apply`], giving up on Transfer at `deadline` with a retryable result.
+    pub async fn apply_before(&self, command: &ChrootCommand, deadline: Instant) -> Outcome {
+        tokio::time::timeout_at(deadline, self.apply(command))
+            .await
+            .unwrap_or_else(|_| Outcome::out_of_time(command.identity()))
     }
 
     /// The live settings of a user or access (for read-backs); no write.

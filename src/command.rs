@@ -248,12 +248,7 @@ pub fn parse_command(
     let mut errs = Violations::default();
     let lenient = rules.lenient_scalars;
 
-    let mut identity = Identity {
-        action: None,
-        server_id: input.get("ServerId").and_then(Value::as_str).map(echo),
-        user_name: input.get("UserName").and_then(Value::as_str).map(echo),
-        external_id: input.get("ExternalId").and_then(Value::as_str).map(echo),
-    };
+    let mut identity = Identity::echo_from(input);
 
     for key in input.keys() {
         if FIELDS.contains(&key.as_str()) || rules.ignore.contains(&key.as_str()) {

@@ -30,6 +30,9 @@ impl<T: Transfer> App<T> {
     }
 }
 
+/// Kept out of the invocation's time for answering once Transfer is given up on.
+pub const ANSWER_RESERVE: Duration = Duration::from_millis(500);
+
 /// Facts about the current invocation the sources need (deadline, ids).
 #[derive(Debug, Clone)]
 pub struct Invocation {
@@ -58,6 +61,12 @@ impl Invocation {
             log_group: "local".to_owned(),
             log_stream: "local".to_owned(),
         }
+    }
+
+    /// When a source stops waiting for Transfer: [`ANSWER_RESERVE`] before the deadline,
+    /// so it can still answer with a structured result instead of a Lambda timeout.
+    pub fn work_deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + self.remaining().saturating_sub(ANSWER_RESERVE)
     }
 
     pub fn remaining(&self) -> Duration {

@@ -112,6 +112,22 @@ pub struct Identity {
     pub external_id: Option<String>,
 }
 
+impl Identity {
+    /// Who an input object is about, echoed as given (even when invalid).
+    pub fn echo_from(input: &serde_json::Map<String, Value>) -> Self {
+        let field = |name: &str| input.get(name).and_then(Value::as_str).map(echo);
+        Self {
+            action: input
+                .get("Action")
+                .and_then(Value::as_str)
+                .and_then(Action::parse),
+            server_id: field("ServerId"),
+            user_name: field("UserName"),
+            external_id: field("ExternalId"),
+        }
+    }
+}
+
 pub const ECHO_LIMIT: usize = 256;
 
 pub fn echo(raw: &str) -> String {
@@ -162,6 +178,18 @@ impl Outcome {
             error: Some(error),
             ..Self::new(Status::Failed, identity)
         }
+    }
+
+    /// Transfer did not answer before the invocation's deadline. The write may or may
+    /// not have landed; the update is idempotent, so retrying is safe.
+    pub fn out_of_time(identity: Identity) -> Self {
+        let mut error = ErrorBody::new(
+            ErrorCode::Upstream,
+            "Transfer Family did not answer before the function's deadline; the change may \
+             or may not have been applied, and retrying is safe",
+        );
+        error.retryable = true;
+        Self::failed(identity, error)
     }
 
     pub fn skipped(identity: Identity, reason: impl Into<String>) -> Self {

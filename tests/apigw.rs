@@ -919,3 +919,26 @@ trait Pipe: Sized {
     }
 }
 impl Pipe for Value {}
+
+#[tokio::test]
+async fn transfer_slower_than_the_deadline_is_503_before_lambda_stops() {
+    let t = spawn_app().await;
+    t.standin
+        .add_fault(FaultRule::new(Fault::DelayMs(5_000), 2).on("DescribeUser"));
+    for name in ["apigw-v1-put-user.json", "apigw-v2-get-user.json"] {
+        let started = std::time::Instant::now();
+        let reply = t
+            .invoke_with_budget(event(name), std::time::Duration::from_millis(1_500))
+            .await
+            .expect("an HTTP answer");
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(1_500),
+            "{name}"
+        );
+        assert_eq!(reply["statusCode"], 503, "{name}: {reply:#}");
+        let body: Value = serde_json::from_str(reply["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["Error"]["Code"], "Upstream", "{name}");
+        assert_eq!(body["Error"]["Retryable"], true, "{name}");
+    }
+    assert_eq!(t.standin.successful_calls("UpdateUser"), 0);
+}

@@ -307,3 +307,28 @@ async fn unknown_event_shape_names_what_was_expected() {
     assert_eq!(out.status, Status::Failed);
     assert!(t.standin.requests().is_empty());
 }
+
+#[tokio::test]
+async fn slow_transfer_is_answered_before_the_deadline() {
+    let t = spawn_app().await;
+    t.standin
+        .add_fault(FaultRule::new(Fault::DelayMs(5_000), 1).on("DescribeUser"));
+    let started = std::time::Instant::now();
+    let reply = t
+        .invoke_with_budget(
+            event("direct-update-user.json"),
+            std::time::Duration::from_millis(1_500),
+        )
+        .await
+        .expect("a structured result, not a failed invocation");
+    let out: transfer_chroot::Outcome = serde_json::from_value(reply).unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1_500),
+        "answered in time"
+    );
+    let err = out.error.unwrap();
+    assert_eq!(err.code, ErrorCode::Upstream);
+    assert!(err.retryable);
+    assert_eq!(out.identity.user_name.as_deref(), Some("alice"));
+    assert_eq!(t.standin.successful_calls("UpdateUser"), 0);
+}

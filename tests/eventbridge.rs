@@ -288,3 +288,22 @@ async fn dry_run_plans_the_profile_without_writing() {
     );
     assert_eq!(t.writes(), 0);
 }
+
+#[tokio::test]
+async fn transfer_slower_than_the_deadline_fails_the_event_in_time() {
+    let t = spawn_app().await;
+    t.standin
+        .add_fault(FaultRule::new(Fault::DelayMs(5_000), 1).on("DescribeAccess"));
+    let started = std::time::Instant::now();
+    let err = t
+        .invoke_with_budget(
+            event("eventbridge-group-changed.json"),
+            std::time::Duration::from_millis(1_500),
+        )
+        .await
+        .expect_err("a failed event fails the invocation, for Lambda to retry");
+    assert!(started.elapsed() < std::time::Duration::from_millis(1_500));
+    let outcome = failed(&err);
+    assert_eq!(outcome.error_code(), Some(ErrorCode::Upstream));
+    assert!(outcome.is_retryable_failure());
+}

@@ -48,9 +48,16 @@ impl Applied {
 pub async fn handle<T: Transfer>(
     app: &App<T>,
     event: Value,
-    _invocation: &Invocation,
+    invocation: &Invocation,
 ) -> Result<Value, HandlerError> {
-    let applied = run(app, &event).await;
+    let applied = tokio::time::timeout_at(invocation.work_deadline(), run(app, &event))
+        .await
+        .unwrap_or_else(|_| {
+            let detail = event.get("detail").and_then(Value::as_object);
+            Applied::bare(Outcome::out_of_time(
+                detail.map(Identity::echo_from).unwrap_or_default(),
+            ))
+        });
     log(&applied);
     let outcome = applied.outcome;
     if outcome.status == Status::Failed {

@@ -65,7 +65,7 @@ pub async fn dispatch<T: Transfer>(
         Shape::Sqs => sqs::handle(app, event, invocation).await,
         Shape::ApiGateway => apigw::handle(app, event, invocation).await,
         Shape::EventBridge => eventbridge::handle(app, event, invocation).await,
-        Shape::Direct => Ok(direct::handle(app, &event).await.to_json()),
+        Shape::Direct => Ok(direct::handle(app, &event, invocation).await.to_json()),
         Shape::Unknown => {
             let outcome = unknown_shape();
             outcome.log("unknown");

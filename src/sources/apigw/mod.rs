@@ -25,6 +25,7 @@ use crate::transfer::{LiveHome, Subject, Transfer};
 use reply::Reply;
 use request::{BodyError, HttpRequest};
 use routes::{ALLOW, Kind, ROUTES, Route};
+use tokio::time::Instant;
 
 /// The field name under which body-level problems (not JSON, not an object) are listed.
 pub const BODY_FIELD: &str = "body";
@@ -34,10 +35,10 @@ pub const DRY_RUN_PARAM: &str = "dryRun";
 pub async fn handle<T: Transfer>(
     app: &App<T>,
     event: Value,
-    _invocation: &Invocation,
+    invocation: &Invocation,
 ) -> Result<Value, HandlerError> {
     let request = HttpRequest::from_event(&event);
-    let served = serve(app, &request).await;
+    let served = serve(app, &request, invocation.work_deadline()).await;
     if let Some(outcome) = &served.outcome {
         outcome.log("apigw");
     }
@@ -116,7 +117,7 @@ fn identity_of(route: &Route, with_action: bool) -> Identity {
     }
 }
 
-async fn serve<T: Transfer>(app: &App<T>, request: &HttpRequest) -> Served {
+async fn serve<T: Transfer>(app: &App<T>, request: &HttpRequest, deadline: Instant) -> Served {
     let (Some(method), Some(path)) = (request.method.as_deref(), request.path.as_deref()) else {
         return Served::outcome(
             "-",
@@ -152,8 +153,8 @@ async fn serve<T: Transfer>(app: &App<T>, request: &HttpRequest) -> Served {
     };
     let label = format!("{method} {}", route.kind.pattern());
     match method {
-        "PUT" => put(app, request, &route, &label).await,
-        "GET" => get(app, &route, &label).await,
+        "PUT" => put(app, request, &route, &label, deadline).await,
+        "GET" => get(app, &route, &label, deadline).await,
         other => {
             let outcome = rejected(
                 ErrorCode::ValidationFailed,
@@ -294,6 +295,7 @@ async fn put<T: Transfer>(
     request: &HttpRequest,
     route: &Route,
     label: &str,
+    deadline: Instant,
 ) -> Served {
     let mut input = match body_object(request, route) {
         Ok(map) => map,
@@ -350,7 +352,7 @@ async fn put<T: Transfer>(
         parse_command(&input, rules, &app.chroot.config),
         extra.is_empty(),
     ) {
-        (Ok(command), true) => app.chroot.apply(&command).await,
+        (Ok(command), true) => app.chroot.apply_before(&command, deadline).await,
         (Err(rejection), true) => failed(*rejection),
         (Err(rejection), false) if rejection.error.code == ErrorCode::ValidationFailed => {
             extra.extend(rejection.error.fields);
@@ -390,7 +392,7 @@ pub struct ReadBack<'a> {
 }
 
 /// `GET`: validate the path, apply the server guardrail, read back. Never writes.
-async fn get<T: Transfer>(app: &App<T>, route: &Route, label: &str) -> Served {
+async fn get<T: Transfer>(app: &App<T>, route: &Route, label: &str, deadline: Instant) -> Served {
     let identity = identity_of(route, false);
     let (server, subject) = match parse_path(route) {
         Ok(ids) => ids,
@@ -411,9 +413,11 @@ async fn get<T: Transfer>(app: &App<T>, route: &Route, label: &str) -> Served {
         );
         return Served::outcome(label, failed(rejection));
     }
-    let live = match app.chroot.inspect(&server, &subject).await {
-        Ok(live) => live,
-        Err(e) => {
+    let read = tokio::time::timeout_at(deadline, app.chroot.inspect(&server, &subject)).await;
+    let live = match read {
+        Err(_) => return Served::outcome(label, Outcome::out_of_time(identity)),
+        Ok(Ok(live)) => live,
+        Ok(Err(e)) => {
             let mut outcome = Outcome::failed(identity, ErrorBody::from(&e));
             outcome.request_id = e.request_id.clone();
             return Served::outcome(label, outcome);
