@@ -773,9 +773,7 @@ fn cfn_hostile_properties_are_answered_failed_without_any_call() {
     let url = format!("{}/cfn/x?X-Amz-Signature=s", h.t.standin.endpoint());
     let properties = prop_oneof![
         invalid_command().prop_map(|(_, c)| cfn_properties(c)),
-        any_json()
-            .prop_filter("not an object", |v| !v.is_object() && !v.is_null())
-            .prop_map(|v| v),
+        any_json().prop_filter("not an object", |v| !v.is_object() && !v.is_null()),
     ];
     run(192, properties, |properties| {
         let event = cfn_event(properties.clone(), "Create".into(), url.clone().into());
@@ -921,11 +919,20 @@ fn eventbridge_hostile_details_are_refused_without_any_call() {
         any_json()
             .prop_filter("not an object", |v| !v.is_object())
             .prop_map(|d| ("Directory Group Membership Changed", d)),
-        (any::<String>(), any_json()).prop_map(|(t, d)| {
-            // An unknown detail-type (the two known ones are excluded).
-            let _ = t;
-            ("Directory Something Else", d)
+    ];
+    // Or an unknown detail-type (any text but the two known ones) with any detail.
+    let unknown = (
+        any::<String>().prop_filter("unknown", |t| {
+            !t.starts_with("Directory Group") || !t.ends_with("Changed")
         }),
+        any_json(),
+    );
+    let detail = prop_oneof![
+        detail.prop_map(|(t, d)| (t.to_owned(), d)),
+        unknown.prop_map(|(t, d)| (
+            t,
+            json!({"ServerId": SERVER, "UserName": "alice", "Groups": [], "X": d})
+        )),
     ];
     run(256, detail, |(detail_type, detail)| {
         let (reply, requests, _) = h.invoke(eb(detail_type.into(), detail.clone()));

@@ -546,7 +546,7 @@ async fn cloudformation_answers_every_request_exactly_once_under_each_fault() {
                 .unwrap_or_else(|e| panic!("{case:?} {file}: not delivered: {e}"));
             check_cfn_body(&t, &body, user, file);
             *tally
-                .entry(format!("{}", body["Status"].as_str().unwrap_or("?")))
+                .entry(body["Status"].as_str().unwrap_or("?").to_owned())
                 .or_default() += 1;
 
             // CloudFormation (or the operator) retries the stack: it converges.
