@@ -4,8 +4,8 @@
 //! no Transfer call for invalid input. Then the domain validators against the service
 //! model's own patterns (exported by the stand-in).
 //!
-//! Other sources (EventBridge, SQS, API Gateway, CloudFormation) get their hostile
-//! cases with their own tests as they land; docs/RELIABILITY.md tracks which exist.
+//! The other sources (EventBridge, SQS, API Gateway, CloudFormation) get their hostile
+//! cases in `tests/hostile_sources.rs`.
 
 mod common;
 

@@ -6,8 +6,8 @@
 //! missing from Transfer, a retry after the faults converges, and retries stay within
 //! their time budget.
 //!
-//! EventBridge, SQS, API Gateway and CloudFormation get the same treatment in their own
-//! test files as they land (docs/RELIABILITY.md lists which exist).
+//! EventBridge, SQS, API Gateway and CloudFormation get the same treatment in
+//! `tests/reliability_sources.rs`.
 
 mod common;
 
