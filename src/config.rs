@@ -25,6 +25,8 @@ impl Guardrails {
     }
 }
 
+pub const DEFAULT_SQS_CONCURRENCY: usize = 10;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub guardrails: Guardrails,
@@ -32,7 +34,8 @@ pub struct Config {
     pub group_profiles: Option<GroupProfiles>,
     pub default_server: Option<ServerId>,
     pub dry_run: bool,
-    /// How many SQS records run at once (`SQS_MAX_CONCURRENCY`, default 8).
+    /// How many SQS records run at once (`SQS_MAX_CONCURRENCY`). The default, 10, is SQS's
+    /// default batch size, so a whole batch runs in one round (docs/PERFORMANCE.md).
     pub sqs_concurrency: usize,
 }
 
@@ -150,7 +153,7 @@ impl Config {
         };
 
         let sqs_concurrency = match var("SQS_MAX_CONCURRENCY") {
-            None => 8,
+            None => DEFAULT_SQS_CONCURRENCY,
             Some(raw) => match raw.trim().parse::<usize>() {
                 Ok(n) if (1..=100).contains(&n) => n,
                 _ => {
@@ -158,7 +161,7 @@ impl Config {
                         "SQS_MAX_CONCURRENCY",
                         format!("must be 1 to 100, got {raw:?}"),
                     );
-                    8
+                    DEFAULT_SQS_CONCURRENCY
                 }
             },
         };
@@ -233,7 +236,7 @@ mod tests {
         assert_eq!(c.guardrails.roots.len(), 2);
         assert!(c.guardrails.roles.is_none());
         assert!(!c.dry_run);
-        assert_eq!(c.sqs_concurrency, 8);
+        assert_eq!(c.sqs_concurrency, DEFAULT_SQS_CONCURRENCY);
     }
 
     #[test]

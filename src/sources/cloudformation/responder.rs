@@ -45,6 +45,18 @@ impl ResponseUrl {
         if uri.host().is_none_or(str::is_empty) {
             return Err(ResponseUrlViolation::Malformed);
         }
+        // `Uri` keeps an out-of-range port (`:99999`) but reports none, and the client
+        // would then use the scheme's default: refuse it instead.
+        let host_port = uri
+            .authority()
+            .map(|a| a.as_str().rsplit('@').next().unwrap_or_default())
+            .unwrap_or_default();
+        if let Some((_, port)) = host_port.rsplit_once(':')
+            && !host_port.ends_with(']')
+            && !port.parse::<u16>().is_ok_and(|p| p > 0)
+        {
+            return Err(ResponseUrlViolation::Malformed);
+        }
         Ok(Self(uri))
     }
 
@@ -360,6 +372,19 @@ mod tests {
             ResponseUrl::parse("not a url"),
             Err(ResponseUrlViolation::Malformed)
         );
+        for bad_port in [
+            "http://127.0.0.1:99999/x",
+            "http://127.0.0.1:0/x",
+            "http://h:x1/x",
+        ] {
+            assert_eq!(
+                ResponseUrl::parse(bad_port),
+                Err(ResponseUrlViolation::Malformed),
+                "{bad_port}"
+            );
+        }
+        assert!(ResponseUrl::parse("http://[::1]:9124/x").is_ok());
+        assert!(ResponseUrl::parse("http://[::1]/x").is_ok());
     }
 
     #[tokio::test]
