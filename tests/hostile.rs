@@ -9,60 +9,23 @@
 
 mod common;
 
-use std::time::Duration;
-
+use common::blocking::{Harness, run};
 use common::*;
 use proptest::prelude::*;
-use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use serde_json::{Map, Value, json};
 use transfer_chroot::Status;
 use transfer_chroot::domain::{ExternalId, HomePath, RoleArn, ServerId, TargetKind, UserName};
 use transfer_chroot::outcome::{ErrorCode, Outcome};
 use transfer_standin::Recorded;
 
-/// One stand-in and app per test function (tests run in parallel; the request log
-/// is per stand-in), on a runtime whose workers serve the stand-in while a case
-/// blocks on the handler.
-struct Harness {
-    rt: tokio::runtime::Runtime,
-    t: TestApp,
-}
-
-impl Harness {
-    fn new() -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let t = rt.block_on(spawn_app());
-        Self { rt, t }
-    }
-
-    /// Dispatches `event` as Lambda would; returns the reply and what Transfer saw.
-    fn invoke(&self, event: Value) -> Result<(Value, Vec<Recorded>), TestCaseError> {
-        self.t.standin.clear_requests();
-        let reply = self
-            .rt
-            .block_on(self.t.invoke_with_budget(event, Duration::from_secs(30)))
-            .map_err(|e| TestCaseError::fail(format!("handler failed the invocation: {e}")))?;
-        Ok((reply, self.t.standin.requests()))
-    }
-}
-
-fn run<S: Strategy>(
-    cases: u32,
-    strategy: S,
-    check: impl Fn(S::Value) -> Result<(), TestCaseError>,
-) {
-    let mut runner = TestRunner::new(RunnerConfig {
-        cases,
-        failure_persistence: None,
-        ..RunnerConfig::default()
-    });
-    if let Err(e) = runner.run(&strategy, check) {
-        panic!("{e}");
-    }
+/// Dispatches `event` as Lambda would; returns the reply and what Transfer saw.
+fn invoke(h: &Harness, event: Value) -> Result<(Value, Vec<Recorded>), TestCaseError> {
+    let d = h.dispatch(event);
+    let reply = d
+        .reply
+        .map_err(|e| TestCaseError::fail(format!("handler failed the invocation: {e}")))?;
+    Ok((reply, d.requests))
 }
 
 fn outcome(reply: &Value) -> Result<Outcome, TestCaseError> {
@@ -389,7 +352,7 @@ fn hostile_strings_in_each_field_are_refused_without_any_call() {
     let h = Harness::new();
     run(256, hostile_string_field(), |(field, access, value)| {
         let base = if access { access_base() } else { user_base() };
-        let (reply, requests) = h.invoke(with(base, field, Value::String(value)))?;
+        let (reply, requests) = invoke(&h, with(base, field, Value::String(value)))?;
         assert_refused(&reply, &requests, field).map(drop)
     });
 }
@@ -414,7 +377,7 @@ fn wrong_types_in_each_field_are_refused_without_any_call() {
             // DryRun's only valid values are the booleans.
             prop_assume!(!(field == "DryRun" && value.is_boolean()));
             let base = if access { access_base() } else { user_base() };
-            let (reply, requests) = h.invoke(with(base, field, value))?;
+            let (reply, requests) = invoke(&h, with(base, field, value))?;
             assert_refused(&reply, &requests, field).map(drop)
         },
     );
@@ -450,7 +413,7 @@ fn hostile_posix_profiles_are_refused_without_any_call() {
     ];
     let h = Harness::new();
     run(128, profile, |p| {
-        let (reply, requests) = h.invoke(with(user_base(), "PosixProfile", p))?;
+        let (reply, requests) = invoke(&h, with(user_base(), "PosixProfile", p))?;
         assert_refused(&reply, &requests, "PosixProfile").map(drop)
     });
 }
@@ -476,7 +439,7 @@ fn hostile_policies_are_refused_without_any_call() {
     ];
     let h = Harness::new();
     run(128, policy, |p| {
-        let (reply, requests) = h.invoke(with(user_base(), "Policy", p))?;
+        let (reply, requests) = invoke(&h, with(user_base(), "Policy", p))?;
         assert_refused(&reply, &requests, "Policy").map(drop)
     });
 }
@@ -501,7 +464,7 @@ fn chroot_fields_and_unknown_fields_are_refused_without_any_call() {
     ];
     let h = Harness::new();
     run(128, (field, any_json()), |(field, value)| {
-        let (reply, requests) = h.invoke(with(user_base(), &field, value))?;
+        let (reply, requests) = invoke(&h, with(user_base(), &field, value))?;
         let echoed = transfer_chroot::outcome::echo(&field);
         assert_refused(&reply, &requests, &echoed).map(drop)
     });
@@ -571,7 +534,7 @@ fn arbitrary_json_in_any_field_never_panics_and_never_sends_what_the_model_rejec
         (any::<bool>(), field_and_value()),
         |(access, (field, value))| {
             let base = if access { access_base() } else { user_base() };
-            let (reply, requests) = h.invoke(with(base, field, value))?;
+            let (reply, requests) = invoke(&h, with(base, field, value))?;
             let out = assert_consistent(&reply, &requests)?;
             let key = format!("{:?}/{:?}", out.status, out.error_code());
             *tally
@@ -604,7 +567,7 @@ fn arbitrary_whole_events_get_a_structured_failure_and_no_call() {
     ];
     let h = Harness::new();
     run(256, event, |event| {
-        let (reply, requests) = h.invoke(event)?;
+        let (reply, requests) = invoke(&h, event)?;
         let out = outcome(&reply)?;
         prop_assert_eq!(out.status, Status::Failed, "{}", reply);
         prop_assert!(out.error.is_some_and(|e| !e.message.is_empty()));
@@ -651,7 +614,7 @@ fn huge_fields_and_bodies_are_refused_with_a_bounded_reply() {
         ),
     ];
     for (field, event) in cases {
-        let (reply, requests) = h.invoke(event).expect("answers");
+        let (reply, requests) = invoke(&h, event).expect("answers");
         assert_refused(&reply, &requests, field).unwrap_or_else(|e| panic!("{field}: {e}"));
         let size = reply.to_string().len();
         assert!(size < 8 * 1024, "{field}: reply of {size} bytes");
@@ -665,7 +628,7 @@ fn huge_fields_and_bodies_are_refused_with_a_bounded_reply() {
     }
     let event = Value::Object(event);
     let input = event.to_string().len();
-    let (reply, requests) = h.invoke(event).expect("answers");
+    let (reply, requests) = invoke(&h, event).expect("answers");
     assert!(requests.is_empty(), "no call for invalid input");
     let out = outcome(&reply).expect("an Outcome");
     assert_eq!(out.status, Status::Failed);

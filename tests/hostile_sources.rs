@@ -12,59 +12,21 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use common::blocking::{Harness, run};
 use common::*;
 use proptest::prelude::*;
-use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use serde_json::{Map, Value, json};
 use transfer_chroot::Outcome;
 use transfer_standin::{Recorded, ResponsePut};
 
-/// One stand-in and app per test function, on a runtime whose workers serve the
-/// stand-in while a case blocks on the handler (as in tests/hostile.rs).
-struct Harness {
-    rt: tokio::runtime::Runtime,
-    t: TestApp,
-}
-
-impl Harness {
-    fn new() -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let t = rt.block_on(spawn_app());
-        Self { rt, t }
-    }
-
-    /// Dispatches `event`; returns the reply (or the invocation error), what Transfer
-    /// saw and the CloudFormation responses PUT during it.
-    fn invoke(&self, event: Value) -> (Result<Value, String>, Vec<Recorded>, Vec<ResponsePut>) {
-        self.t.standin.clear_requests();
-        let before = self.t.standin.responses().len();
-        let reply = self
-            .rt
-            .block_on(self.t.invoke_with_budget(event, Duration::from_secs(30)));
-        let puts = self.t.standin.responses()[before..].to_vec();
-        (reply, self.t.standin.requests(), puts)
-    }
-}
-
-fn run<S: Strategy>(
-    cases: u32,
-    strategy: S,
-    check: impl Fn(S::Value) -> Result<(), TestCaseError>,
-) {
-    let mut runner = TestRunner::new(RunnerConfig {
-        cases,
-        failure_persistence: None,
-        ..RunnerConfig::default()
-    });
-    if let Err(e) = runner.run(&strategy, check) {
-        panic!("{e}");
-    }
+/// Dispatches `event`; returns the reply (or the invocation error), what Transfer
+/// saw and the CloudFormation responses PUT during it.
+fn invoke(h: &Harness, event: Value) -> (Result<Value, String>, Vec<Recorded>, Vec<ResponsePut>) {
+    let d = h.dispatch(event);
+    (d.reply, d.requests, d.responses)
 }
 
 /// Nothing we sent was refused by the service model as malformed.
@@ -342,7 +304,7 @@ fn sqs_invalid_bodies_are_all_reported_without_any_call() {
             id.push_str(&format!("#{i}"));
         }
         let ids: BTreeSet<String> = records.iter().map(|(id, _)| id.clone()).collect();
-        let (reply, requests, _) = h.invoke(sqs_batch(&records));
+        let (reply, requests, _) = invoke(&h, sqs_batch(&records));
         let failed = batch_failures(&reply, &ids)?;
         prop_assert_eq!(&failed, &ids, "every invalid record is reported");
         prop_assert!(
@@ -360,7 +322,7 @@ fn sqs_arbitrary_bodies_get_a_batch_response_and_nothing_malformed_is_sent() {
     let records = prop::collection::vec((message_id(), any_body()), 1..10);
     run(192, records, |records| {
         let ids: BTreeSet<String> = records.iter().map(|(id, _)| id.clone()).collect();
-        let (reply, requests, _) = h.invoke(sqs_batch(&records));
+        let (reply, requests, _) = invoke(&h, sqs_batch(&records));
         batch_failures(&reply, &ids)?;
         model_accepted(&requests)?;
         Ok(())
@@ -389,7 +351,7 @@ fn sqs_arbitrary_records_never_panic() {
             .iter()
             .filter_map(|r| r["messageId"].as_str().map(str::to_owned))
             .collect();
-        let (reply, requests, _) = h.invoke(json!({"Records": records}));
+        let (reply, requests, _) = invoke(&h, json!({"Records": records}));
         if all_ids {
             batch_failures(&reply, &ids)?;
         } else {
@@ -424,7 +386,7 @@ fn sqs_huge_batches_and_bodies() {
         .collect();
     let ids: BTreeSet<String> = records.iter().map(|(id, _)| id.clone()).collect();
     let started = Instant::now();
-    let (reply, requests, _) = h.invoke(sqs_batch(&records));
+    let (reply, requests, _) = invoke(&h, sqs_batch(&records));
     let elapsed = started.elapsed();
     let failed = batch_failures(&reply, &ids).expect("a batch response");
     let invalid: BTreeSet<String> = (0..10_000)
@@ -462,7 +424,7 @@ fn sqs_huge_batches_and_bodies() {
         ),
     ];
     let ids: BTreeSet<String> = records.iter().map(|(id, _)| id.clone()).collect();
-    let (reply, requests, _) = h.invoke(sqs_batch(&records));
+    let (reply, requests, _) = invoke(&h, sqs_batch(&records));
     assert_eq!(batch_failures(&reply, &ids).expect("a batch response"), ids);
     assert!(requests.is_empty(), "{requests:?}");
 }
@@ -552,7 +514,7 @@ fn api_hostile_paths_are_refused_without_any_call() {
     let method = prop::sample::select(&["GET", "PUT"][..]);
     run(256, (method, hostile_path()), |(method, path)| {
         let body = (method == "PUT").then(|| r#"{"HomeDirectory":"/acme-sftp/home/alice"}"#.into());
-        let (reply, requests, _) = h.invoke(api(method, &path, Map::new(), body));
+        let (reply, requests, _) = invoke(&h, api(method, &path, Map::new(), body));
         let (status, body) = check_http(&reply)?;
         prop_assert!(
             matches!(status, 400 | 404),
@@ -589,7 +551,7 @@ fn api_hostile_bodies_are_refused_without_any_call() {
             .prop_map(|v| v.to_string()),
     ];
     run(256, body, |body| {
-        let (reply, requests, _) = h.invoke(api("PUT", path, Map::new(), Some(body.clone())));
+        let (reply, requests, _) = invoke(&h, api("PUT", path, Map::new(), Some(body.clone())));
         let (status, out) = check_http(&reply)?;
         // The body names alice's user on an allowed server: an invalid body is a 400
         // (or 403 for a guardrail) before any call.
@@ -631,7 +593,7 @@ fn api_arbitrary_requests_get_a_documented_answer() {
         |(method, path, headers, body, base64)| {
             let mut e = api(&method, &path, headers, body);
             e["isBase64Encoded"] = base64.into();
-            let (reply, requests, _) = h.invoke(e);
+            let (reply, requests, _) = invoke(&h, e);
             let (status, _) = check_http(&reply)?;
             if API_REFUSALS.contains(&status) {
                 prop_assert!(requests.is_empty(), "{} after calls {:?}", status, requests);
@@ -654,7 +616,7 @@ fn api_huge_bodies_and_paths() {
             413,
         ),
     ] {
-        let (reply, requests, _) = h.invoke(api("PUT", path, Map::new(), Some(body)));
+        let (reply, requests, _) = invoke(&h, api("PUT", path, Map::new(), Some(body)));
         let (status, _) = check_http(&reply).expect("structured");
         assert_eq!(status, want);
         assert!(requests.is_empty());
@@ -664,7 +626,7 @@ fn api_huge_bodies_and_paths() {
         format!("/servers/s-0123456789abcdef0/users/{}", "a".repeat(1 << 20)),
         "/x".repeat(10_000),
     ] {
-        let (reply, requests, _) = h.invoke(api("GET", &path, Map::new(), None));
+        let (reply, requests, _) = invoke(&h, api("GET", &path, Map::new(), None));
         let (status, _) = check_http(&reply).expect("structured, echo bounded");
         assert!(matches!(status, 400 | 404), "{status}");
         assert!(requests.is_empty());
@@ -695,7 +657,7 @@ fn api_separators_and_encodings_are_decoded_once_and_never_collapsed() {
         (format!("{s}/users/%61lice"), 200, 1),
         (format!("{s}/users/alice/"), 200, 1),
     ] {
-        let (reply, requests, _) = h.invoke(api("GET", &path, Map::new(), None));
+        let (reply, requests, _) = invoke(&h, api("GET", &path, Map::new(), None));
         let (status, body) = check_http(&reply).expect("structured");
         assert_eq!((status, requests.len()), (want, calls), "{path}: {body}");
         if status == 200 {
@@ -777,7 +739,7 @@ fn cfn_hostile_properties_are_answered_failed_without_any_call() {
     ];
     run(192, properties, |properties| {
         let event = cfn_event(properties.clone(), "Create".into(), url.clone().into());
-        let (reply, requests, puts) = h.invoke(event);
+        let (reply, requests, puts) = invoke(&h, event);
         let body = check_cfn(&reply, &puts)?;
         prop_assert_eq!(&body["Status"], "FAILED", "{} -> {}", properties, body);
         prop_assert!(requests.is_empty(), "called {:?}", requests);
@@ -830,7 +792,7 @@ fn cfn_arbitrary_requests_are_answered_once_and_send_nothing_malformed() {
         |(properties, request_type, suffix)| {
             let url = format!("{endpoint}{suffix}");
             let event = cfn_event(properties, request_type, url.into());
-            let (reply, requests, puts) = h.invoke(event);
+            let (reply, requests, puts) = invoke(&h, event);
             if let Err(e) = &reply {
                 // A URL that does not parse: nowhere to answer, nothing done.
                 prop_assert!(e.contains("Unanswerable"), "{}", e);
@@ -856,11 +818,10 @@ fn cfn_malformed_response_urls_fail_the_invocation_and_send_nothing() {
             .prop_map(Value::from),
     ];
     run(192, (url, mutated_command()), |(url, command)| {
-        let (reply, requests, puts) = h.invoke(cfn_event(
-            cfn_properties(command),
-            "Create".into(),
-            url.clone(),
-        ));
+        let (reply, requests, puts) = invoke(
+            &h,
+            cfn_event(cfn_properties(command), "Create".into(), url.clone()),
+        );
         let err = reply.expect_err("nowhere to answer: the invocation fails");
         prop_assert!(err.contains("Unanswerable"), "{}", err);
         prop_assert!(puts.is_empty(), "{:?}", puts);
@@ -935,7 +896,7 @@ fn eventbridge_hostile_details_are_refused_without_any_call() {
         )),
     ];
     run(256, detail, |(detail_type, detail)| {
-        let (reply, requests, _) = h.invoke(eb(detail_type.into(), detail.clone()));
+        let (reply, requests, _) = invoke(&h, eb(detail_type.into(), detail.clone()));
         let out = eventbridge_outcome(&reply)?;
         prop_assert!(reply.is_err(), "invalid input must fail: {:?}", reply);
         let code = out.error.map(|e| format!("{:?}", e.code));
@@ -984,7 +945,7 @@ fn eventbridge_arbitrary_events_are_structured_and_send_nothing_malformed() {
         .prop_map(|m| Value::Object(m.into_iter().collect())),
     ];
     run(256, (detail_type, detail), |(detail_type, detail)| {
-        let (reply, requests, _) = h.invoke(eb(detail_type, detail));
+        let (reply, requests, _) = invoke(&h, eb(detail_type, detail));
         eventbridge_outcome(&reply)?;
         model_accepted(&requests)?;
         Ok(())
@@ -1001,7 +962,7 @@ fn eventbridge_huge_details() {
         json!({"ServerId": SERVER, "UserName": "alice", "Groups": ["x".repeat(1 << 20)]}),
     ] {
         let (reply, requests, _) =
-            h.invoke(eb("Directory Group Membership Changed".into(), detail));
+            invoke(&h, eb("Directory Group Membership Changed".into(), detail));
         let out = eventbridge_outcome(&reply).expect("structured");
         let size = match &reply {
             Ok(v) => v.to_string().len(),

@@ -14,9 +14,6 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use aws_sdk_transfer::config::retry::RetryConfig;
-use aws_sdk_transfer::config::timeout::TimeoutConfig;
-use aws_sdk_transfer::config::{BehaviorVersion, Credentials, Region};
 use common::*;
 use futures::future::join_all;
 use serde_json::{Value, json};
@@ -31,24 +28,11 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(300);
 /// The demo app with a short per-attempt timeout, so slow-answer cases run quickly.
 async fn app_with_short_timeouts() -> TestApp {
     let standin = StandIn::start(&seed()).await.expect("stand-in starts");
-    let conf = aws_sdk_transfer::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("AKIDSTANDIN", "s", None, None, "tests"))
-        .endpoint_url(standin.endpoint())
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(ATTEMPTS)
-                .with_initial_backoff(Duration::from_millis(1))
-                .with_max_backoff(Duration::from_millis(5)),
-        )
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .build(),
-        )
-        .build();
-    let transfer = SdkTransfer::new(aws_sdk_transfer::Client::from_conf(conf));
+    let transfer = SdkTransfer::new(sdk_client_with(
+        &standin.endpoint(),
+        ATTEMPTS,
+        ATTEMPT_TIMEOUT,
+    ));
     TestApp {
         standin,
         app: App::new(config_with(&[]), transfer),

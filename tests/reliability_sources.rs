@@ -25,9 +25,6 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use aws_sdk_transfer::config::retry::RetryConfig;
-use aws_sdk_transfer::config::timeout::TimeoutConfig;
-use aws_sdk_transfer::config::{BehaviorVersion, Credentials, Region};
 use common::*;
 use serde_json::{Value, json};
 use transfer_chroot::sources::cloudformation::{Responder, RetryPolicy};
@@ -127,24 +124,11 @@ async fn app(n: usize) -> TestApp {
     let standin = StandIn::start(&seed_with_users(n))
         .await
         .expect("stand-in starts");
-    let conf = aws_sdk_transfer::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("AKIDSTANDIN", "s", None, None, "tests"))
-        .endpoint_url(standin.endpoint())
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(ATTEMPTS)
-                .with_initial_backoff(Duration::from_millis(1))
-                .with_max_backoff(Duration::from_millis(5)),
-        )
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .build(),
-        )
-        .build();
-    let transfer = SdkTransfer::new(aws_sdk_transfer::Client::from_conf(conf));
+    let transfer = SdkTransfer::new(sdk_client_with(
+        &standin.endpoint(),
+        ATTEMPTS,
+        ATTEMPT_TIMEOUT,
+    ));
     let mut app = App::new(config_with(&[]), transfer);
     app.cfn = Responder::with_policy(RetryPolicy {
         attempts: 4,

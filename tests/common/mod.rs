@@ -3,6 +3,8 @@
 //! dependencies from `demo/config.env` — the same data the README's demo uses.
 #![allow(dead_code)]
 
+pub mod blocking;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
@@ -60,6 +62,15 @@ pub fn demo_vars() -> HashMap<String, String> {
 
 /// The real SDK client against `endpoint`, with millisecond backoff so retries are fast.
 pub fn sdk_client(endpoint: &str, max_attempts: u32) -> aws_sdk_transfer::Client {
+    sdk_client_with(endpoint, max_attempts, Duration::from_secs(2))
+}
+
+/// [`sdk_client`] with a chosen per-attempt timeout (slow-answer cases use a short one).
+pub fn sdk_client_with(
+    endpoint: &str,
+    max_attempts: u32,
+    attempt_timeout: Duration,
+) -> aws_sdk_transfer::Client {
     let conf = aws_sdk_transfer::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
@@ -79,7 +90,7 @@ pub fn sdk_client(endpoint: &str, max_attempts: u32) -> aws_sdk_transfer::Client
         )
         .timeout_config(
             TimeoutConfig::builder()
-                .operation_attempt_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(attempt_timeout)
                 .build(),
         )
         .build();
