@@ -101,7 +101,8 @@ pub struct InputRules {
     pub ignore: &'static [&'static str],
 }
 
-const FIELDS: &[&str] = &[
+/// Every field a command may carry (the Transfer API's names, plus `Action`/`DryRun`).
+pub const COMMAND_FIELDS: &[&str] = &[
     "Action",
     "ServerId",
     "UserName",
@@ -251,7 +252,7 @@ pub fn parse_command(
     let mut identity = Identity::echo_from(input);
 
     for key in input.keys() {
-        if FIELDS.contains(&key.as_str()) || rules.ignore.contains(&key.as_str()) {
+        if COMMAND_FIELDS.contains(&key.as_str()) || rules.ignore.contains(&key.as_str()) {
             continue;
         }
         match key.as_str() {
@@ -262,7 +263,7 @@ pub fn parse_command(
             ),
             _ => errs.push(
                 echo(key),
-                format!("unknown field (expected one of: {})", FIELDS.join(", ")),
+                format!("unknown field (expected one of: {})", COMMAND_FIELDS.join(", ")),
             ),
         }
     }

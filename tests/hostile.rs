@@ -15,6 +15,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use serde_json::{Map, Value, json};
 use transfer_chroot::Status;
+use transfer_chroot::command::COMMAND_FIELDS;
 use transfer_chroot::domain::{ExternalId, HomePath, RoleArn, ServerId, TargetKind, UserName};
 use transfer_chroot::outcome::{ErrorCode, Outcome};
 use transfer_standin::Recorded;
@@ -206,26 +207,9 @@ fn poisoned(base: &'static str) -> impl Strategy<Value = String> {
     (poison(), any::<usize>()).prop_map(move |(p, at)| insert(base, &p, at))
 }
 
-/// A JSON value of any shape, with hostile strings among its leaves.
+/// A JSON value of any shape, with this file's poison among its leaves.
 fn any_json() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(Value::from),
-        any::<String>().prop_map(Value::String),
-        poison().prop_map(Value::String),
-    ];
-    leaf.prop_recursive(4, 32, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map(any::<String>(), inner, 0..6)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+    common::blocking::any_json(poison().boxed())
 }
 
 /// A JSON value that is not a string.
@@ -506,20 +490,7 @@ fn field_and_value() -> impl Strategy<Value = (&'static str, Value)> {
             )),
         any::<bool>().prop_map(|b| ("DryRun", json!(b))),
     ];
-    let any_field = (
-        prop::sample::select(vec![
-            "Action",
-            "ServerId",
-            "UserName",
-            "ExternalId",
-            "HomeDirectory",
-            "Role",
-            "Policy",
-            "PosixProfile",
-            "DryRun",
-        ]),
-        any_json(),
-    );
+    let any_field = (prop::sample::select(COMMAND_FIELDS), any_json());
     prop_oneof![near, any_field]
 }
 

@@ -20,6 +20,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use serde_json::{Map, Value, json};
 use transfer_chroot::Outcome;
+use transfer_chroot::command::COMMAND_FIELDS;
 use transfer_standin::{Recorded, ResponsePut};
 
 /// Dispatches `event`; returns the reply (or the invocation error), what Transfer
@@ -112,44 +113,14 @@ fn hostile_name() -> impl Strategy<Value = String> {
     ]
 }
 
-/// A JSON value of any shape, with hostile strings among its leaves.
+/// A JSON value of any shape, with this file's poison among its leaves.
 fn any_json() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(Value::from),
-        any::<String>().prop_map(Value::String),
-        poison().prop_map(Value::String),
-    ];
-    leaf.prop_recursive(3, 24, 5, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            prop::collection::btree_map(any::<String>(), inner, 0..5)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
-}
-
-fn command_fields() -> &'static [&'static str] {
-    &[
-        "Action",
-        "ServerId",
-        "UserName",
-        "ExternalId",
-        "HomeDirectory",
-        "Role",
-        "Policy",
-        "PosixProfile",
-        "DryRun",
-    ]
+    common::blocking::any_json(poison().boxed())
 }
 
 /// A direct command for alice with one field replaced by arbitrary JSON.
 fn mutated_command() -> impl Strategy<Value = Value> {
-    (prop::sample::select(command_fields()), any_json()).prop_map(|(field, value)| {
+    (prop::sample::select(COMMAND_FIELDS), any_json()).prop_map(|(field, value)| {
         let mut c = event("direct-update-user.json");
         c[field] = value;
         c
@@ -755,7 +726,7 @@ fn cfn_arbitrary_requests_are_answered_once_and_send_nothing_malformed() {
         any_json(),
         mutated_command().prop_map(cfn_properties),
         prop::collection::btree_map(
-            prop::sample::select(command_fields()).prop_map(str::to_owned),
+            prop::sample::select(COMMAND_FIELDS).prop_map(str::to_owned),
             any_json(),
             0..6
         )

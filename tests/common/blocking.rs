@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use proptest::strategy::Strategy;
+use proptest::prelude::*;
+use proptest::strategy::BoxedStrategy;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 use serde_json::Value;
 use transfer_standin::{Recorded, ResponsePut};
@@ -64,4 +65,26 @@ pub fn run<S: Strategy>(
     if let Err(e) = runner.run(&strategy, check) {
         panic!("{e}");
     }
+}
+
+/// A JSON value of any shape (depth up to 4), with `hostile` strings among its leaves.
+pub fn any_json(hostile: BoxedStrategy<String>) -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        any::<String>().prop_map(Value::String),
+        hostile.prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map(any::<String>(), inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
 }
