@@ -71,6 +71,23 @@ def rows(rust, py, lat=None, sqs=None):
             fmt(r["p50_ms"], digits=3), fmt(p["p50_ms"], digits=3),
             f"{p['p50_ms'] / r['p50_ms']:.1f}×", "", "",
         ))
+    # CPU the runtime process itself spends per invocation: no wake-up or scheduling
+    # delays, no stand-in work. Informative (the target is on latency).
+    if "cpu_p50_ms" in rw and "cpu_p50_ms" in pw:
+        out.append((
+            "CPU time per warm invocation, p50 (the runtime process, all threads)",
+            fmt(rw["cpu_p50_ms"], digits=3), fmt(pw["cpu_p50_ms"], digits=3),
+            f"{pw['cpu_p50_ms'] / rw['cpu_p50_ms']:.1f}× less", "—", "",
+        ))
+        for name, r in rw["per_event"].items():
+            p = pw["per_event"].get(name)
+            if not p or "cpu_p50_ms" not in r:
+                continue
+            out.append((
+                f"  CPU p50 {name} ({r['max_reads']}R+{r['max_writes']}W)",
+                fmt(r["cpu_p50_ms"], digits=3), fmt(p["cpu_p50_ms"], digits=3),
+                f"{p['cpu_p50_ms'] / r['cpu_p50_ms']:.1f}×", "", "",
+            ))
     # The handler's own cost: the invocations that make no Transfer call at all.
     no_call = [r["p50_ms"] for r in rw["per_event"].values() if r["max_reads"] + r["max_writes"] == 0]
     if no_call:

@@ -62,6 +62,7 @@ nice -n 15 cargo build --release --bin transfer-chroot
 nice -n 15 cargo build --release -p transfer-standin
 BIN=$ROOT/target/release/transfer-chroot
 STANDIN=$ROOT/target/release/transfer-standin
+EMULATOR=$ROOT/target/release/lambda-runtime-api
 
 # ---------------------------------------------------------------- environment
 # The function's configuration (the same file the demo and the tests use), the SDK
@@ -85,27 +86,30 @@ unset AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_TRANSFER
 
 # shellcheck disable=SC2206
 EVENT_FILES=($EVENTS)
-measure() { # name latency cold warm out -- command...
-  local name=$1 latency=$2 cold=$3 warm=$4 out=$5 client=$6 cwd=$7
-  shift 7
-  python3 bench/runtime_emulator.py measure --name "$name" --standin "$STANDIN" \
-    --seed demo/seed.json --events "${EVENT_FILES[@]}" --cold-runs "$cold" --warm "$warm" \
-    --latency-ms "$latency" --cwd "$cwd" --runtime-client "$client" \
-    --log "$OUT/$name.log" --out "$out" -- "$@"
+impl() { # name client cwd out -- command...: one implementation, as the driver's JSON
+  python3 -c 'import json, sys; n, c, d, o = sys.argv[1:5]
+print(json.dumps({"name": n, "runtime_client": c, "cwd": d, "out": o, "log": o[:-5] + ".log",
+                  "command": sys.argv[6:]}))' "$@"
+}
+RUST_IMPL() { impl "rust$1" lambda_runtime "$ROOT" "$OUT/rust$1.json" -- "$BIN"; }
+PY_IMPL() { impl "python$1" "$RUNTIME_CLIENT" "$ROOT/bench/reference" "$OUT/python$1.json" -- "${PY_RUNTIME[@]}"; }
+measure() { # latency cold warm impl-json...
+  local latency=$1 cold=$2 warm=$3
+  shift 3
+  local impls=()
+  for spec in "$@"; do impls+=(--impl "$spec"); done
+  python3 bench/runtime_emulator.py measure "${impls[@]}" --standin "$STANDIN" \
+    --emulator "$EMULATOR" --seed demo/seed.json --events "${EVENT_FILES[@]}" \
+    --cold-runs "$cold" --warm "$warm" --latency-ms "$latency"
 }
 
-step "zero-latency stand-in: $COLD_RUNS cold starts and $WARM warm invocations each"
-: >"$OUT/rust.log"; : >"$OUT/python.log"
-measure rust 0 "$COLD_RUNS" "$WARM" "$OUT/rust.json" lambda_runtime "$ROOT" "$BIN"
-measure python 0 "$COLD_RUNS" "$WARM" "$OUT/python.json" "$RUNTIME_CLIENT" \
-  "$ROOT/bench/reference" "${PY_RUNTIME[@]}"
+step "zero-latency stand-in: $COLD_RUNS cold starts and $WARM warm invocations each, interleaved"
+measure 0 "$COLD_RUNS" "$WARM" "$(RUST_IMPL '')" "$(PY_IMPL '')"
 
 LATENCY_ARGS=()
 if [ "$LATENCY_WARM" -gt 0 ]; then
-  step "50 ms per Transfer call: $LATENCY_WARM warm invocations each"
-  measure rust-50ms 50 0 "$LATENCY_WARM" "$OUT/rust-50ms.json" lambda_runtime "$ROOT" "$BIN"
-  measure python-50ms 50 0 "$LATENCY_WARM" "$OUT/python-50ms.json" "$RUNTIME_CLIENT" \
-    "$ROOT/bench/reference" "${PY_RUNTIME[@]}"
+  step "50 ms per Transfer call: $LATENCY_WARM warm invocations each, interleaved"
+  measure 50 0 "$LATENCY_WARM" "$(RUST_IMPL -50ms)" "$(PY_IMPL -50ms)"
   LATENCY_ARGS=(--latency "$OUT/rust-50ms.json" "$OUT/python-50ms.json")
 fi
 
@@ -127,10 +131,10 @@ if [ "$SQS_WARM" -gt 0 ]; then
     local name=$1 conc=$2
     shift 2
     : >"$OUT/$name.log"
-    SQS_MAX_CONCURRENCY=$conc python3 bench/runtime_emulator.py measure --name "$name" \
-      --standin "$STANDIN" --seed bench/seed-sqs.json --events "$@" --cold-runs 0 \
-      --warm "$SQS_WARM" --latency-ms 50 --cwd "$ROOT" --runtime-client lambda_runtime \
-      --log "$OUT/$name.log" --out "$OUT/$name.json" -- "$BIN"
+    SQS_MAX_CONCURRENCY=$conc python3 bench/runtime_emulator.py measure \
+      --impl "$(impl "$name" lambda_runtime "$ROOT" "$OUT/$name.json" -- "$BIN")" \
+      --standin "$STANDIN" --emulator "$EMULATOR" --seed bench/seed-sqs.json --events "$@" \
+      --cold-runs 0 --warm "$SQS_WARM" --latency-ms 50
     # Labels for the report: the concurrency cap and what one Transfer call costs.
     python3 - "$OUT/$name.json" "$conc" <<'EOF'
 import json, sys
