@@ -42,7 +42,6 @@ import json
 import math
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -60,6 +59,27 @@ def now_ns():
     return time.monotonic_ns()
 
 
+def spawn_server(argv, log, what):
+    """Starts a loopback server that prints "... listening on <address>"; (process, address)."""
+    proc = subprocess.Popen(
+        argv + ["--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=log, text=True,
+    )
+    line = proc.stdout.readline()
+    if "listening on" not in line:
+        stop(proc)
+        raise RuntimeError(f"{what} did not start: {line!r}")
+    return proc, line.rsplit(" ", 1)[1].strip()
+
+
+def stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class RuntimeApi:
     """The Runtime API for one runtime process: a `lambda-runtime-api` process.
 
@@ -68,13 +88,7 @@ class RuntimeApi:
     """
 
     def __init__(self, binary, log):
-        self.proc = subprocess.Popen(
-            [binary, "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=log, text=True,
-        )
-        line = self.proc.stdout.readline()  # "lambda-runtime-api listening on ..."
-        if "listening on" not in line:
-            raise RuntimeError(f"runtime API emulator did not start: {line!r}")
-        self.address = line.rsplit(" ", 1)[1].strip()
+        self.proc, self.address = spawn_server([binary], log, "the Runtime API emulator")
         self.conn = http.client.HTTPConnection(self.address, timeout=90)
 
     def _call(self, method, path, body=None):
@@ -104,33 +118,15 @@ class RuntimeApi:
 
     def close(self):
         self.conn.close()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        stop(self.proc)
 
 
 class StandIn:
     """A fresh transfer-standin process (same seed every time)."""
 
     def __init__(self, binary, seed, log):
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [binary, "--listen", f"127.0.0.1:{self.port}", "--seed", seed],
-            stdout=subprocess.PIPE, stderr=log, text=True,
-        )
-        line = self.proc.stdout.readline()  # "transfer-standin listening on ..."
-        if "listening" not in line:
-            raise RuntimeError(f"stand-in did not start: {line!r}")
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        # It prints its endpoint: "transfer-standin listening on http://127.0.0.1:<port>".
+        self.proc, self.endpoint = spawn_server([binary, "--seed", seed], log, "the stand-in")
 
     def control(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
@@ -142,12 +138,7 @@ class StandIn:
         self.control("POST", "faults", {"LatencyMs": ms, "Rules": []})
 
     def close(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop(self.proc)
 
 
 def vm_hwm_kib(pid):
@@ -186,12 +177,7 @@ class Function:
         return self.api.first_next_ns() - self.spawned_ns
 
     def close(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop(self.proc)
         self.api.close()
 
 

@@ -11,7 +11,7 @@
 //! ... N=50 valgrind --tool=callgrind target/release/examples/sdk_call_cost
 //! ```
 //!
-//! `MODE=sdk` (the function's `SdkTransfer::describe`, with main.rs's timeouts) or
+//! `MODE=sdk` (the function's `SdkTransfer::describe`, with its timeouts) or
 //! `bare` (hyper, no signing); `N` calls per round, three rounds; `GAP_US` idle time
 //! between calls (a warm function is idle between invocations).
 
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use transfer_chroot::domain::{ServerId, UserName};
-use transfer_chroot::transfer::sdk::SdkTransfer;
+use transfer_chroot::transfer::sdk::{self, SdkTransfer};
 use transfer_chroot::transfer::{Subject, Transfer};
 
 fn env_num(name: &str, default: u64) -> u64 {
@@ -39,13 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&endpoint)
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(5))
-                .operation_timeout(Duration::from_secs(15))
-                .build(),
-        )
+        .timeout_config(sdk::timeout_config())
         .load()
         .await;
     let transfer = SdkTransfer::new(aws_sdk_transfer::Client::new(&sdk));

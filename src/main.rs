@@ -1,12 +1,9 @@
 #![recursion_limit = "256"]
 
-use std::time::Duration;
-
 use aws_config::BehaviorVersion;
-use aws_config::timeout::TimeoutConfig;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
-use transfer_chroot::transfer::sdk::SdkTransfer;
+use transfer_chroot::transfer::sdk::{self, SdkTransfer};
 use transfer_chroot::{App, Config, telemetry};
 
 #[tokio::main(flavor = "current_thread")]
@@ -18,13 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // (AWS_ENDPOINT_URL_TRANSFER) come from the standard SDK settings. The timeouts
     // bound one call so the retry budget fits the function's Timeout (see template.yaml).
     let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(5))
-                .operation_timeout(Duration::from_secs(15))
-                .build(),
-        )
+        .timeout_config(sdk::timeout_config())
         .load()
         .await;
     let app = App::new(

@@ -240,7 +240,7 @@ async fn a_slow_answer_past_the_attempt_timeout_is_retried() {
 async fn persistently_slow_transfer_fails_retryable_within_the_retry_budget() {
     // The issue asks for this bound: retries stay within the deadline. The budget is
     // attempts x attempt timeout (+ millisecond backoff); the production values in
-    // main.rs (5 s per attempt, 15 s per operation) fit the function's Timeout the
+    // transfer::sdk (5 s per attempt, 15 s per operation) fit the function's Timeout the
     // same way.
     let t = app_with_short_timeouts().await;
     t.standin

@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde_yaml::{Mapping, Value};
+use transfer_chroot::transfer::sdk;
 
 // ---------------------------------------------------------------------------
 // Loading: CloudFormation short-form tags (!Ref, !Sub, !GetAtt, ...) arrive from
@@ -704,18 +705,6 @@ fn every_route_of_the_contract_is_served_and_iam_authorised() {
     );
 }
 
-/// `operation_timeout(Duration::from_secs(N))` and friends, read from src/main.rs so
-/// the template cannot drift from the code that sets the SDK budget.
-fn main_rs_secs(setting: &str) -> u64 {
-    let main = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/main.rs"))
-        .expect("src/main.rs");
-    let re =
-        regex::Regex::new(&format!(r"{setting}\(\s*Duration::from_secs\((\d+)\)")).expect("regex");
-    re.captures(&main)
-        .and_then(|c| c[1].parse().ok())
-        .unwrap_or_else(|| panic!("{setting} not found in src/main.rs"))
-}
-
 fn num(v: Option<&Value>) -> u64 {
     v.and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
         .unwrap_or_else(|| panic!("not a number: {v:?}"))
@@ -761,8 +750,8 @@ fn timeout_covers_the_sdk_retry_budget_and_the_queue_covers_six_timeouts() {
     let t = template();
     let p = &function(&t)["Properties"];
     let timeout = num(p.get("Timeout"));
-    let operation = main_rs_secs("operation_timeout");
-    let attempt = main_rs_secs("operation_attempt_timeout");
+    let operation = sdk::OPERATION_TIMEOUT.as_secs();
+    let attempt = sdk::ATTEMPT_TIMEOUT.as_secs();
     // One operation is capped by its operation timeout, which must leave room for
     // the default 3 attempts to matter at all.
     assert!(

@@ -19,6 +19,25 @@ use super::{
 };
 use crate::domain::ServerId;
 
+/// How long one connection attempt may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one attempt of a Transfer call may take (a stalled answer included).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one Transfer call may take, its retries included. template.yaml's Timeout
+/// is sized from it (a Describe, then an Update, then answering the source), which
+/// tests/template.rs checks.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The SDK timeouts the function runs with: [`CONNECT_TIMEOUT`], [`ATTEMPT_TIMEOUT`],
+/// [`OPERATION_TIMEOUT`].
+pub fn timeout_config() -> aws_sdk_transfer::config::timeout::TimeoutConfig {
+    aws_sdk_transfer::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
 #[derive(Debug, Clone)]
 pub struct SdkTransfer {
     client: Client,
@@ -260,5 +279,20 @@ impl Transfer for SdkTransfer {
             value: (),
             request_id,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_timeout_config_carries_the_bounds_the_template_is_sized_from() {
+        let c = timeout_config();
+        assert_eq!(c.connect_timeout(), Some(CONNECT_TIMEOUT));
+        assert_eq!(c.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        assert_eq!(c.operation_timeout(), Some(OPERATION_TIMEOUT));
+        // Retries must have room inside one operation.
+        assert!(OPERATION_TIMEOUT >= 2 * ATTEMPT_TIMEOUT);
     }
 }

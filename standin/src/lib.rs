@@ -385,6 +385,15 @@ impl std::fmt::Display for Dropped {
 }
 impl std::error::Error for Dropped {}
 
+/// A request's whole body; a body cut short reads as empty (the request then fails
+/// validation like any other bad input).
+pub async fn read_body(body: Incoming) -> Bytes {
+    body.collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default()
+}
+
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Dropped> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -399,12 +408,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
     let auth = header("authorization").unwrap_or_default();
     let content_type = header("content-type");
     let content_length = header("content-length").and_then(|l| l.parse().ok());
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = read_body(req.into_body()).await;
     let request_id = format!(
         "standin-{:08}",
         state.next_id.fetch_add(1, Ordering::SeqCst) + 1
