@@ -536,15 +536,7 @@ async fn upstream_unavailable_is_503_without_internals() {
         assert_eq!(r.code(), "Upstream");
         assert_eq!(r.body["Error"]["Retryable"], true);
         let text = r.body.to_string();
-        for internal in [
-            "dispatch",
-            "SdkError",
-            "ServiceError {",
-            "hyper",
-            "connector",
-            "panicked",
-            "src/",
-        ] {
+        for internal in INTERNALS {
             assert!(!text.contains(internal), "{fault:?}: {internal} in {text}");
         }
     }

@@ -24,13 +24,8 @@ async fn app_with_roles() -> TestApp {
     spawn_app_with(&[("GROUP_PROFILES", PROFILES_WITH_ROLES)]).await
 }
 
-/// The real EventBridge envelope with our detail-type and detail inside.
 fn eventbridge(detail_type: &str, detail: Value) -> Value {
-    let mut e = envelope("example-eventbridge-event-obj.json");
-    e["detail-type"] = detail_type.into();
-    e["source"] = "acme.directory".into();
-    e["detail"] = detail;
-    e
+    eventbridge_event(detail_type, detail)
 }
 
 fn membership(user: &str, groups: &[&str]) -> Value {

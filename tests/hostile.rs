@@ -433,18 +433,7 @@ fn chroot_fields_and_unknown_fields_are_refused_without_any_call() {
     let field = prop_oneof![
         Just("HomeDirectoryType".to_owned()),
         Just("HomeDirectoryMappings".to_owned()),
-        any::<String>().prop_filter("unknown", |k| ![
-            "Action",
-            "ServerId",
-            "UserName",
-            "ExternalId",
-            "HomeDirectory",
-            "Role",
-            "Policy",
-            "PosixProfile",
-            "DryRun"
-        ]
-        .contains(&k.as_str())),
+        any::<String>().prop_filter("unknown", |k| !COMMAND_FIELDS.contains(&k.as_str())),
     ];
     let h = Harness::new();
     run(128, (field, any_json()), |(field, value)| {

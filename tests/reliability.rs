@@ -98,15 +98,6 @@ fn check_nothing_lost(t: &TestApp, answers: &[(Value, Outcome)]) {
     }
 }
 
-/// How many Transfer calls the stand-in answered with an injected fault.
-fn faulted(t: &TestApp) -> usize {
-    t.standin
-        .requests()
-        .iter()
-        .filter(|r| r.fault.is_some())
-        .count()
-}
-
 /// Runs `events` all at once; returns each with its answer.
 async fn burst(t: &TestApp, events: Vec<Value>) -> Vec<(Value, Outcome)> {
     let answers = join_all(events.iter().map(|e| t.outcome(e.clone()))).await;

@@ -93,16 +93,6 @@ fn clear_faults(t: &TestApp) {
     t.standin.set_faults(Faults::default());
 }
 
-/// How many calls the stand-in answered with an injected fault (a slow call that was
-/// abandoned is not recorded, so `Slow` shows only the ones that outlived it).
-fn faulted(t: &TestApp) -> usize {
-    t.standin
-        .requests()
-        .iter()
-        .filter(|r| r.fault.is_some())
-        .count()
-}
-
 /// The demo seed plus `n` PATH users `user01`.. that each need a write.
 fn seed_with_users(n: usize) -> Value {
     let mut seed = seed();
@@ -228,21 +218,7 @@ fn messages(users: usize) -> Vec<Msg> {
 
 /// The real SQS envelope with one record per message.
 fn sqs_batch(msgs: &[&Msg]) -> Value {
-    let mut batch = envelope("example-sqs-event.json");
-    let template = batch["Records"][0].clone();
-    batch["Records"] = msgs
-        .iter()
-        .map(|m| {
-            let mut r = template.clone();
-            r["messageId"] = m.id.clone().into();
-            r["body"] = match &m.body {
-                Value::String(s) => s.clone().into(),
-                other => other.to_string().into(),
-            };
-            r
-        })
-        .collect();
-    batch
+    sqs_event(msgs.iter().map(|m| (m.id.clone(), m.body.clone())))
 }
 
 fn reported(reply: &Value) -> BTreeSet<String> {
@@ -611,20 +587,6 @@ fn api(method: &str, path: &str, body: Option<Value>) -> Value {
     e
 }
 
-/// Internals a reply must never show.
-const INTERNALS: [&str; 10] = [
-    "dispatch",
-    "SdkError",
-    "ServiceError {",
-    "hyper",
-    "connector",
-    "panicked",
-    "src/",
-    "127.0.0.1",
-    "X-Amz",
-    "backtrace",
-];
-
 /// Checks one reply against the documented codes; returns its status.
 fn check_http(reply: &Value, case: Case) -> u64 {
     let status = reply["statusCode"].as_u64().expect("statusCode");
@@ -744,20 +706,17 @@ async fn api_gateway_answers_many_concurrent_requests_during_faults() {
 // ------------------------------------------------------------------------ EventBridge
 
 fn membership(user: &str) -> Value {
-    let mut e = envelope("example-eventbridge-event-obj.json");
-    e["detail-type"] = "Directory Group Membership Changed".into();
-    e["source"] = "acme.directory".into();
-    e["detail"] = json!({"ServerId": SERVER, "UserName": user, "Groups": ["staff"]});
-    e
+    eventbridge_event(
+        "Directory Group Membership Changed",
+        json!({"ServerId": SERVER, "UserName": user, "Groups": ["staff"]}),
+    )
 }
 
 fn group_changed() -> Value {
-    let mut e = envelope("example-eventbridge-event-obj.json");
-    e["detail-type"] = "Directory Group Changed".into();
-    e["source"] = "acme.directory".into();
-    e["detail"] =
-        json!({"ServerId": SERVER, "ExternalId": FINANCE_SID, "GroupName": "sftp-finance"});
-    e
+    eventbridge_event(
+        "Directory Group Changed",
+        json!({"ServerId": SERVER, "ExternalId": FINANCE_SID, "GroupName": "sftp-finance"}),
+    )
 }
 
 /// `Ok` is true in Transfer; `Err` carries a retryable `Throttled`/`Upstream` result.

@@ -20,32 +20,17 @@ use transfer_standin::{Fault, FaultRule, StandIn};
 
 const ENGINEERING_SID: &str = "S-1-5-21-1004336348-1177238915-682003330-1106";
 
-/// The real SQS envelope, one copy of its record per `(messageId, body)`.
 fn sqs(records: &[(&str, Value)]) -> Value {
-    let mut batch = envelope("example-sqs-event.json");
-    let template = batch["Records"][0].clone();
-    batch["Records"] = records
-        .iter()
-        .map(|(id, body)| {
-            let mut r = template.clone();
-            r["messageId"] = (*id).into();
-            r["body"] = match body {
-                Value::String(s) => s.clone().into(),
-                other => other.to_string().into(),
-            };
-            r
-        })
-        .collect();
-    batch
+    sqs_event(
+        records
+            .iter()
+            .map(|(id, body)| ((*id).to_owned(), body.clone())),
+    )
 }
 
 /// A whole EventBridge event, as an EventBridge→SQS target delivers it.
 fn eventbridge(detail_type: &str, detail: Value) -> Value {
-    let mut e = envelope("example-eventbridge-event-obj.json");
-    e["detail-type"] = detail_type.into();
-    e["source"] = "acme.directory".into();
-    e["detail"] = detail;
-    e
+    eventbridge_event(detail_type, detail)
 }
 
 fn membership(user: &str, groups: &[&str]) -> Value {

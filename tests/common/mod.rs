@@ -20,6 +20,22 @@ use transfer_standin::StandIn;
 pub const SERVER: &str = "s-0123456789abcdef0";
 pub const FINANCE_SID: &str = "S-1-5-21-1004336348-1177238915-682003330-1105";
 
+/// What a reply must never show: SDK and transport internals, code locations, panics,
+/// the endpoint Transfer was reached at, raw AWS headers.
+pub const INTERNALS: &[&str] = &[
+    "dispatch",
+    "SdkError",
+    "ServiceError {",
+    "hyper",
+    "connector",
+    "panicked",
+    "src/",
+    "127.0.0.1",
+    "X-Amz",
+    "backtrace",
+    "RUST_BACKTRACE",
+];
+
 pub struct TestApp {
     pub standin: StandIn,
     pub app: App<SdkTransfer>,
@@ -43,6 +59,45 @@ pub fn envelope(name: &str) -> Value {
         .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+}
+
+/// The real EventBridge envelope with our detail-type, source and detail inside.
+pub fn eventbridge_event(detail_type: impl Into<Value>, detail: Value) -> Value {
+    let mut e = envelope("example-eventbridge-event-obj.json");
+    e["detail-type"] = detail_type.into();
+    e["source"] = "acme.directory".into();
+    e["detail"] = detail;
+    e
+}
+
+/// The real SQS envelope, one copy of its record per `(messageId, body)`; a body that
+/// is not a JSON string is sent as its JSON text.
+pub fn sqs_event(records: impl IntoIterator<Item = (String, Value)>) -> Value {
+    let mut batch = envelope("example-sqs-event.json");
+    let template = batch["Records"][0].clone();
+    batch["Records"] = records
+        .into_iter()
+        .map(|(id, body)| {
+            let mut r = template.clone();
+            r["messageId"] = id.into();
+            r["body"] = match body {
+                Value::String(s) => s.into(),
+                other => other.to_string().into(),
+            };
+            r
+        })
+        .collect();
+    batch
+}
+
+/// How many calls the stand-in answered with an injected fault (a slow call that was
+/// abandoned is not recorded, so a delay shows only in the ones that outlived it).
+pub fn faulted(t: &TestApp) -> usize {
+    t.standin
+        .requests()
+        .iter()
+        .filter(|r| r.fault.is_some())
+        .count()
 }
 
 pub fn seed() -> Value {
