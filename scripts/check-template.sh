@@ -7,7 +7,7 @@
 #   sam validate --region ...     the SAM translator itself: catches what the linters
 #                                 miss (e.g. an unknown property on an SQS event)
 #
-# The IAM and API-authorisation rules are checked by tests/template.rs (cargo test).
+# The IAM and API-authorisation rules are checked by tests/it/template.rs (cargo test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -18,5 +18,5 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "unit and integration tests (real SDK against the local Transfer stand-in)"
 cargo test --workspace
 
-step "SAM template: cfn-lint, sam validate --lint, SAM translator (IAM rules: tests/template.rs)"
+step "SAM template: cfn-lint, sam validate --lint, SAM translator (IAM rules: tests/it/template.rs)"
 bash scripts/check-template.sh

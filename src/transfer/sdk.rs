@@ -25,7 +25,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one Transfer call may take, its retries included. template.yaml's Timeout
 /// is sized from it (a Describe, then an Update, then answering the source), which
-/// tests/template.rs checks.
+/// tests/it/template.rs checks.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The SDK timeouts the function runs with: [`CONNECT_TIMEOUT`], [`ATTEMPT_TIMEOUT`],

@@ -1,8 +1,7 @@
 //! Direct commands end to end: handler → core → real SDK → stand-in on loopback.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use transfer_chroot::Status;
 use transfer_chroot::outcome::ErrorCode;

@@ -52,11 +52,9 @@ pub fn event(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
 }
 
-/// A real AWS envelope from `../shared/reference/aws-event-envelopes/`.
+/// A real AWS envelope from `tests/fixtures/aws-events/` (see its SOURCE.md).
 pub fn envelope(name: &str) -> Value {
-    let path = root()
-        .join("../shared/reference/aws-event-envelopes")
-        .join(name);
+    let path = root().join("tests/fixtures/aws-events").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
 }

@@ -6,12 +6,11 @@
 //! record abandoned or not started at the deadline, and records held back behind a
 //! retryable failure for the same target. Everything else was applied.
 
-mod common;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use transfer_chroot::App;
 use transfer_chroot::sources::sqs::DEADLINE_MARGIN;

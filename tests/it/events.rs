@@ -1,13 +1,12 @@
 //! Every sample in `events/` (the demo's, the README's and the tests' one source) is a
 //! valid envelope of its source, routes to that source, and gets an answer.
 
-mod common;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayV2httpRequest};
 use aws_lambda_events::cloudformation::CloudFormationCustomResourceRequest;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sqs::SqsEvent;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use transfer_chroot::sources::{Shape, shape};
 

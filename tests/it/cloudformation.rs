@@ -2,13 +2,12 @@
 //! ResourceProperties → handler → real SDK → Transfer stand-in, and the response PUT
 //! recorded by the stand-in's response sink (standing in for the presigned S3 URL).
 
-mod common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use transfer_standin::{Fault, FaultRule, Faults, ResponsePut};
 

@@ -1,9 +1,8 @@
 //! EventBridge directory group changes end to end: a real EventBridge envelope with our
 //! `detail`, through the handler, the real SDK and the stand-in.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use transfer_chroot::outcome::ErrorCode;
 use transfer_chroot::{Outcome, Status};

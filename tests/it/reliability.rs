@@ -9,12 +9,11 @@
 //! EventBridge, SQS, API Gateway and CloudFormation get the same treatment in
 //! `tests/reliability_sources.rs`.
 
-mod common;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use futures::future::join_all;
 use serde_json::{Value, json};
 use transfer_chroot::outcome::{ErrorCode, Outcome};

@@ -9,13 +9,12 @@
 //! Every generated CloudFormation ResponseURL points at the stand-in's sink on
 //! 127.0.0.1, or is malformed so that nothing is sent at all.
 
-mod common;
 
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use common::blocking::{Harness, run};
-use common::*;
+use crate::common::blocking::{Harness, run};
+use crate::common::*;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use serde_json::{Map, Value, json};
@@ -115,7 +114,7 @@ fn hostile_name() -> impl Strategy<Value = String> {
 
 /// A JSON value of any shape, with this file's poison among its leaves.
 fn any_json() -> impl Strategy<Value = Value> {
-    common::blocking::any_json(poison().boxed())
+    crate::common::blocking::any_json(poison().boxed())
 }
 
 /// A direct command for alice with one field replaced by arbitrary JSON.

@@ -7,10 +7,9 @@
 //! The other sources (EventBridge, SQS, API Gateway, CloudFormation) get their hostile
 //! cases in `tests/hostile_sources.rs`.
 
-mod common;
 
-use common::blocking::{Harness, run};
-use common::*;
+use crate::common::blocking::{Harness, run};
+use crate::common::*;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use serde_json::{Map, Value, json};
@@ -209,7 +208,7 @@ fn poisoned(base: &'static str) -> impl Strategy<Value = String> {
 
 /// A JSON value of any shape, with this file's poison among its leaves.
 fn any_json() -> impl Strategy<Value = Value> {
-    common::blocking::any_json(poison().boxed())
+    crate::common::blocking::any_json(poison().boxed())
 }
 
 /// A JSON value that is not a string.

@@ -20,12 +20,11 @@
 //! Each case prints one tally line (`--nocapture`); the figures in docs/RELIABILITY.md
 //! come from them.
 
-mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use transfer_chroot::sources::cloudformation::{Responder, RetryPolicy};
 use transfer_chroot::sources::sqs::DEADLINE_MARGIN;

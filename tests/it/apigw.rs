@@ -2,14 +2,13 @@
 //! our paths and bodies → handler → core → real SDK → Transfer stand-in on loopback.
 //! Every test asserts the status code, the headers and the JSON body.
 
-mod common;
 
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use transfer_standin::{Fault, FaultRule};
 

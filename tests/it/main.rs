@@ -1,0 +1,18 @@
+//! The integration tests: one binary (so the SDK and the stand-in are linked once),
+//! one module per source or concern, sharing `common` (stand-in + real SDK client).
+//!
+//! Run one module with `cargo test --test it apigw::`.
+
+mod common;
+
+mod apigw;
+mod cloudformation;
+mod direct;
+mod eventbridge;
+mod events;
+mod hostile;
+mod hostile_sources;
+mod reliability;
+mod reliability_sources;
+mod sqs;
+mod template;
