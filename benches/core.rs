@@ -1,11 +1,12 @@
 //! Criterion benchmarks of the work the function does per event, without the network:
 //!
-//! - `parse_validate_plan/<event>`: JSON text → `parse_command` (every field validated,
-//!   guardrails) → `plan::desired` + `plan::changes` against the live state from
-//!   `demo/seed.json`;
-//! - `handler/<event>`: the whole handler (`sources::dispatch`, including the outcome's
-//!   JSON and its structured log line, written to a sink) with an in-memory Transfer
-//!   that answers at once: the handler's own overhead, excluding the Transfer round trips;
+//! - `parse_validate_plan/<event>`: JSON text → `CommandInput` → validated and admitted
+//!   command (every field, guardrails) → `plan::desired` + `plan::changes` against the
+//!   live state from `demo/seed.json`;
+//! - `handler/<event>`: the whole handler (`App::dispatch`, including the outcome's
+//!   JSON and its structured log line, written to a sink) with the in-memory Transfer
+//!   (`transfer::memory`) seeded from `demo/seed.json`, answering at once: the handler's
+//!   own overhead, excluding the Transfer round trips;
 //! - `transfer_call/*`: one round trip to the stand-in on loopback, through the SDK and
 //!   as a bare HTTP POST (what the SDK adds per call).
 //!
@@ -20,13 +21,14 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use serde_json::{Map, Value};
-use transfer_chroot::command::{InputRules, parse_command};
-use transfer_chroot::domain::ServerId;
+use transfer_chroot::command::parse_command;
+use transfer_chroot::domain::{ExternalId, ServerId, Target, UserName};
+use transfer_chroot::input::{CommandInput, Reading};
 use transfer_chroot::plan;
 use transfer_chroot::sources::{Shape, shape};
+use transfer_chroot::transfer::memory::MemoryTransfer;
 use transfer_chroot::transfer::{
-    LiveHome, LivePosix, Mapping, Reply, Subject, Transfer, TransferError, TransferErrorKind,
-    UpdateRequest,
+    HomeDirectoryType, LiveHome, LivePosix, Mapping, MappingType, Subject, Transfer,
 };
 use transfer_chroot::{App, Config, Invocation};
 
@@ -69,7 +71,7 @@ fn live_from_seed(item: &Map<String, Value>) -> LiveHome {
     let s = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_owned);
     LiveHome {
         home_directory: s("HomeDirectory"),
-        home_directory_type: s("HomeDirectoryType"),
+        home_directory_type: s("HomeDirectoryType").map(|t| HomeDirectoryType::from_wire(&t)),
         home_directory_mappings: item
             .get("HomeDirectoryMappings")
             .and_then(Value::as_array)
@@ -79,7 +81,10 @@ fn live_from_seed(item: &Map<String, Value>) -> LiveHome {
                 Some(Mapping {
                     entry: m.get("Entry")?.as_str()?.to_owned(),
                     target: m.get("Target")?.as_str()?.to_owned(),
-                    r#type: m.get("Type").and_then(Value::as_str).map(str::to_owned),
+                    r#type: m
+                        .get("Type")
+                        .and_then(Value::as_str)
+                        .map(MappingType::from_wire),
                 })
             })
             .collect(),
@@ -95,90 +100,54 @@ fn live_from_seed(item: &Map<String, Value>) -> LiveHome {
     }
 }
 
-/// Transfer as `demo/seed.json` holds it, answering at once and never changing: the
-/// handler's own cost, without any round trip.
-struct SeededTransfer {
-    seed: Value,
-}
-
-impl SeededTransfer {
-    fn new() -> Self {
-        let text = std::fs::read_to_string(root().join("demo/seed.json")).expect("seed");
-        Self {
-            seed: serde_json::from_str(&text).expect("seed is JSON"),
+/// The in-memory Transfer holding what `demo/seed.json` holds.
+fn seeded() -> MemoryTransfer {
+    let text = std::fs::read_to_string(root().join("demo/seed.json")).expect("seed");
+    let seed: Value = serde_json::from_str(&text).expect("seed is JSON");
+    let transfer = MemoryTransfer::new();
+    for server in seed["Servers"].as_array().into_iter().flatten() {
+        let Some(id) = server["ServerId"]
+            .as_str()
+            .and_then(|s| ServerId::parse(s).ok())
+        else {
+            continue;
+        };
+        for (list, key) in [("Users", "UserName"), ("Accesses", "ExternalId")] {
+            for item in server[list].as_array().into_iter().flatten() {
+                let (Some(map), Some(name)) = (item.as_object(), item[key].as_str()) else {
+                    continue;
+                };
+                let subject = match list {
+                    "Users" => UserName::parse(name).ok().map(Subject::User),
+                    _ => ExternalId::parse(name).ok().map(Subject::Access),
+                };
+                if let Some(subject) = subject {
+                    transfer.insert(Target::new(id.clone(), subject), live_from_seed(map));
+                }
+            }
         }
     }
-
-    fn find(&self, server: &str, subject: &Subject) -> Option<LiveHome> {
-        let server = self
-            .seed
-            .get("Servers")?
-            .as_array()?
-            .iter()
-            .find(|s| s.get("ServerId").and_then(Value::as_str) == Some(server))?;
-        let (list, key, id) = match subject {
-            Subject::User(u) => ("Users", "UserName", u.as_str()),
-            Subject::Access(a) => ("Accesses", "ExternalId", a.as_str()),
-        };
-        server
-            .get(list)?
-            .as_array()?
-            .iter()
-            .filter_map(Value::as_object)
-            .find(|i| i.get(key).and_then(Value::as_str) == Some(id))
-            .map(live_from_seed)
-    }
-}
-
-impl Transfer for SeededTransfer {
-    async fn describe(
-        &self,
-        server: &ServerId,
-        subject: &Subject,
-    ) -> Result<Reply<LiveHome>, TransferError> {
-        self.find(server.as_str(), subject)
-            .map(|value| Reply {
-                value,
-                request_id: Some("bench".into()),
-            })
-            .ok_or_else(|| TransferError {
-                operation: "Describe",
-                kind: TransferErrorKind::NotFound,
-                code: "ResourceNotFoundException".into(),
-                message: "not in the seed".into(),
-                request_id: None,
-                retry_after: None,
-                source: None,
-            })
-    }
-
-    async fn update(&self, _request: &UpdateRequest) -> Result<Reply<()>, TransferError> {
-        Ok(Reply {
-            value: (),
-            request_id: Some("bench".into()),
-        })
-    }
+    transfer
 }
 
 fn parse_validate_plan(c: &mut Criterion) {
     let config = config();
-    let transfer = SeededTransfer::new();
+    let transfer = seeded();
     let mut group = c.benchmark_group("parse_validate_plan");
     for (name, text) in events(&[Shape::Direct]) {
         group.bench_with_input(BenchmarkId::from_parameter(&name), &text, |b, text| {
             b.iter(|| {
                 let event: Value = serde_json::from_str(black_box(text)).expect("event JSON");
-                let Some(input) = event.as_object() else {
+                let Some(map) = event.as_object() else {
                     return 0;
                 };
-                match parse_command(input, InputRules::default(), &config) {
+                let input = CommandInput::read(map, Reading::default());
+                match parse_command(&input, &config.defaults, &config.guardrails) {
                     Ok(command) => {
                         let request = plan::desired(&command);
-                        let live = transfer
-                            .find(command.server.as_str(), &command.subject)
-                            .unwrap_or_default();
+                        let live = transfer.get(&command.target).unwrap_or_default();
                         let changes = plan::changes(&request, &live);
-                        black_box(request.to_json());
+                        black_box(serde_json::to_value(&request).ok());
                         changes.len()
                     }
                     Err(rejection) => black_box(rejection).error.fields.len(),
@@ -199,7 +168,7 @@ fn handler(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    let app = App::new(config(), SeededTransfer::new());
+    let app = App::new(config(), seeded());
     let invocation = Invocation::with_budget(Duration::from_secs(30));
     let mut group = c.benchmark_group("handler");
     // Not CloudFormation: its handler PUTs to the event's ResponseURL, a network call.
@@ -214,8 +183,7 @@ fn handler(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::from_parameter(&name), &text, |b, text| {
             b.iter(|| {
                 let event: Value = serde_json::from_str(black_box(text)).expect("event JSON");
-                let reply =
-                    rt.block_on(transfer_chroot::sources::dispatch(&app, event, &invocation));
+                let reply = rt.block_on(app.dispatch(event, &invocation));
                 serde_json::to_vec(&reply.expect("answers")).map(|v| v.len())
             })
         });
@@ -230,7 +198,6 @@ fn handler(c: &mut Criterion) {
 fn transfer_call(c: &mut Criterion) {
     use bytes::Bytes;
     use http_body_util::{BodyExt, Full};
-    use transfer_chroot::domain::UserName;
     use transfer_chroot::transfer::sdk::SdkTransfer;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -260,7 +227,10 @@ fn transfer_call(c: &mut Criterion) {
         .build();
     let sdk = SdkTransfer::new(aws_sdk_transfer::Client::from_conf(conf));
     let server = ServerId::parse("s-0123456789abcdef0").expect("server");
-    let bob = Subject::User(UserName::parse("bob").expect("user"));
+    let bob = Target::new(
+        server.clone(),
+        Subject::User(UserName::parse("bob").expect("user")),
+    );
 
     let raw = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Full<Bytes>>();
@@ -270,7 +240,7 @@ fn transfer_call(c: &mut Criterion) {
     let mut group = c.benchmark_group("transfer_call");
     group.bench_function("sdk_describe_user", |b| {
         b.iter(|| {
-            let reply = rt.block_on(sdk.describe(&server, &bob)).expect("described");
+            let reply = rt.block_on(sdk.describe(&bob)).expect("described");
             standin.clear_requests();
             reply.value.home_directory_mappings.len()
         })

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use transfer_chroot::domain::Target;
 use transfer_chroot::domain::{ServerId, UserName};
 use transfer_chroot::transfer::sdk::{self, SdkTransfer};
 use transfer_chroot::transfer::{Subject, Transfer};
@@ -44,7 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await;
     let transfer = SdkTransfer::new(aws_sdk_transfer::Client::new(&sdk));
     let server = ServerId::parse("s-0123456789abcdef0")?;
-    let bob = Subject::User(UserName::parse("bob")?);
+    let bob = Target::new(server.clone(), Subject::User(UserName::parse("bob")?));
 
     let raw = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Full<Bytes>>();
@@ -67,7 +68,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .body(Full::new(body.clone()))?;
                 raw.request(req).await?.into_body().collect().await?;
             } else {
-                transfer.describe(&server, &bob).await?;
+                transfer.describe(&bob).await?;
             }
             spent += started.elapsed();
             if !gap.is_zero() {

@@ -5,14 +5,13 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use serde_json::{Map, Value};
-
-use crate::command::{ChrootCommand, InputRules, Rejection, parse_command};
+use crate::command::{ChrootCommand, Rejection, parse_command};
 use crate::config::Config;
-use crate::domain::ServerId;
-use crate::outcome::{ErrorBody, Outcome, Status};
+use crate::domain::Target;
+use crate::input::CommandInput;
+use crate::outcome::{ErrorBody, Identity, Outcome, Status};
 use crate::plan;
-use crate::transfer::{LiveHome, Reply, Subject, Transfer, TransferError};
+use crate::transfer::{LiveHome, Reply, Transfer, TransferError};
 
 /// The function's dependencies: configuration and the Transfer port, built once per
 /// cold start and shared by every invocation.
@@ -29,25 +28,23 @@ impl<T: Transfer> Chroot<T> {
         }
     }
 
-    /// Parses and applies one command given as a JSON object.
-    pub async fn run(&self, input: &Map<String, Value>, rules: InputRules) -> Outcome {
-        match parse_command(input, rules, &self.config) {
+    /// Validates `input` and admits it through the guardrails (no AWS call).
+    pub fn parse(&self, input: &CommandInput) -> Result<ChrootCommand, Box<Rejection>> {
+        parse_command(input, &self.config.defaults, &self.config.guardrails)
+    }
+
+    /// Validates, admits and applies one command as a source read it.
+    pub async fn run(&self, input: &CommandInput) -> Outcome {
+        match self.parse(input) {
             Ok(command) => self.apply(&command).await,
-            Err(rejection) => {
-                let Rejection { identity, error } = *rejection;
-                Outcome::failed(identity, error)
-            }
+            Err(rejection) => Outcome::rejected(*rejection),
         }
     }
 
     /// Applies a validated command: at most one read and one write.
     pub async fn apply(&self, command: &ChrootCommand) -> Outcome {
         let identity = command.identity();
-        let live = match self
-            .transfer
-            .describe(&command.server, &command.subject)
-            .await
-        {
+        let live = match self.transfer.describe(&command.target).await {
             Ok(live) => live,
             Err(e) => return failed(identity, &e),
         };
@@ -59,7 +56,7 @@ impl<T: Transfer> Chroot<T> {
         if outcome.changes.is_empty() {
             return outcome;
         }
-        outcome.request = Some(request.to_json());
+        outcome.request = serde_json::to_value(&request).ok();
         if command.dry_run || self.config.dry_run {
             outcome.status = Status::Planned;
             return outcome;
@@ -80,18 +77,10 @@ impl<T: Transfer> Chroot<T> {
     }
 
     /// [`Chroot::run`], giving up on Transfer at `deadline` with a retryable result.
-    pub async fn run_before(
-        &self,
-        input: &Map<String, Value>,
-        rules: InputRules,
-        deadline: Instant,
-    ) -> Outcome {
-        match parse_command(input, rules, &self.config) {
+    pub async fn run_before(&self, input: &CommandInput, deadline: Instant) -> Outcome {
+        match self.parse(input) {
             Ok(command) => self.apply_before(&command, deadline).await,
-            Err(rejection) => {
-                let Rejection { identity, error } = *rejection;
-                Outcome::failed(identity, error)
-            }
+            Err(rejection) => Outcome::rejected(*rejection),
         }
     }
 
@@ -103,17 +92,161 @@ impl<T: Transfer> Chroot<T> {
     }
 
     /// The live settings of a user or access (for read-backs); no write.
-    pub async fn inspect(
-        &self,
-        server: &ServerId,
-        subject: &Subject,
-    ) -> Result<Reply<LiveHome>, TransferError> {
-        self.transfer.describe(server, subject).await
+    pub async fn inspect(&self, target: &Target) -> Result<Reply<LiveHome>, TransferError> {
+        self.transfer.describe(target).await
     }
 }
 
-fn failed(identity: crate::outcome::Identity, e: &TransferError) -> Outcome {
+fn failed(identity: Identity, e: &TransferError) -> Outcome {
     let mut outcome = Outcome::failed(identity, ErrorBody::from(e));
     outcome.request_id = e.request_id.clone();
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::{CommandInput, Reading};
+    use crate::outcome::ErrorCode;
+    use crate::transfer::memory::MemoryTransfer;
+    use crate::transfer::{HomeDirectoryType, TransferErrorKind};
+    use serde_json::json;
+
+    const ALICE: &str = "s-0123456789abcdef0/users/alice";
+
+    fn chroot(dry_run: bool) -> Chroot<MemoryTransfer> {
+        let config = Config::from_pairs(&[
+            ("ALLOWED_SERVER_IDS", "s-0123456789abcdef0"),
+            ("HOME_ROOTS", "/b/home"),
+            ("HOME_TEMPLATE", "/b/home/${UserName}"),
+            ("DRY_RUN", if dry_run { "true" } else { "false" }),
+        ])
+        .unwrap();
+        let transfer = MemoryTransfer::new().with(
+            ALICE.parse().unwrap(),
+            LiveHome {
+                home_directory: Some("/b/home/alice".into()),
+                home_directory_type: Some(HomeDirectoryType::Path),
+                ..LiveHome::default()
+            },
+        );
+        Chroot::new(config, transfer)
+    }
+
+    fn input(v: serde_json::Value) -> CommandInput {
+        CommandInput::read(v.as_object().unwrap(), Reading::default())
+    }
+
+    fn alice() -> CommandInput {
+        input(
+            json!({"Action": "UpdateUser", "ServerId": "s-0123456789abcdef0", "UserName": "alice"}),
+        )
+    }
+
+    fn operations(c: &Chroot<MemoryTransfer>) -> Vec<&'static str> {
+        c.transfer.calls().iter().map(|c| c.operation).collect()
+    }
+
+    #[tokio::test]
+    async fn one_read_one_write_then_unchanged() {
+        let c = chroot(false);
+        let first = c.run(&alice()).await;
+        assert_eq!(first.status, Status::Updated, "{first:?}");
+        assert_eq!(operations(&c), ["DescribeUser", "UpdateUser"]);
+        assert_eq!(
+            first.request.as_ref().unwrap()["HomeDirectoryMappings"][0]["Target"],
+            "/b/home/alice"
+        );
+        let live = c.transfer.get(&ALICE.parse().unwrap()).unwrap();
+        assert_eq!(live.home_directory_type, Some(HomeDirectoryType::Logical));
+        assert_eq!(live.home_directory.as_deref(), Some("/"));
+
+        let second = c.run(&alice()).await;
+        assert_eq!(second.status, Status::Unchanged);
+        assert!(second.changes.is_empty() && second.request.is_none());
+        assert_eq!(
+            operations(&c),
+            ["DescribeUser", "UpdateUser", "DescribeUser"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_plans_and_writes_nothing() {
+        for (config_dry, command_dry) in [(true, false), (false, true)] {
+            let c = chroot(config_dry);
+            let mut i = alice();
+            i.dry_run = Some(Ok(command_dry));
+            let o = c.run(&i).await;
+            assert_eq!(o.status, Status::Planned);
+            assert!(o.request.is_some());
+            assert_eq!(c.transfer.writes(), 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rejected_command_makes_no_call() {
+        let c = chroot(false);
+        let o = c
+            .run(&input(
+                json!({"Action": "UpdateUser", "ServerId": "s-0123456789abcdef0",
+                               "UserName": "alice", "HomeDirectory": "/etc/alice"}),
+            ))
+            .await;
+        assert_eq!(o.error_code(), Some(ErrorCode::NotAllowed));
+        assert!(c.transfer.calls().is_empty());
+    }
+
+    #[tokio::test]
+    async fn transfer_errors_are_classified_and_keep_the_plan() {
+        let c = chroot(false);
+        c.transfer.fail_next(TransferErrorKind::NotFound);
+        let o = c.run(&alice()).await;
+        assert_eq!(o.error_code(), Some(ErrorCode::NotFound));
+        assert_eq!(c.transfer.writes(), 0);
+
+        // The read succeeds, the write fails: the result still shows what it would
+        // have changed, and says whether retrying may work.
+        for (kind, code, retryable) in [
+            (TransferErrorKind::Throttled, ErrorCode::Throttled, true),
+            (TransferErrorKind::Unavailable, ErrorCode::Upstream, true),
+            (
+                TransferErrorKind::InvalidRequest,
+                ErrorCode::ValidationFailed,
+                false,
+            ),
+        ] {
+            let c = chroot(false);
+            c.transfer.fail_next_on("UpdateUser", kind);
+            let o = c.run(&alice()).await;
+            assert_eq!(o.error_code(), Some(code));
+            assert_eq!(o.is_retryable_failure(), retryable);
+            assert!(!o.changes.is_empty() && o.request.is_some());
+            assert_eq!(operations(&c), ["DescribeUser", "UpdateUser"]);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_deadline_gives_a_retryable_answer() {
+        struct Never;
+        impl Transfer for Never {
+            async fn describe(&self, _: &Target) -> Result<Reply<LiveHome>, TransferError> {
+                std::future::pending().await
+            }
+            async fn update(
+                &self,
+                _: &crate::transfer::UpdateRequest,
+            ) -> Result<Reply<()>, TransferError> {
+                std::future::pending().await
+            }
+        }
+        let c = Chroot::new(chroot(false).config.as_ref().clone(), Never);
+        let o = c
+            .run_before(
+                &alice(),
+                Instant::now() + std::time::Duration::from_millis(20),
+            )
+            .await;
+        assert_eq!(o.error_code(), Some(ErrorCode::Upstream));
+        assert!(o.is_retryable_failure());
+    }
 }

@@ -1,513 +1,336 @@
 //! A chroot command: the validated form of every source's request.
 //!
-//! Sources hand over a JSON object whose fields are the Transfer API's own names
-//! (`ServerId`, `UserName`, `HomeDirectory`, ...). Parsing checks every field, collects
-//! every violation, then applies the guardrails; only a fully valid, allowed request
-//! becomes a [`ChrootCommand`].
+//! Three stages (smithy-rs RFC 0032's shape): a source reads its envelope into a
+//! [`CommandInput`] (typed, unconstrained); [`Command::try_from`] validates it,
+//! collecting every violation with its path; [`Command::admit`] applies the guardrails
+//! and yields the [`ChrootCommand`] that the use case applies. No AWS call is involved.
 
-use serde_json::{Map, Value};
-
-use crate::config::Config;
-use crate::domain::posix::posix_id;
 use crate::domain::{
-    ChrootTarget, ExternalId, FieldError, HomePath, PosixProfile, RoleArn, ServerId, SessionPolicy,
-    TargetKind, UserName, Violations,
+    Action, ChrootTarget, ExternalId, Guardrails, HomePath, HomeTemplate, RoleArn, ServerId,
+    Settings, Subject, Target, TargetKind, UserName, Violations,
 };
-use crate::outcome::{Action, ErrorBody, ErrorCode, Identity, echo};
-use crate::transfer::Subject;
+use crate::input::{ActionInput, CommandInput, Given, validate_policy};
+use crate::outcome::{ErrorCode, Identity};
+pub use crate::outcome::{MAX_REPORTED_FIELDS, Rejection};
 
+/// What a command falls back on when a field is left out (`DEFAULT_SERVER_ID`,
+/// `HOME_TEMPLATE`).
+#[derive(Debug, Clone, Default)]
+pub struct Defaults {
+    pub server: Option<ServerId>,
+    pub home_template: Option<HomeTemplate>,
+}
+
+/// A valid command, not yet admitted by the guardrails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    pub target: Target,
+    pub home: HomePath,
+    pub settings: Settings,
+    pub dry_run: bool,
+    identity: Identity,
+}
+
+/// A valid, admitted command: what the use case applies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChrootCommand {
-    pub server: ServerId,
-    pub subject: Subject,
-    pub target: ChrootTarget,
-    pub role: Option<RoleArn>,
-    pub policy: Option<SessionPolicy>,
-    pub posix_profile: Option<PosixProfile>,
+    pub target: Target,
+    /// The chroot target: strictly below a home root.
+    pub chroot: ChrootTarget,
+    pub settings: Settings,
     pub dry_run: bool,
 }
 
 impl ChrootCommand {
     pub fn action(&self) -> Action {
-        match self.subject {
-            Subject::User(_) => Action::UpdateUser,
-            Subject::Access(_) => Action::UpdateAccess,
-        }
+        self.target.action()
     }
 
     pub fn identity(&self) -> Identity {
-        let (user_name, external_id) = match &self.subject {
-            Subject::User(u) => (Some(u.to_string()), None),
-            Subject::Access(a) => (None, Some(a.to_string())),
-        };
-        Identity {
-            action: Some(self.action()),
-            server_id: Some(self.server.to_string()),
-            user_name,
-            external_id,
-        }
+        Identity::of(&self.target)
     }
 }
 
-/// A request refused before any AWS call: invalid fields or a guardrail.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rejection {
-    pub identity: Identity,
-    pub error: ErrorBody,
+/// A [`CommandInput`] with the defaults it falls back on.
+#[derive(Debug, Clone, Copy)]
+pub struct Unvalidated<'a> {
+    pub input: &'a CommandInput,
+    pub defaults: &'a Defaults,
 }
 
-/// A rejection lists at most this many field errors (the first, in input order): an
-/// event with thousands of bad keys would otherwise get a reply larger than itself, past
-/// Lambda's 6 MB response limit, and the caller would see no structured result at all.
-pub const MAX_REPORTED_FIELDS: usize = 50;
-
-impl Rejection {
-    pub fn new(identity: Identity, code: ErrorCode, mut fields: Vec<FieldError>) -> Self {
-        let total = fields.len();
-        fields.truncate(MAX_REPORTED_FIELDS);
-        let names = fields
-            .iter()
-            .map(|f| f.field.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let more = match total - fields.len() {
-            0 => String::new(),
-            n => format!(" and {n} more not listed"),
-        };
-        let message = match code {
-            ErrorCode::NotAllowed => format!("refused by a guardrail: {names}{more}"),
-            _ => format!(
-                "{total} invalid field{}: {names}{more}",
-                if total == 1 { "" } else { "s" },
-            ),
-        };
-        Self {
-            identity,
-            error: ErrorBody::new(code, message).with_fields(fields),
-        }
-    }
-}
-
-/// How a source's input is to be read.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct InputRules {
-    /// The action fixed by the source (an API route); `None`: read `Action`, or infer it
-    /// from `UserName` / `ExternalId` when `infer_action` is set (CloudFormation).
-    pub action: Option<Action>,
-    pub infer_action: bool,
-    /// CloudFormation sends every scalar as a string: accept `"1001"` and `"true"`.
-    pub lenient_scalars: bool,
-    /// Envelope fields that may sit beside the command (`ServiceToken`).
-    pub ignore: &'static [&'static str],
-}
-
-/// Every field a command may carry (the Transfer API's names, plus `Action`/`DryRun`).
-pub const COMMAND_FIELDS: &[&str] = &[
-    "Action",
-    "ServerId",
-    "UserName",
-    "ExternalId",
-    "HomeDirectory",
-    "Role",
-    "Policy",
-    "PosixProfile",
-    "DryRun",
-];
-
-fn string_field(v: &Value) -> Result<&str, String> {
-    v.as_str()
-        .ok_or_else(|| format!("must be a string, got {}", type_name(v)))
-}
-
-pub fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-fn bool_field(v: &Value, lenient: bool) -> Result<bool, String> {
-    match v {
-        Value::Bool(b) => Ok(*b),
-        Value::String(s) if lenient && s.eq_ignore_ascii_case("true") => Ok(true),
-        Value::String(s) if lenient && s.eq_ignore_ascii_case("false") => Ok(false),
-        other => Err(format!("must be true or false, got {}", type_name(other))),
-    }
-}
-
-fn id_field(v: &Value, lenient: bool) -> Result<u64, String> {
-    let n: Option<i128> = match v {
-        Value::Number(n) => n
-            .as_u64()
-            .map(i128::from)
-            .or_else(|| n.as_i64().map(i128::from)),
-        Value::String(s) if lenient => s.trim().parse::<i128>().ok(),
-        _ => None,
-    };
-    match n {
-        Some(n) => posix_id(n).map_err(|e| e.to_string()),
-        None => Err(format!(
-            "must be an integer from 0 to 4294967295, got {}",
-            type_name(v)
-        )),
-    }
-}
-
-/// Parses `Policy`, given as JSON text or as a JSON object.
-pub fn parse_policy(v: &Value, field: &str, errs: &mut Violations) -> Option<SessionPolicy> {
-    match v {
-        Value::String(_) | Value::Object(_) => errs.check(field, SessionPolicy::from_value(v)),
-        other => {
-            errs.push(
-                field,
-                format!(
-                    "must be a JSON policy document (string or object), got {}",
-                    type_name(other)
-                ),
-            );
-            None
-        }
-    }
-}
-
-/// Parses `PosixProfile`, reporting each bad member under its own path.
-pub fn parse_posix(
-    v: &Value,
-    lenient: bool,
-    field: &str,
+fn parsed<T, E: ToString>(
     errs: &mut Violations,
-) -> Option<PosixProfile> {
-    let Value::Object(map) = v else {
-        errs.push(
-            field,
-            format!("must be an object with Uid and Gid, got {}", type_name(v)),
-        );
-        return None;
-    };
-    let before = errs.len();
-    for key in map.keys() {
-        if !matches!(key.as_str(), "Uid" | "Gid" | "SecondaryGids") {
-            errs.push(
-                format!("{field}.{}", echo(key)),
-                "unknown field (expected Uid, Gid, SecondaryGids)",
-            );
-        }
-    }
-    let mut id = |name: &str| match map.get(name) {
-        None => {
-            errs.push(format!("{field}.{name}"), "required");
-            None
-        }
-        Some(v) => errs.check(&format!("{field}.{name}"), id_field(v, lenient)),
-    };
-    let uid = id("Uid");
-    let gid = id("Gid");
-    let mut secondary = Vec::new();
-    match map.get("SecondaryGids") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(items)) => {
-            if items.len() > crate::domain::posix::MAX_SECONDARY_GIDS {
-                errs.push(
-                    format!("{field}.SecondaryGids"),
-                    format!("at most 16 secondary GIDs, got {}", items.len()),
-                );
-            } else {
-                for (i, item) in items.iter().enumerate() {
-                    if let Some(g) = errs.check(
-                        &format!("{field}.SecondaryGids[{i}]"),
-                        id_field(item, lenient),
-                    ) {
-                        secondary.push(g);
+    field: &str,
+    given: &Given<String>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Option<T> {
+    errs.check(
+        field,
+        given
+            .as_deref()
+            .map_err(Clone::clone)
+            .and_then(|s| parse(s).map_err(|e| e.to_string())),
+    )
+}
+
+impl TryFrom<Unvalidated<'_>> for Command {
+    type Error = Rejection;
+
+    /// Checks every field, in a fixed order (refused keys, Action, ServerId, subject,
+    /// HomeDirectory, Role, Policy, PosixProfile, DryRun), and reports all violations.
+    fn try_from(u: Unvalidated<'_>) -> Result<Self, Rejection> {
+        let Unvalidated { input, defaults } = u;
+        let mut errs = Violations::default();
+        let mut identity = input.identity();
+        errs.extend(input.refused_keys.iter().cloned());
+
+        // Action: named in the input, fixed by the source, or inferred from the subject.
+        let (action, inferred) = match &input.action {
+            ActionInput::Named(None) => {
+                errs.push("Action", "required: UpdateUser or UpdateAccess");
+                (None, false)
+            }
+            ActionInput::Named(Some(Err(e))) => {
+                errs.push("Action", e);
+                (None, false)
+            }
+            ActionInput::Named(Some(Ok(raw))) => match Action::parse(raw) {
+                Some(a) => (Some(a), false),
+                None => {
+                    errs.push(
+                        "Action",
+                        format!(
+                            "must be UpdateUser or UpdateAccess, got {:?}",
+                            crate::outcome::echo(raw)
+                        ),
+                    );
+                    (None, false)
+                }
+            },
+            ActionInput::Fixed { action, refused } => {
+                if let Some(got) = refused {
+                    errs.push("Action", format!("not accepted here (got {got})"));
+                }
+                (Some(*action), false)
+            }
+            ActionInput::Inferred { refused } => {
+                if let Some(got) = refused {
+                    errs.push("Action", format!("not accepted here (got {got})"));
+                }
+                let action = match (input.user_name.is_some(), input.external_id.is_some()) {
+                    (true, false) => Some(Action::UpdateUser),
+                    (false, true) => Some(Action::UpdateAccess),
+                    (true, true) => {
+                        errs.push(
+                            "ExternalId",
+                            "give either UserName (a user) or ExternalId (an access), not both",
+                        );
+                        None
+                    }
+                    (false, false) => {
+                        errs.push(
+                            "UserName",
+                            "required: UserName for a user, or ExternalId for an access",
+                        );
+                        None
+                    }
+                };
+                (action, true)
+            }
+        };
+        identity.action = action;
+
+        let server = match &input.server_id {
+            None => match &defaults.server {
+                Some(s) => {
+                    identity.server_id = Some(s.to_string());
+                    Some(s.clone())
+                }
+                None => {
+                    errs.push("ServerId", "required (no DEFAULT_SERVER_ID is configured)");
+                    None
+                }
+            },
+            Some(given) => parsed(&mut errs, "ServerId", given, ServerId::parse),
+        };
+
+        let kind = action.map_or(TargetKind::User, Action::kind);
+        let subject = match action {
+            Some(Action::UpdateUser) => {
+                if input.external_id.is_some() && !inferred {
+                    errs.push("ExternalId", "not accepted for UpdateUser (give UserName)");
+                }
+                match &input.user_name {
+                    None => {
+                        errs.push("UserName", "required for UpdateUser");
+                        None
+                    }
+                    Some(given) => {
+                        parsed(&mut errs, "UserName", given, UserName::parse).map(Subject::User)
                     }
                 }
             }
-        }
-        Some(other) => errs.push(
-            format!("{field}.SecondaryGids"),
-            format!("must be an array of integers, got {}", type_name(other)),
-        ),
-    }
-    if errs.len() != before {
-        return None;
-    }
-    PosixProfile::new(uid?, gid?, secondary)
-        .map_err(|e| errs.push(field, e))
-        .ok()
-}
-
-/// Reads a command out of `input`, reporting every bad field, then applies the
-/// guardrails. No AWS call is involved.
-pub fn parse_command(
-    input: &Map<String, Value>,
-    rules: InputRules,
-    config: &Config,
-) -> Result<ChrootCommand, Box<Rejection>> {
-    let mut errs = Violations::default();
-    let lenient = rules.lenient_scalars;
-
-    let mut identity = Identity::echo_from(input);
-
-    for key in input.keys() {
-        if COMMAND_FIELDS.contains(&key.as_str()) || rules.ignore.contains(&key.as_str()) {
-            continue;
-        }
-        match key.as_str() {
-            "HomeDirectoryType" | "HomeDirectoryMappings" => errs.push(
-                key.as_str(),
-                "chroot is not negotiable: the function always sets HomeDirectoryType=LOGICAL \
-                 with the single mapping {\"Entry\":\"/\",\"Target\":<HomeDirectory>}; give HomeDirectory only",
-            ),
-            _ => errs.push(
-                echo(key),
-                format!("unknown field (expected one of: {})", COMMAND_FIELDS.join(", ")),
-            ),
-        }
-    }
-
-    // Action: fixed by the source, named in the input, or inferred from the subject.
-    let named = match input.get("Action") {
-        None => None,
-        Some(v) if rules.action.is_some() || rules.infer_action => {
-            errs.push(
-                "Action",
-                format!("not accepted here (got {})", type_name(v)),
-            );
-            None
-        }
-        Some(v) => match string_field(v).map(|s| (s, Action::parse(s))) {
-            Ok((_, Some(a))) => Some(a),
-            Ok((s, None)) => {
-                errs.push(
-                    "Action",
-                    format!("must be UpdateUser or UpdateAccess, got {:?}", echo(s)),
-                );
-                None
-            }
-            Err(e) => {
-                errs.push("Action", e);
-                None
-            }
-        },
-    };
-    let action = rules.action.or(named).or_else(|| {
-        if !rules.infer_action {
-            if !input.contains_key("Action") {
-                errs.push("Action", "required: UpdateUser or UpdateAccess");
-            }
-            return None;
-        }
-        match (
-            input.contains_key("UserName"),
-            input.contains_key("ExternalId"),
-        ) {
-            (true, false) => Some(Action::UpdateUser),
-            (false, true) => Some(Action::UpdateAccess),
-            (true, true) => {
-                errs.push(
-                    "ExternalId",
-                    "give either UserName (a user) or ExternalId (an access), not both",
-                );
-                None
-            }
-            (false, false) => {
-                errs.push(
-                    "UserName",
-                    "required: UserName for a user, or ExternalId for an access",
-                );
-                None
-            }
-        }
-    });
-    identity.action = action;
-
-    let server = match input.get("ServerId") {
-        None => match &config.default_server {
-            Some(s) => {
-                identity.server_id = Some(s.to_string());
-                Some(s.clone())
-            }
-            None => {
-                errs.push("ServerId", "required (no DEFAULT_SERVER_ID is configured)");
-                None
-            }
-        },
-        Some(v) => {
-            let parsed =
-                string_field(v).and_then(|s| ServerId::parse(s).map_err(|e| e.to_string()));
-            errs.check("ServerId", parsed)
-        }
-    };
-
-    let kind = match action {
-        Some(Action::UpdateAccess) => TargetKind::Access,
-        _ => TargetKind::User,
-    };
-    let subject = match action {
-        Some(Action::UpdateUser) => {
-            if input.contains_key("ExternalId") && !rules.infer_action {
-                errs.push("ExternalId", "not accepted for UpdateUser (give UserName)");
-            }
-            match input.get("UserName") {
-                None => {
-                    errs.push("UserName", "required for UpdateUser");
-                    None
-                }
-                Some(v) => errs
-                    .check(
+            Some(Action::UpdateAccess) => {
+                if input.user_name.is_some() && !inferred {
+                    errs.push(
                         "UserName",
-                        string_field(v).and_then(|s| UserName::parse(s).map_err(|e| e.to_string())),
-                    )
-                    .map(Subject::User),
-            }
-        }
-        Some(Action::UpdateAccess) => {
-            if input.contains_key("UserName") && !rules.infer_action {
-                errs.push(
-                    "UserName",
-                    "not accepted for UpdateAccess (give ExternalId)",
-                );
-            }
-            match input.get("ExternalId") {
-                None => {
-                    errs.push("ExternalId", "required for UpdateAccess");
-                    None
+                        "not accepted for UpdateAccess (give ExternalId)",
+                    );
                 }
-                Some(v) => errs
-                    .check(
-                        "ExternalId",
-                        string_field(v)
-                            .and_then(|s| ExternalId::parse(s).map_err(|e| e.to_string())),
-                    )
-                    .map(Subject::Access),
+                match &input.external_id {
+                    None => {
+                        errs.push("ExternalId", "required for UpdateAccess");
+                        None
+                    }
+                    Some(given) => parsed(&mut errs, "ExternalId", given, ExternalId::parse)
+                        .map(Subject::Access),
+                }
             }
-        }
-        None => None,
-    };
+            None => None,
+        };
 
-    let home = match input.get("HomeDirectory") {
-        Some(v) => errs.check(
-            "HomeDirectory",
-            string_field(v).and_then(|s| HomePath::parse(s, kind).map_err(|e| e.to_string())),
-        ),
-        None => match (&subject, &config.home_template) {
-            (Some(Subject::User(u)), Some(t)) => errs.check(
+        let home = match (&input.home_directory, &subject, &defaults.home_template) {
+            (Some(given), _, _) => parsed(&mut errs, "HomeDirectory", given, |s| {
+                HomePath::parse(s, kind)
+            }),
+            (None, Some(Subject::User(u)), Some(t)) => errs.check(
                 "HomeDirectory",
                 HomePath::parse(&t.render(&[("UserName", u.as_str())]), kind)
                     .map_err(|e| format!("HOME_TEMPLATE renders an invalid home: {e}")),
             ),
-            (Some(Subject::User(_)), None) => {
+            (None, Some(Subject::User(_)), None) => {
                 errs.push("HomeDirectory", "required: no HOME_TEMPLATE is configured");
                 None
             }
-            (Some(Subject::Access(_)), _) => {
+            (None, Some(Subject::Access(_)), _) => {
                 errs.push(
                     "HomeDirectory",
                     "required: an access needs its chroot target",
                 );
                 None
             }
-            (None, _) => None,
-        },
-    };
-
-    let role = input.get("Role").and_then(|v| {
-        errs.check(
-            "Role",
-            string_field(v).and_then(|s| RoleArn::parse(s).map_err(|e| e.to_string())),
-        )
-    });
-    let policy = input
-        .get("Policy")
-        .and_then(|v| parse_policy(v, "Policy", &mut errs));
-    let posix_profile = input
-        .get("PosixProfile")
-        .and_then(|v| parse_posix(v, lenient, "PosixProfile", &mut errs));
-    let dry_run = input
-        .get("DryRun")
-        .and_then(|v| errs.check("DryRun", bool_field(v, lenient)))
-        .unwrap_or(false);
-
-    if !errs.is_empty() {
-        return Err(Box::new(Rejection::new(
-            identity,
-            ErrorCode::ValidationFailed,
-            errs.into_vec(),
-        )));
-    }
-    let (Some(server), Some(subject), Some(home)) = (server, subject, home) else {
-        // Unreachable in practice: every None above recorded a violation.
-        return Err(Box::new(Rejection::new(
-            identity,
-            ErrorCode::ValidationFailed,
-            vec![FieldError::new("Action", "incomplete command")],
-        )));
-    };
-
-    // Guardrails, on valid values only; every refusal is listed.
-    let guard = &config.guardrails;
-    let mut refused = Violations::default();
-    if !guard.allows_server(&server) {
-        refused.push("ServerId", format!("{server} is not in ALLOWED_SERVER_IDS"));
-    }
-    let target = refused.check("HomeDirectory", ChrootTarget::admit(home, &guard.roots));
-    if let Some(role) = &role
-        && !guard.allows_role(role)
-    {
-        let why = if guard.roles.is_none() {
-            "setting a role is not allowed (ALLOWED_ROLE_ARNS is not configured)".to_owned()
-        } else {
-            format!("{role} is not in ALLOWED_ROLE_ARNS")
+            (None, None, _) => None,
         };
-        refused.push("Role", why);
-    }
-    let Some(target) = target.filter(|_| refused.is_empty()) else {
-        return Err(Box::new(Rejection::new(
-            identity,
-            ErrorCode::NotAllowed,
-            refused.into_vec(),
-        )));
-    };
 
-    Ok(ChrootCommand {
-        server,
-        subject,
-        target,
-        role,
-        policy,
-        posix_profile,
-        dry_run,
-    })
+        let role = match &input.role {
+            Some(given) => parsed(&mut errs, "Role", given, RoleArn::parse),
+            None => input.preset.role.clone(),
+        };
+        let policy = match &input.policy {
+            Some(given) => validate_policy(given.clone(), "Policy", &mut errs),
+            None => input.preset.policy.clone(),
+        };
+        let posix_profile = match &input.posix_profile {
+            Some(Ok(p)) => p.clone().validate("PosixProfile", &mut errs),
+            Some(Err(e)) => {
+                errs.push("PosixProfile", e);
+                None
+            }
+            None => input.preset.posix_profile.clone(),
+        };
+        let dry_run = match &input.dry_run {
+            Some(given) => errs.check("DryRun", given.clone()).unwrap_or(false),
+            None => false,
+        };
+
+        match (server, subject, home) {
+            (Some(server), Some(subject), Some(home)) if errs.is_empty() => Ok(Self {
+                target: Target::new(server, subject),
+                home,
+                settings: Settings {
+                    role,
+                    policy,
+                    posix_profile,
+                },
+                dry_run,
+                identity,
+            }),
+            // Every `None` above recorded a violation.
+            _ => Err(Rejection::invalid(identity, errs.into_vec())),
+        }
+    }
+}
+
+impl Command {
+    /// The guardrails, on valid values only; every refusal is listed.
+    pub fn admit(self, guardrails: &Guardrails) -> Result<ChrootCommand, Box<Rejection>> {
+        match guardrails.admit(&self.target.server, self.home, self.settings.role.as_ref()) {
+            Ok(chroot) => Ok(ChrootCommand {
+                target: self.target,
+                chroot,
+                settings: self.settings,
+                dry_run: self.dry_run,
+            }),
+            Err(refused) => Err(Box::new(Rejection::new(
+                self.identity,
+                ErrorCode::NotAllowed,
+                refused,
+            ))),
+        }
+    }
+}
+
+/// Validates and admits `input`: the whole way from what a source read to what the use
+/// case applies.
+pub fn parse_command(
+    input: &CommandInput,
+    defaults: &Defaults,
+    guardrails: &Guardrails,
+) -> Result<ChrootCommand, Box<Rejection>> {
+    Command::try_from(Unvalidated { input, defaults })
+        .map_err(Box::new)?
+        .admit(guardrails)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::HomeRoot;
+    use crate::input::{ActionRule, Reading};
     use serde_json::json;
 
-    fn config() -> Config {
-        let vars = [
-            ("ALLOWED_SERVER_IDS", "s-0123456789abcdef0"),
-            ("HOME_ROOTS", "/b/home,/b/groups"),
-            ("HOME_TEMPLATE", "/b/home/${UserName}"),
-            ("ALLOWED_ROLE_ARNS", "arn:aws:iam::111122223333:role/sftp"),
-            ("DEFAULT_SERVER_ID", "s-0123456789abcdef0"),
+    /// As `ALLOWED_SERVER_IDS=s-0123456789abcdef0`, `HOME_ROOTS=/b/home,/b/groups`,
+    /// `HOME_TEMPLATE=/b/home/${UserName}`, one allowed role, and the one server as
+    /// `DEFAULT_SERVER_ID`.
+    fn config() -> (Defaults, Guardrails) {
+        let server = ServerId::parse("s-0123456789abcdef0").unwrap();
+        let roots = vec![
+            HomeRoot::parse("/b/home").unwrap(),
+            HomeRoot::parse("/b/groups").unwrap(),
         ];
-        Config::from_pairs(&vars).unwrap()
+        let template = HomeTemplate::parse(
+            "/b/home/${UserName}",
+            &["UserName"],
+            Some("UserName"),
+            TargetKind::User,
+            &roots,
+        )
+        .unwrap();
+        let guardrails = Guardrails {
+            servers: vec![server.clone()],
+            roots,
+            roles: Some(vec![
+                RoleArn::parse("arn:aws:iam::111122223333:role/sftp").unwrap(),
+            ]),
+        };
+        let defaults = Defaults {
+            server: Some(server),
+            home_template: Some(template),
+        };
+        (defaults, guardrails)
     }
 
-    fn parse(v: serde_json::Value, rules: InputRules) -> Result<ChrootCommand, Box<Rejection>> {
-        parse_command(v.as_object().unwrap(), rules, &config())
+    fn parse(v: serde_json::Value, rules: Reading) -> Result<ChrootCommand, Box<Rejection>> {
+        let (defaults, guardrails) = config();
+        let input = CommandInput::read(v.as_object().unwrap(), rules);
+        parse_command(&input, &defaults, &guardrails)
     }
 
     fn rejected(v: serde_json::Value) -> (ErrorCode, Vec<String>) {
-        rejected_with(v, InputRules::default())
+        rejected_with(v, Reading::default())
     }
 
-    fn rejected_with(v: serde_json::Value, rules: InputRules) -> (ErrorCode, Vec<String>) {
+    fn rejected_with(v: serde_json::Value, rules: Reading) -> (ErrorCode, Vec<String>) {
         let r = parse(v, rules).expect_err("must be rejected");
         (
             r.error.code,
@@ -526,8 +349,8 @@ mod tests {
 
     #[test]
     fn a_valid_user_command_uses_the_template() {
-        let c = parse(user(json!({})), InputRules::default()).unwrap();
-        assert_eq!(c.target.as_str(), "/b/home/alice");
+        let c = parse(user(json!({})), Reading::default()).unwrap();
+        assert_eq!(c.chroot.as_str(), "/b/home/alice");
         assert_eq!(c.action(), Action::UpdateUser);
         assert!(!c.dry_run);
     }
@@ -648,11 +471,10 @@ mod tests {
 
     #[test]
     fn cloudformation_style_input_is_accepted() {
-        let rules = InputRules {
-            infer_action: true,
+        let rules = Reading {
+            action: ActionRule::Inferred,
             lenient_scalars: true,
             ignore: &["ServiceToken"],
-            ..InputRules::default()
         };
         let c = parse(
             json!({"ServiceToken": "arn:aws:lambda:...", "UserName": "alice",
@@ -661,7 +483,7 @@ mod tests {
             rules,
         )
         .unwrap();
-        assert_eq!(c.posix_profile.unwrap().uid(), 1001);
+        assert_eq!(c.settings.posix_profile.unwrap().uid(), 1001);
         assert!(c.dry_run);
         let c = parse(
             json!({"ExternalId": "S-1-5-21-1", "HomeDirectory": "/b/groups/x/${transfer:UserName}"}),
@@ -682,9 +504,9 @@ mod tests {
 
     #[test]
     fn fixed_action_refuses_an_action_field() {
-        let rules = InputRules {
-            action: Some(Action::UpdateUser),
-            ..InputRules::default()
+        let rules = Reading {
+            action: ActionRule::Fixed(Action::UpdateUser),
+            ..Reading::default()
         };
         assert_eq!(rejected_with(user(json!({})), rules).1, ["Action"]);
     }
@@ -692,7 +514,7 @@ mod tests {
     #[test]
     fn hostile_names_are_echoed_truncated() {
         let long = "x".repeat(10_000);
-        let r = parse(user(json!({"UserName": long})), InputRules::default()).unwrap_err();
+        let r = parse(user(json!({"UserName": long})), Reading::default()).unwrap_err();
         assert!(r.identity.user_name.unwrap().chars().count() <= crate::outcome::ECHO_LIMIT + 1);
     }
 }

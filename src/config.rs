@@ -3,36 +3,18 @@
 //! A bad value fails the cold start with a message naming the variable, so a broken
 //! deployment never serves a single event.
 
-use crate::domain::{HomeRoot, HomeTemplate, RoleArn, ServerId, TargetKind};
+use crate::command::Defaults;
+use crate::domain::{Guardrails, HomeRoot, HomeTemplate, RoleArn, ServerId, TargetKind};
 use crate::profiles::GroupProfiles;
-
-/// What requests may touch: servers, home roots and roles.
-#[derive(Debug, Clone)]
-pub struct Guardrails {
-    pub servers: Vec<ServerId>,
-    pub roots: Vec<HomeRoot>,
-    /// `None`: `ALLOWED_ROLE_ARNS` unset, so requests may not set a role at all.
-    pub roles: Option<Vec<RoleArn>>,
-}
-
-impl Guardrails {
-    pub fn allows_server(&self, server: &ServerId) -> bool {
-        self.servers.contains(server)
-    }
-
-    pub fn allows_role(&self, role: &RoleArn) -> bool {
-        self.roles.as_ref().is_some_and(|r| r.contains(role))
-    }
-}
 
 pub const DEFAULT_SQS_CONCURRENCY: usize = 10;
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub guardrails: Guardrails,
-    pub home_template: Option<HomeTemplate>,
+    /// `DEFAULT_SERVER_ID` and `HOME_TEMPLATE`.
+    pub defaults: Defaults,
     pub group_profiles: Option<GroupProfiles>,
-    pub default_server: Option<ServerId>,
     pub dry_run: bool,
     /// How many SQS records run at once (`SQS_MAX_CONCURRENCY`). The default, 10, is SQS's
     /// default batch size, so a whole batch runs in one round (docs/PERFORMANCE.md).
@@ -199,9 +181,11 @@ impl Config {
         }
         Ok(Self {
             guardrails,
-            home_template,
+            defaults: Defaults {
+                server: default_server,
+                home_template,
+            },
             group_profiles,
-            default_server,
             dry_run,
             sqs_concurrency,
         })
@@ -289,8 +273,8 @@ mod tests {
         ]);
         let c = config(&vars).unwrap();
         assert!(c.dry_run);
-        assert_eq!(c.default_server.unwrap().as_str(), "s-0123456789abcdef0");
-        assert!(c.home_template.is_some());
+        assert_eq!(c.defaults.server.unwrap().as_str(), "s-0123456789abcdef0");
+        assert!(c.defaults.home_template.is_some());
         assert_eq!(c.guardrails.roles.unwrap().len(), 1);
     }
 }

@@ -1,16 +1,25 @@
 //! transfer-chroot: keeps AWS Transfer Family users and directory-group accesses
 //! chrooted to their home directories.
 //!
-//! - [`sources`]: envelopes in, commands out; outcomes in, replies out.
-//! - [`command`], [`domain`], [`plan`]: validated values and pure planning.
-//! - [`apply`]: the use case (read, plan, write only when needed).
-//! - [`transfer`]: the port to AWS Transfer Family and its SDK implementation.
+//! Layers, each looking only down (docs/ARCHITECTURE.md):
+//!
+//! - [`domain`]: validated newtypes, [`domain::Target`], the guardrails;
+//! - [`outcome`]: the structured result every source returns or embeds;
+//! - [`transfer`]: the port to AWS Transfer Family and its SDK implementation;
+//! - [`input`]: what a source read, typed but unconstrained, and the JSON field reader;
+//! - [`command`], [`profiles`]: validation into a command; group profiles;
+//! - [`config`]: the environment, validated at cold start;
+//! - [`plan`], [`apply`]: pure planning and the use case (read, plan, write if needed);
+//! - [`invocation`], [`sources`]: envelopes in, replies out;
+//! - [`lambda`]: the entry point that routes an event to its source.
 
 pub mod apply;
 pub mod command;
 pub mod config;
 pub mod domain;
-pub mod handler;
+pub mod input;
+pub mod invocation;
+pub mod lambda;
 pub mod outcome;
 pub mod plan;
 pub mod profiles;
@@ -20,5 +29,7 @@ pub mod transfer;
 
 pub use apply::Chroot;
 pub use config::Config;
-pub use handler::{App, HandlerError, Invocation};
+pub use invocation::Invocation;
+pub use lambda::App;
 pub use outcome::{Outcome, Status};
+pub use sources::HandlerError;

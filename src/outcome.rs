@@ -1,12 +1,13 @@
-//! The structured result every source returns or embeds (DESIGN.md "Results").
+//! The structured result every source returns or embeds (docs/CONTRACT.md "Results").
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::domain::FieldError;
+pub use crate::domain::Action;
+use crate::domain::{FieldError, Subject, Target, TargetKind};
 use crate::transfer::{TransferError, TransferErrorKind};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Status {
     Updated,
     Unchanged,
@@ -15,23 +16,28 @@ pub enum Status {
     Failed,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Action {
-    UpdateUser,
-    UpdateAccess,
-}
+impl Status {
+    pub const ALL: [Self; 5] = [
+        Self::Updated,
+        Self::Unchanged,
+        Self::Planned,
+        Self::Skipped,
+        Self::Failed,
+    ];
 
-impl Action {
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "UpdateUser" => Some(Self::UpdateUser),
-            "UpdateAccess" => Some(Self::UpdateAccess),
-            _ => None,
+    /// The wire name (as results and logs spell it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Updated => "Updated",
+            Self::Unchanged => "Unchanged",
+            Self::Planned => "Planned",
+            Self::Skipped => "Skipped",
+            Self::Failed => "Failed",
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ErrorCode {
     ValidationFailed,
     NotAllowed,
@@ -39,6 +45,29 @@ pub enum ErrorCode {
     Throttled,
     Upstream,
     Internal,
+}
+
+impl ErrorCode {
+    pub const ALL: [Self; 6] = [
+        Self::ValidationFailed,
+        Self::NotAllowed,
+        Self::NotFound,
+        Self::Throttled,
+        Self::Upstream,
+        Self::Internal,
+    ];
+
+    /// The wire name (`Error.Code`, log fields, the Lambda error type).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ValidationFailed => "ValidationFailed",
+            Self::NotAllowed => "NotAllowed",
+            Self::NotFound => "NotFound",
+            Self::Throttled => "Throttled",
+            Self::Upstream => "Upstream",
+            Self::Internal => "Internal",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,7 +128,7 @@ impl From<&TransferError> for ErrorBody {
 
 /// Who the result is about, echoed from the input even when it was invalid
 /// (truncated, so a hostile value cannot bloat a reply or a log line).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Identity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -113,18 +142,34 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// Who an input object is about, echoed as given (even when invalid).
-    pub fn echo_from(input: &serde_json::Map<String, Value>) -> Self {
-        let field = |name: &str| input.get(name).and_then(Value::as_str).map(echo);
+    /// A valid target, with the write that chroots it.
+    pub fn of(target: &Target) -> Self {
+        let (user_name, external_id) = match &target.subject {
+            Subject::User(u) => (Some(u.to_string()), None),
+            Subject::Access(a) => (None, Some(a.to_string())),
+        };
         Self {
-            action: input
-                .get("Action")
-                .and_then(Value::as_str)
-                .and_then(Action::parse),
-            server_id: field("ServerId"),
-            user_name: field("UserName"),
-            external_id: field("ExternalId"),
+            action: Some(target.action()),
+            server_id: Some(target.server.to_string()),
+            user_name,
+            external_id,
         }
+    }
+
+    /// The target's label, `s-…/users/alice` as [`Target`] displays it, from what was
+    /// echoed (so also for an invalid one); `?` for what is unknown.
+    pub fn label(&self) -> String {
+        let server = self.server_id.as_deref().unwrap_or("?");
+        match (&self.user_name, &self.external_id) {
+            (Some(u), _) => format!("{server}/{}/{u}", TargetKind::User.collection()),
+            (None, Some(a)) => format!("{server}/{}/{a}", TargetKind::Access.collection()),
+            _ => server.to_owned(),
+        }
+    }
+
+    /// Whether the server and the user or access are known.
+    pub fn names_a_target(&self) -> bool {
+        self.server_id.is_some() && (self.user_name.is_some() || self.external_id.is_some())
     }
 }
 
@@ -134,6 +179,49 @@ pub fn echo(raw: &str) -> String {
     match raw.char_indices().nth(ECHO_LIMIT) {
         Some((cut, _)) => format!("{}…", &raw[..cut]),
         None => raw.to_owned(),
+    }
+}
+
+/// A request refused before any AWS call: invalid fields or a guardrail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub identity: Identity,
+    pub error: ErrorBody,
+}
+
+/// A rejection lists at most this many field errors (the first, in input order): an
+/// event with thousands of bad keys would otherwise get a reply larger than itself, past
+/// Lambda's 6 MB response limit, and the caller would see no structured result at all.
+pub const MAX_REPORTED_FIELDS: usize = 50;
+
+impl Rejection {
+    pub fn new(identity: Identity, code: ErrorCode, mut fields: Vec<FieldError>) -> Self {
+        let total = fields.len();
+        fields.truncate(MAX_REPORTED_FIELDS);
+        let names = fields
+            .iter()
+            .map(|f| f.field.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let more = match total - fields.len() {
+            0 => String::new(),
+            n => format!(" and {n} more not listed"),
+        };
+        let message = match code {
+            ErrorCode::NotAllowed => format!("refused by a guardrail: {names}{more}"),
+            _ => format!(
+                "{total} invalid field{}: {names}{more}",
+                if total == 1 { "" } else { "s" },
+            ),
+        };
+        Self {
+            identity,
+            error: ErrorBody::new(code, message).with_fields(fields),
+        }
+    }
+
+    pub fn invalid(identity: Identity, fields: Vec<FieldError>) -> Self {
+        Self::new(identity, ErrorCode::ValidationFailed, fields)
     }
 }
 
@@ -180,6 +268,11 @@ impl Outcome {
         }
     }
 
+    /// A request refused before any AWS call.
+    pub fn rejected(rejection: Rejection) -> Self {
+        Self::failed(rejection.identity, rejection.error)
+    }
+
     /// Transfer did not answer before the invocation's deadline. The write may or may
     /// not have landed; the update is idempotent, so retrying is safe.
     pub fn out_of_time(identity: Identity) -> Self {
@@ -209,12 +302,7 @@ impl Outcome {
 
     /// A short label for logs: `s-…/users/alice`.
     pub fn target_label(&self) -> String {
-        let server = self.identity.server_id.as_deref().unwrap_or("?");
-        match (&self.identity.user_name, &self.identity.external_id) {
-            (Some(u), _) => format!("{server}/users/{u}"),
-            (None, Some(a)) => format!("{server}/accesses/{a}"),
-            _ => server.to_owned(),
-        }
+        self.identity.label()
     }
 
     pub fn to_json(&self) -> Value {
@@ -223,28 +311,52 @@ impl Outcome {
         })
     }
 
-    /// One structured log line per outcome: target, status, error code, request id.
-    pub fn log(&self, source: &str) {
-        let code = self.error_code().map(|c| format!("{c:?}"));
+    /// One structured log line per outcome: target, status, error code, request id (the
+    /// source and Lambda's request id come from the enclosing spans).
+    pub fn log(&self) {
+        let code = self.error_code().map(ErrorCode::as_str);
         let message = self.error.as_ref().map(|e| e.message.as_str());
         match self.status {
             Status::Failed => tracing::warn!(
-                source,
                 target_resource = %self.target_label(),
-                status = ?self.status,
-                error_code = code.as_deref(),
+                status = self.status.as_str(),
+                error_code = code,
                 error_message = message,
                 aws_request_id = self.request_id.as_deref(),
                 "outcome"
             ),
             _ => tracing::info!(
-                source,
                 target_resource = %self.target_label(),
-                status = ?self.status,
+                status = self.status.as_str(),
                 changes = self.changes.len(),
                 aws_request_id = self.request_id.as_deref(),
                 "outcome"
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_are_the_serde_names() {
+        for c in ErrorCode::ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
+        for s in Status::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+    }
+
+    #[test]
+    fn an_identity_is_labelled_as_its_target() {
+        let t: Target = "s-0123456789abcdef0/accesses/S-1-5-21-1".parse().unwrap();
+        let id = Identity::of(&t);
+        assert_eq!(id.label(), t.to_string());
+        assert_eq!(id.action, Some(Action::UpdateAccess));
+        assert!(id.names_a_target());
+        assert_eq!(Identity::default().label(), "?");
     }
 }

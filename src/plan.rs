@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::command::ChrootCommand;
 use crate::outcome::Change;
-use crate::transfer::{LiveHome, Mapping, UpdateRequest};
+use crate::transfer::{HomeDirectoryType, LiveHome, Mapping, UpdateRequest};
 
 /// The landing directory of a chrooted user.
 ///
@@ -22,13 +22,10 @@ pub const POLICY_WITH_LOGICAL_WARNING: &str = "a session Policy together with lo
 /// The request that makes `command` true.
 pub fn desired(command: &ChrootCommand) -> UpdateRequest {
     UpdateRequest {
-        server: command.server.clone(),
-        subject: command.subject.clone(),
         target: command.target.clone(),
+        chroot: command.chroot.clone(),
         home_directory: LANDING_DIRECTORY,
-        role: command.role.clone(),
-        policy: command.policy.clone(),
-        posix_profile: command.posix_profile.clone(),
+        settings: command.settings.clone(),
     }
 }
 
@@ -38,17 +35,18 @@ fn mapping_json(m: &[Mapping]) -> Value {
 
 /// `true` when the live mappings are exactly the single `/` → target directory mapping.
 fn is_chroot_mapping(live: &[Mapping], target: &str) -> bool {
-    matches!(live, [m] if m.entry == "/" && m.target == target
-        && m.r#type.as_deref().is_none_or(|t| t == "DIRECTORY"))
+    matches!(live, [m] if m.entry == "/" && m.target == target && m.is_directory())
 }
 
 /// The chroot target when `live` is chrooted (`LOGICAL` with one `/` directory mapping).
 pub fn chroot_target(live: &LiveHome) -> Option<&str> {
     match (
-        live.home_directory_type.as_deref(),
+        live.home_directory_type.as_ref(),
         live.home_directory_mappings.as_slice(),
     ) {
-        (Some("LOGICAL"), [m]) if is_chroot_mapping(std::slice::from_ref(m), &m.target) => {
+        (Some(HomeDirectoryType::Logical), [m])
+            if is_chroot_mapping(std::slice::from_ref(m), &m.target) =>
+        {
             Some(m.target.as_str())
         }
         _ => None,
@@ -66,14 +64,14 @@ pub fn changes(request: &UpdateRequest, live: &LiveHome) -> Vec<Change> {
         })
     };
 
-    if live.home_directory_type.as_deref() != Some("LOGICAL") {
+    if live.home_directory_type != Some(HomeDirectoryType::Logical) {
         change(
             "HomeDirectoryType",
             json!(live.home_directory_type),
-            json!("LOGICAL"),
+            json!(HomeDirectoryType::Logical),
         );
     }
-    if !is_chroot_mapping(&live.home_directory_mappings, request.target.as_str()) {
+    if !is_chroot_mapping(&live.home_directory_mappings, request.chroot.as_str()) {
         let before = if live.home_directory_mappings.is_empty() {
             Value::Null
         } else {
@@ -94,17 +92,18 @@ pub fn changes(request: &UpdateRequest, live: &LiveHome) -> Vec<Change> {
             json!(request.home_directory),
         );
     }
-    if let Some(role) = &request.role
+    let settings = &request.settings;
+    if let Some(role) = &settings.role
         && live.role.as_deref() != Some(role.as_str())
     {
         change("Role", json!(live.role), json!(role.as_str()));
     }
-    if let Some(policy) = &request.policy
+    if let Some(policy) = &settings.policy
         && !live.policy.as_deref().is_some_and(|p| policy.same_as(p))
     {
         change("Policy", json!(live.policy), json!(policy.as_str()));
     }
-    if let Some(posix) = &request.posix_profile {
+    if let Some(posix) = &settings.posix_profile {
         let same = live.posix_profile.as_ref().is_some_and(|p| {
             let secondary: Option<Vec<u64>> = p
                 .secondary_gids
@@ -130,14 +129,14 @@ pub fn changes(request: &UpdateRequest, live: &LiveHome) -> Vec<Change> {
 /// Things AWS documents as likely to break the login even though the call succeeds.
 pub fn warnings(request: &UpdateRequest, live: &LiveHome) -> Vec<String> {
     let mut warnings = Vec::new();
-    if request.policy.is_some() || live.policy.as_deref().is_some_and(|p| !p.is_empty()) {
+    if request.settings.policy.is_some() || live.policy.as_deref().is_some_and(|p| !p.is_empty()) {
         warnings.push(POLICY_WITH_LOGICAL_WARNING.to_owned());
     }
     if request
-        .target
+        .chroot
         .as_str()
         .contains(crate::domain::home::TRANSFER_USER_NAME)
-        && request.role.is_none()
+        && request.settings.role.is_none()
         && live.role.is_none()
     {
         warnings
@@ -150,32 +149,32 @@ pub fn warnings(request: &UpdateRequest, live: &LiveHome) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::domain::{
-        ChrootTarget, HomePath, HomeRoot, PosixProfile, RoleArn, ServerId, SessionPolicy,
-        TargetKind, UserName,
+        ChrootTarget, HomePath, HomeRoot, PosixProfile, RoleArn, ServerId, SessionPolicy, Settings,
+        Target, TargetKind, UserName,
     };
-    use crate::transfer::{LivePosix, Subject};
+    use crate::transfer::{LivePosix, MappingType, Subject};
 
     fn request() -> UpdateRequest {
         let roots = [HomeRoot::parse("/b/home").unwrap()];
         UpdateRequest {
-            server: ServerId::parse("s-0123456789abcdef0").unwrap(),
-            subject: Subject::User(UserName::parse("alice").unwrap()),
-            target: ChrootTarget::admit(
+            target: Target::new(
+                ServerId::parse("s-0123456789abcdef0").unwrap(),
+                Subject::User(UserName::parse("alice").unwrap()),
+            ),
+            chroot: ChrootTarget::admit(
                 HomePath::parse("/b/home/alice", TargetKind::User).unwrap(),
                 &roots,
             )
             .unwrap(),
             home_directory: LANDING_DIRECTORY,
-            role: None,
-            policy: None,
-            posix_profile: None,
+            settings: Settings::default(),
         }
     }
 
     fn chrooted() -> LiveHome {
         LiveHome {
             home_directory: Some("/".into()),
-            home_directory_type: Some("LOGICAL".into()),
+            home_directory_type: Some(HomeDirectoryType::Logical),
             home_directory_mappings: vec![Mapping {
                 entry: "/".into(),
                 target: "/b/home/alice".into(),
@@ -198,7 +197,7 @@ mod tests {
             changes(&request(), &live).is_empty(),
             "no landing dir means /"
         );
-        live.home_directory_mappings[0].r#type = Some("DIRECTORY".into());
+        live.home_directory_mappings[0].r#type = Some(MappingType::Directory);
         assert!(
             changes(&request(), &live).is_empty(),
             "DIRECTORY is the default type"
@@ -210,7 +209,7 @@ mod tests {
     fn path_user_becomes_logical_and_loses_stale_home() {
         let live = LiveHome {
             home_directory: Some("/b/home/alice".into()),
-            home_directory_type: Some("PATH".into()),
+            home_directory_type: Some(HomeDirectoryType::Path),
             ..LiveHome::default()
         };
         let c = changes(&request(), &live);
@@ -238,7 +237,7 @@ mod tests {
             vec![Mapping {
                 entry: "/".into(),
                 target: "/b/home/alice".into(),
-                r#type: Some("FILE".into()),
+                r#type: Some(MappingType::File),
             }],
             vec![
                 Mapping {
@@ -270,9 +269,9 @@ mod tests {
     #[test]
     fn optional_fields_change_only_when_given_and_different() {
         let mut req = request();
-        req.role = Some(RoleArn::parse("arn:aws:iam::111122223333:role/sftp").unwrap());
-        req.policy = Some(SessionPolicy::parse(r#"{"Statement":[]}"#).unwrap());
-        req.posix_profile = Some(PosixProfile::new(1, 2, vec![3, 4]).unwrap());
+        req.settings.role = Some(RoleArn::parse("arn:aws:iam::111122223333:role/sftp").unwrap());
+        req.settings.policy = Some(SessionPolicy::parse(r#"{"Statement":[]}"#).unwrap());
+        req.settings.posix_profile = Some(PosixProfile::new(1, 2, vec![3, 4]).unwrap());
         let mut live = chrooted();
         assert_eq!(
             fields(&changes(&req, &live)),
@@ -300,7 +299,7 @@ mod tests {
 
     #[test]
     fn request_json_is_the_chroot() {
-        let body = request().to_json();
+        let body = serde_json::to_value(request()).unwrap();
         assert_eq!(
             body,
             json!({"ServerId": "s-0123456789abcdef0", "UserName": "alice",

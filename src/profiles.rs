@@ -21,14 +21,13 @@
 //! (UpdateAccess) both become `${transfer:UserName}`, which Transfer fills in at login so
 //! each member of the group lands in their own folder.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::command::{parse_policy, parse_posix, type_name};
-use crate::config::Guardrails;
 use crate::domain::home::TRANSFER_USER_NAME;
 use crate::domain::{
-    HomePath, HomeTemplate, PosixProfile, RoleArn, SessionPolicy, TargetKind, Violations,
+    Guardrails, HomePath, HomeTemplate, RoleArn, Settings, TargetKind, Violations,
 };
+use crate::input::{Fields, mismatch, type_name, validate_policy};
 
 const PROFILE_FIELDS: &[&str] = &[
     "Group",
@@ -59,9 +58,8 @@ pub struct Profile {
     group: Option<String>,
     priority: Option<i64>,
     home: Option<ProfileHome>,
-    role: Option<RoleArn>,
-    policy: Option<SessionPolicy>,
-    posix_profile: Option<PosixProfile>,
+    /// Validated at cold start against the same guardrails as any request.
+    settings: Settings,
 }
 
 impl Profile {
@@ -103,22 +101,9 @@ impl Profile {
         self.home.as_ref().map(|h| h.access.render(&[]))
     }
 
-    /// `Role`, `Policy` and `PosixProfile` as command fields (unset ones are left out,
-    /// so Transfer keeps what it has).
-    pub fn command_fields(&self) -> Map<String, Value> {
-        let mut fields = Map::new();
-        if let Some(role) = &self.role {
-            fields.insert("Role".into(), role.as_str().into());
-        }
-        if let Some(policy) = &self.policy {
-            fields.insert("Policy".into(), policy.as_str().into());
-        }
-        if let Some(posix) = &self.posix_profile
-            && let Ok(v) = serde_json::to_value(posix)
-        {
-            fields.insert("PosixProfile".into(), v);
-        }
-        fields
+    /// `Role`, `Policy` and `PosixProfile` (unset ones are left as Transfer has them).
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 }
 
@@ -252,25 +237,22 @@ fn parse_profile(
     guardrails: &Guardrails,
 ) -> (Option<Profile>, Vec<String>) {
     let Value::Object(map) = item else {
-        return (
-            None,
-            vec![format!("must be an object, got {}", type_name(item))],
-        );
+        return (None, vec![mismatch("an object", item)]);
     };
+    let f = Fields::new(map, false);
     let mut errs = Violations::default();
-    for key in map.keys() {
-        match key.as_str() {
+    for key in f.unknown(&[]) {
+        match key {
             "Group" | "Priority" if is_default => errs.push(
-                key.as_str(),
+                key,
                 "not accepted in Default (it applies when no group matches)",
             ),
             k if PROFILE_FIELDS.contains(&k) => {}
-            "HomeDirectoryType" | "HomeDirectoryMappings" => errs.push(
-                key.as_str(),
-                "chroot is not negotiable: give HomeDirectory only",
-            ),
+            "HomeDirectoryType" | "HomeDirectoryMappings" => {
+                errs.push(key, "chroot is not negotiable: give HomeDirectory only")
+            }
             _ => errs.push(
-                key.as_str(),
+                key,
                 format!(
                     "unknown field (expected one of: {})",
                     if is_default {
@@ -287,102 +269,71 @@ fn parse_profile(
     let group = if is_default {
         None
     } else {
-        match map.get("Group") {
+        match f.string("Group") {
             None => {
                 errs.push("Group", "required: the directory group's name");
                 None
             }
-            Some(Value::String(g)) if g.trim().is_empty() => {
+            Some(Ok(g)) if g.trim().is_empty() => {
                 errs.push("Group", "must not be empty");
                 None
             }
-            Some(Value::String(g)) => Some(g.clone()),
-            Some(other) => {
-                errs.push(
-                    "Group",
-                    format!("must be a string, got {}", type_name(other)),
-                );
-                None
-            }
+            Some(given) => errs.check("Group", given),
         }
     };
     let priority = if is_default {
         None
     } else {
-        match map.get("Priority") {
+        match f.value("Priority") {
             None => {
                 errs.push("Priority", "required: an integer, highest wins");
                 None
             }
-            Some(v) => match v.as_i64() {
-                Some(p) => Some(p),
-                None => {
-                    errs.push(
-                        "Priority",
-                        format!("must be an integer, got {}", type_name(v)),
-                    );
-                    None
-                }
-            },
+            Some(v) => errs.check(
+                "Priority",
+                v.as_i64().ok_or_else(|| mismatch("an integer", v)),
+            ),
         }
     };
 
-    let home = match map.get("HomeDirectory") {
-        None => None,
-        Some(Value::String(raw)) => {
-            match parse_home(raw, group.as_deref(), is_default, guardrails) {
-                Ok(h) => Some(h),
-                Err(e) => {
-                    errs.push("HomeDirectory", e);
-                    None
-                }
-            }
-        }
-        Some(other) => {
-            errs.push(
-                "HomeDirectory",
-                format!("must be a string, got {}", type_name(other)),
-            );
-            None
-        }
-    };
+    let home = f.string("HomeDirectory").and_then(|given| {
+        let parsed =
+            given.and_then(|raw| parse_home(&raw, group.as_deref(), is_default, guardrails));
+        errs.check("HomeDirectory", parsed)
+    });
 
-    let role = match map.get("Role") {
-        None => None,
-        Some(Value::String(raw)) => {
-            match RoleArn::parse(raw) {
-                Ok(role) if guardrails.allows_role(&role) => Some(role),
-                Ok(role) if guardrails.roles.is_none() => {
-                    errs.push(
+    let role = f.string("Role").and_then(|given| {
+        let role = errs.check(
+            "Role",
+            given.and_then(|raw| RoleArn::parse(&raw).map_err(|e| e.to_string())),
+        )?;
+        match &guardrails.roles {
+            _ if guardrails.allows_role(&role) => Some(role),
+            None => {
+                errs.push(
                     "Role",
-                    format!("{role}: setting a role needs ALLOWED_ROLE_ARNS, which is not configured"),
+                    format!(
+                        "{role}: setting a role needs ALLOWED_ROLE_ARNS, which is not configured"
+                    ),
                 );
-                    None
-                }
-                Ok(role) => {
-                    errs.push("Role", format!("{role} is not in ALLOWED_ROLE_ARNS"));
-                    None
-                }
-                Err(e) => {
-                    errs.push("Role", e);
-                    None
-                }
+                None
+            }
+            Some(_) => {
+                errs.push("Role", format!("{role} is not in ALLOWED_ROLE_ARNS"));
+                None
             }
         }
-        Some(other) => {
-            errs.push(
-                "Role",
-                format!("must be a string, got {}", type_name(other)),
-            );
+    });
+    let policy = f
+        .policy("Policy")
+        .and_then(|given| validate_policy(given, "Policy", &mut errs));
+    let posix_profile = f.posix("PosixProfile").and_then(|given| match given {
+        Ok(p) => p.validate("PosixProfile", &mut errs),
+        Err(e) => {
+            errs.push("PosixProfile", e);
             None
         }
-    };
-    let policy = map
-        .get("Policy")
-        .and_then(|v| parse_policy(v, "Policy", &mut errs));
-    let posix_profile = map
-        .get("PosixProfile")
-        .and_then(|v| parse_posix(v, false, "PosixProfile", &mut errs));
+    });
 
     let errors: Vec<String> = errs
         .into_vec()
@@ -397,9 +348,11 @@ fn parse_profile(
             group,
             priority,
             home,
-            role,
-            policy,
-            posix_profile,
+            settings: Settings {
+                role,
+                policy,
+                posix_profile,
+            },
         }),
         errors,
     )
@@ -574,17 +527,14 @@ mod tests {
             eng.access_home().unwrap(),
             "/acme-sftp/groups/engineering/${transfer:UserName}"
         );
-        let fields = finance.command_fields();
-        assert_eq!(fields["Role"], FINANCE_ROLE);
-        assert_eq!(fields["PosixProfile"], json!({"Uid": 1001, "Gid": 2001}));
-        assert!(fields["Policy"].is_string());
-        assert!(
-            p.resolve(&["x"])
-                .unwrap()
-                .command_fields()
-                .get("Policy")
-                .is_none()
+        let settings = finance.settings();
+        assert_eq!(settings.role.as_ref().unwrap().as_str(), FINANCE_ROLE);
+        assert_eq!(
+            serde_json::to_value(settings.posix_profile.as_ref().unwrap()).unwrap(),
+            json!({"Uid": 1001, "Gid": 2001})
         );
+        assert!(settings.policy.is_some());
+        assert!(p.resolve(&["x"]).unwrap().settings().policy.is_none());
     }
 
     #[test]

@@ -1,16 +1,22 @@
 //! Validated values: once you hold one, it is valid. Each type has a violation enum
-//! naming exactly which rule failed.
+//! naming exactly which rule failed. Nothing here reads JSON.
 
 pub mod field;
+pub mod guardrails;
 pub mod home;
 pub mod ids;
 pub mod policy;
 pub mod posix;
 pub mod role;
+pub mod settings;
+pub mod target;
 
 pub use field::{FieldError, Violations};
+pub use guardrails::Guardrails;
 pub use home::{ChrootTarget, HomePath, HomeRoot, HomeTemplate, TargetKind};
 pub use ids::{ExternalId, ServerId, UserName};
 pub use policy::SessionPolicy;
 pub use posix::PosixProfile;
 pub use role::RoleArn;
+pub use settings::Settings;
+pub use target::{Action, Subject, Target};

@@ -1,6 +1,6 @@
 //! Directory group changes delivered by EventBridge (directly, or inside an SQS body).
 //!
-//! Two `detail-type`s (DESIGN.md "Directory group changes"):
+//! Two `detail-type`s (docs/CONTRACT.md "Directory group changes"):
 //! - `Directory Group Membership Changed`: the user's profile is resolved from their
 //!   *current* `Groups` (not from `Change`, which is informational), so applying an
 //!   event is idempotent and a lost or reordered event cannot leave a stale profile:
@@ -8,17 +8,20 @@
 //! - `Directory Group Changed`: the group's profile (else `Default`) is applied to the
 //!   group's access with UpdateAccess.
 //!
-//! The command is built as the JSON object a direct caller would send and goes through
-//! the one command parser, so validation and guardrails are exactly the same. Users are
-//! never deleted: no event leads to anything but an update.
+//! The event fills the same [`CommandInput`] a direct caller's command does (the
+//! profile's settings as already validated values), so validation and guardrails are
+//! exactly the same. Users are never deleted: no event leads to anything but an update.
 
 use serde_json::{Map, Value};
 
-use crate::command::{InputRules, type_name};
-use crate::domain::{ExternalId, FieldError, ServerId, UserName, Violations};
-use crate::handler::{App, HandlerError, Invocation};
-use crate::outcome::{Action, ErrorCode, Identity, Outcome, Status, echo};
+use crate::apply::Chroot;
+use crate::config::Config;
+use crate::domain::{Action, ExternalId, FieldError, ServerId, TargetKind, UserName, Violations};
+use crate::input::{CommandInput, Fields, echo_identity, type_name};
+use crate::invocation::Invocation;
+use crate::outcome::{ErrorCode, Identity, Outcome, Rejection, Status, echo};
 use crate::profiles::Profile;
+use crate::sources::HandlerError;
 use crate::transfer::Transfer;
 
 pub const MEMBERSHIP_CHANGED: &str = "Directory Group Membership Changed";
@@ -46,28 +49,22 @@ impl Applied {
 /// retries and the on-failure destination take over; see docs/directory-events.md for
 /// why permanent failures do too.
 pub async fn handle<T: Transfer>(
-    app: &App<T>,
+    chroot: &Chroot<T>,
     event: Value,
     invocation: &Invocation,
 ) -> Result<Value, HandlerError> {
-    let applied = tokio::time::timeout_at(invocation.work_deadline(), run(app, &event))
+    let applied = tokio::time::timeout_at(invocation.work_deadline(), run(chroot, &event))
         .await
         .unwrap_or_else(|_| {
             let detail = event.get("detail").and_then(Value::as_object);
             Applied::bare(Outcome::out_of_time(
-                detail.map(Identity::echo_from).unwrap_or_default(),
+                detail.map(echo_identity).unwrap_or_default(),
             ))
         });
     log(&applied);
     let outcome = applied.outcome;
     if outcome.status == Status::Failed {
-        let code = outcome
-            .error_code()
-            .map_or_else(|| "Failed".to_owned(), |c| format!("{c:?}"));
-        return Err(HandlerError::EventFailed {
-            status: code,
-            message: outcome.to_json().to_string(),
-        });
+        return Err(HandlerError::event_failed(&outcome));
     }
     Ok(outcome.to_json())
 }
@@ -75,38 +72,35 @@ pub async fn handle<T: Transfer>(
 /// One structured line per event: the outcome's fields plus the profile applied.
 fn log(applied: &Applied) {
     let o = &applied.outcome;
-    let code = o.error_code().map(|c| format!("{c:?}"));
+    let code = o.error_code().map(ErrorCode::as_str);
     let message = o.error.as_ref().map(|e| e.message.as_str());
     let profile = applied.profile.as_deref();
     match o.status {
         // Retryable: Lambda's own retries will likely fix it, so WARN; permanent: it
         // will fail the same way until input or configuration changes, so ERROR.
         Status::Failed if o.is_retryable_failure() => tracing::warn!(
-            source = "eventbridge",
             target_resource = %o.target_label(),
-            status = ?o.status,
+            status = o.status.as_str(),
             profile,
-            error_code = code.as_deref(),
+            error_code = code,
             error_message = message,
             retryable = true,
             aws_request_id = o.request_id.as_deref(),
             "outcome"
         ),
         Status::Failed => tracing::error!(
-            source = "eventbridge",
             target_resource = %o.target_label(),
-            status = ?o.status,
+            status = o.status.as_str(),
             profile,
-            error_code = code.as_deref(),
+            error_code = code,
             error_message = message,
             retryable = false,
             aws_request_id = o.request_id.as_deref(),
             "outcome"
         ),
         _ => tracing::info!(
-            source = "eventbridge",
             target_resource = %o.target_label(),
-            status = ?o.status,
+            status = o.status.as_str(),
             profile,
             reason = o.reason.as_deref(),
             changes = o.changes.len(),
@@ -118,7 +112,7 @@ fn log(applied: &Applied) {
 
 /// Turns one EventBridge event into an outcome (no logging: the caller logs, with its
 /// own context such as an SQS message id).
-pub async fn run<T: Transfer>(app: &App<T>, event: &Value) -> Applied {
+pub async fn run<T: Transfer>(chroot: &Chroot<T>, event: &Value) -> Applied {
     let detail_type = event.get("detail-type");
     let detail = match event.get("detail") {
         Some(Value::Object(d)) => d,
@@ -136,8 +130,8 @@ pub async fn run<T: Transfer>(app: &App<T>, event: &Value) -> Applied {
         }
     };
     match detail_type.and_then(Value::as_str) {
-        Some(MEMBERSHIP_CHANGED) => membership_changed(app, detail).await,
-        Some(GROUP_CHANGED) => group_changed(app, detail).await,
+        Some(MEMBERSHIP_CHANGED) => membership_changed(chroot, detail).await,
+        Some(GROUP_CHANGED) => group_changed(chroot, detail).await,
         other => Applied::bare(invalid(
             Identity::default(),
             vec![FieldError::new(
@@ -154,11 +148,15 @@ pub async fn run<T: Transfer>(app: &App<T>, event: &Value) -> Applied {
     }
 }
 
-async fn membership_changed<T: Transfer>(app: &App<T>, detail: &Map<String, Value>) -> Applied {
-    let config = &app.chroot.config;
+async fn membership_changed<T: Transfer>(
+    chroot: &Chroot<T>,
+    detail: &Map<String, Value>,
+) -> Applied {
+    let config = &chroot.config;
+    let f = Fields::new(detail, false);
     let mut errs = Violations::default();
-    let groups = read_groups(detail, &mut errs);
-    let identity = identity(detail, Action::UpdateUser, config);
+    let groups = read_groups(&f, &mut errs);
+    let identity = identity(&f, Action::UpdateUser, config);
 
     let profile = match (&groups, &config.group_profiles) {
         (Some(groups), Some(profiles)) => profiles.resolve(groups),
@@ -167,7 +165,7 @@ async fn membership_changed<T: Transfer>(app: &App<T>, detail: &Map<String, Valu
     let Some(profile) = profile.filter(|_| errs.is_empty()) else {
         // Nothing to apply, or the event itself is malformed: either way no AWS call.
         // The user's identity is still checked, so a bad event is never "Skipped".
-        check_identity(detail, "UserName", config, &mut errs);
+        check_identity(&f, TargetKind::User, config, &mut errs);
         if !errs.is_empty() {
             return Applied::bare(invalid(identity, errs.into_vec()));
         }
@@ -186,35 +184,26 @@ async fn membership_changed<T: Transfer>(app: &App<T>, detail: &Map<String, Valu
         return Applied::bare(Outcome::skipped(identity, reason));
     };
 
-    let mut input = command_base(detail, Action::UpdateUser, "UserName");
-    if let Some(Value::String(user)) = detail.get("UserName")
-        && let Some(home) = profile.user_home(user)
-    {
-        input.insert("HomeDirectory".into(), home.into());
+    let mut input = command_base(&f, Action::UpdateUser);
+    if let Some(Ok(user)) = &input.user_name {
+        input.home_directory = profile.user_home(user).map(Ok);
     }
-    input.extend(profile.command_fields());
-    apply(app, &input, profile).await
+    apply(chroot, input, profile).await
 }
 
-async fn group_changed<T: Transfer>(app: &App<T>, detail: &Map<String, Value>) -> Applied {
-    let config = &app.chroot.config;
+async fn group_changed<T: Transfer>(chroot: &Chroot<T>, detail: &Map<String, Value>) -> Applied {
+    let config = &chroot.config;
+    let f = Fields::new(detail, false);
     let mut errs = Violations::default();
-    let group = match detail.get("GroupName") {
+    let group = match f.name("GroupName") {
         None => {
             errs.push("GroupName", "required: the directory group's name");
             None
         }
-        Some(Value::String(g)) if !g.trim().is_empty() => Some(g.as_str()),
-        Some(other) => {
-            errs.push(
-                "GroupName",
-                format!("must be a non-empty string, got {}", type_name(other)),
-            );
-            None
-        }
+        Some(given) => errs.check("GroupName", given),
     };
-    let identity = identity(detail, Action::UpdateAccess, config);
-    let profile = match (group, &config.group_profiles) {
+    let identity = identity(&f, Action::UpdateAccess, config);
+    let profile = match (&group, &config.group_profiles) {
         (Some(g), Some(profiles)) => profiles.for_group(g),
         _ => None,
     };
@@ -230,7 +219,7 @@ async fn group_changed<T: Transfer>(app: &App<T>, detail: &Map<String, Value>) -
         );
     }
     let Some(profile) = profile.filter(|_| errs.is_empty()) else {
-        check_identity(detail, "ExternalId", config, &mut errs);
+        check_identity(&f, TargetKind::Access, config, &mut errs);
         if !errs.is_empty() {
             return Applied::bare(invalid(identity, errs.into_vec()));
         }
@@ -238,49 +227,45 @@ async fn group_changed<T: Transfer>(app: &App<T>, detail: &Map<String, Value>) -
             None => "GROUP_PROFILES is not configured".to_owned(),
             Some(_) => format!(
                 "no GROUP_PROFILES profile for group {:?} and no Default is configured",
-                echo(group.unwrap_or_default())
+                echo(group.as_deref().unwrap_or_default())
             ),
         };
         return Applied::bare(Outcome::skipped(identity, reason));
     };
 
-    let mut input = command_base(detail, Action::UpdateAccess, "ExternalId");
-    if let Some(home) = profile.access_home() {
-        input.insert("HomeDirectory".into(), home.into());
-    }
-    input.extend(profile.command_fields());
-    apply(app, &input, profile).await
+    let mut input = command_base(&f, Action::UpdateAccess);
+    input.home_directory = profile.access_home().map(Ok);
+    apply(chroot, input, profile).await
 }
 
 async fn apply<T: Transfer>(
-    app: &App<T>,
-    input: &Map<String, Value>,
+    chroot: &Chroot<T>,
+    mut input: CommandInput,
     profile: &Profile,
 ) -> Applied {
+    input.preset = profile.settings().clone();
     Applied {
-        outcome: app.chroot.run(input, InputRules::default()).await,
+        outcome: chroot.run(&input).await,
         profile: Some(profile.label().to_owned()),
     }
 }
 
-/// `{"Action": ..., "ServerId"?, <subject>}` as a direct caller would write it. Values
-/// are passed through untouched: the command parser reports what is wrong with them.
-fn command_base(detail: &Map<String, Value>, action: Action, subject: &str) -> Map<String, Value> {
-    let mut input = Map::new();
-    input.insert("Action".into(), format!("{action:?}").into());
-    // Absent: the parser falls back to DEFAULT_SERVER_ID.
-    if let Some(server) = detail.get("ServerId") {
-        input.insert("ServerId".into(), server.clone());
-    }
-    if let Some(s) = detail.get(subject) {
-        input.insert(subject.into(), s.clone());
+/// The command's `ServerId` and subject as the event gives them; what is wrong with
+/// them is reported by validation, like any command's. An absent `ServerId` falls
+/// back to `DEFAULT_SERVER_ID` there.
+fn command_base(f: &Fields<'_>, action: Action) -> CommandInput {
+    let mut input = CommandInput::fixed(action);
+    input.server_id = f.string("ServerId");
+    match action.kind() {
+        TargetKind::User => input.user_name = f.string("UserName"),
+        TargetKind::Access => input.external_id = f.string("ExternalId"),
     }
     input
 }
 
 /// `Groups`: the user's current groups, an array of strings (may be empty).
-fn read_groups(detail: &Map<String, Value>, errs: &mut Violations) -> Option<Vec<String>> {
-    match detail.get("Groups") {
+fn read_groups(f: &Fields<'_>, errs: &mut Violations) -> Option<Vec<String>> {
+    match f.strings("Groups", "an array of group names") {
         None => {
             errs.push(
                 "Groups",
@@ -288,41 +273,29 @@ fn read_groups(detail: &Map<String, Value>, errs: &mut Violations) -> Option<Vec
             );
             None
         }
-        Some(Value::Array(items)) => {
+        Some(Ok(items)) => {
             let before = errs.len();
             let groups: Vec<String> = items
-                .iter()
+                .into_iter()
                 .enumerate()
-                .filter_map(|(i, g)| match g {
-                    Value::String(s) => Some(s.clone()),
-                    other => {
-                        errs.push(
-                            format!("Groups[{i}]"),
-                            format!("must be a string, got {}", type_name(other)),
-                        );
-                        None
-                    }
-                })
+                .filter_map(|(i, g)| errs.check(&format!("Groups[{i}]"), g))
                 .collect();
             (errs.len() == before).then_some(groups)
         }
-        Some(other) => {
-            errs.push(
-                "Groups",
-                format!("must be an array of group names, got {}", type_name(other)),
-            );
+        Some(Err(e)) => {
+            errs.push("Groups", e);
             None
         }
     }
 }
 
 /// Who the event is about, echoed for the result even when invalid.
-fn identity(detail: &Map<String, Value>, action: Action, config: &crate::Config) -> Identity {
-    let text = |k: &str| detail.get(k).and_then(Value::as_str).map(echo);
+fn identity(f: &Fields<'_>, action: Action, config: &Config) -> Identity {
+    let text = |k: &str| f.value(k).and_then(Value::as_str).map(echo);
     Identity {
         action: Some(action),
         server_id: text("ServerId")
-            .or_else(|| config.default_server.as_ref().map(|s| s.to_string())),
+            .or_else(|| config.defaults.server.as_ref().map(|s| s.to_string())),
         user_name: (action == Action::UpdateUser)
             .then(|| text("UserName"))
             .flatten(),
@@ -332,43 +305,38 @@ fn identity(detail: &Map<String, Value>, action: Action, config: &crate::Config)
     }
 }
 
-/// Checks `ServerId` and the subject where no command is parsed (a skipped or
-/// malformed event), with the same rules the command parser applies.
-fn check_identity(
-    detail: &Map<String, Value>,
-    subject: &str,
-    config: &crate::Config,
-    errs: &mut Violations,
-) {
-    match detail.get("ServerId") {
-        None if config.default_server.is_none() => {
+/// Checks `ServerId` and the subject where no command is validated (a skipped or
+/// malformed event), with the same rules validation applies.
+fn check_identity(f: &Fields<'_>, kind: TargetKind, config: &Config, errs: &mut Violations) {
+    match f.string("ServerId") {
+        None if config.defaults.server.is_none() => {
             errs.push("ServerId", "required (no DEFAULT_SERVER_ID is configured)")
         }
         None => {}
-        Some(Value::String(s)) => {
-            errs.check("ServerId", ServerId::parse(s));
+        Some(given) => {
+            errs.check(
+                "ServerId",
+                given.and_then(|s| ServerId::parse(&s).map_err(|e| e.to_string())),
+            );
         }
-        Some(other) => errs.push(
-            "ServerId",
-            format!("must be a string, got {}", type_name(other)),
-        ),
     }
-    match detail.get(subject) {
-        None => errs.push(subject, "required"),
-        Some(Value::String(s)) if subject == "UserName" => {
-            errs.check(subject, UserName::parse(s));
+    let field = kind.field();
+    match f.string(field) {
+        None => errs.push(field, "required"),
+        Some(given) => {
+            errs.check(
+                field,
+                given.and_then(|s| match kind {
+                    TargetKind::User => UserName::parse(&s).map(drop).map_err(|e| e.to_string()),
+                    TargetKind::Access => {
+                        ExternalId::parse(&s).map(drop).map_err(|e| e.to_string())
+                    }
+                }),
+            );
         }
-        Some(Value::String(s)) => {
-            errs.check(subject, ExternalId::parse(s));
-        }
-        Some(other) => errs.push(
-            subject,
-            format!("must be a string, got {}", type_name(other)),
-        ),
     }
 }
 
 fn invalid(identity: Identity, fields: Vec<FieldError>) -> Outcome {
-    let rejection = crate::command::Rejection::new(identity, ErrorCode::ValidationFailed, fields);
-    Outcome::failed(rejection.identity, rejection.error)
+    Outcome::rejected(Rejection::invalid(identity, fields))
 }

@@ -24,15 +24,18 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::sqs::SqsBatchResponse;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
 use futures::StreamExt;
+use serde::Deserialize;
 use serde_json::Value;
+use tracing::Instrument;
 
-use crate::command::InputRules;
+use crate::apply::Chroot;
 use crate::config::Config;
-use crate::handler::{App, HandlerError, Invocation};
+use crate::domain::TargetKind;
+use crate::invocation::Invocation;
 use crate::outcome::{ErrorBody, ErrorCode, Identity, Outcome, Status};
-use crate::sources::{Shape, eventbridge, shape};
+use crate::sources::{HandlerError, Shape, direct, eventbridge, shape};
 use crate::transfer::Transfer;
 
 /// Time kept free before the Lambda deadline: no record starts after `deadline -
@@ -58,6 +61,26 @@ pub enum Disposition {
     HeldBack,
 }
 
+/// A record's status in the logs and the batch tally: its outcome's, or why it has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordStatus {
+    Outcome(Status),
+    TimedOut,
+    NotStarted,
+    HeldBack,
+}
+
+impl RecordStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Outcome(s) => s.as_str(),
+            Self::TimedOut => "TimedOut",
+            Self::NotStarted => "NotStarted",
+            Self::HeldBack => "HeldBack",
+        }
+    }
+}
+
 impl Disposition {
     /// Whether the record goes into `batchItemFailures` (to be redelivered, and after
     /// maxReceiveCount receives, dead-lettered).
@@ -76,18 +99,12 @@ impl Disposition {
         }
     }
 
-    fn status(&self) -> &'static str {
+    pub fn status(&self) -> RecordStatus {
         match self {
-            Self::Done { outcome, .. } => match outcome.status {
-                Status::Updated => "Updated",
-                Status::Unchanged => "Unchanged",
-                Status::Planned => "Planned",
-                Status::Skipped => "Skipped",
-                Status::Failed => "Failed",
-            },
-            Self::TimedOut => "TimedOut",
-            Self::NotStarted => "NotStarted",
-            Self::HeldBack => "HeldBack",
+            Self::Done { outcome, .. } => RecordStatus::Outcome(outcome.status),
+            Self::TimedOut => RecordStatus::TimedOut,
+            Self::NotStarted => RecordStatus::NotStarted,
+            Self::HeldBack => RecordStatus::HeldBack,
         }
     }
 }
@@ -115,20 +132,19 @@ pub struct RecordResult {
 }
 
 pub async fn handle<T: Transfer>(
-    app: &App<T>,
+    chroot: &Chroot<T>,
     event: Value,
     invocation: &Invocation,
 ) -> Result<Value, HandlerError> {
     let started = Instant::now();
     // Fixed now, so every record sees the same cutoff.
     let cutoff = started + invocation.remaining().saturating_sub(DEADLINE_MARGIN);
-    let records = read_records(&event, &app.chroot.config)?;
+    let records = read_records(&event, &chroot.config)?;
     let total = records.len();
-    let results = run_batch(app, records, cutoff).await;
+    let results = run_batch(chroot, records, cutoff).await;
 
     let mut response = SqsBatchResponse::default();
     for r in &results {
-        log_record(r);
         if r.disposition.reported() {
             response.add_failure(r.message_id.clone());
         }
@@ -138,11 +154,29 @@ pub async fn handle<T: Transfer>(
         total,
         started,
         invocation,
-        app.chroot.config.sqs_concurrency,
+        chroot.config.sqs_concurrency,
     );
-    serde_json::to_value(&response).map_err(|e| HandlerError::EventFailed {
-        status: "Internal".into(),
-        message: format!("the batch response could not be serialised: {e}"),
+    serde_json::to_value(&response).map_err(HandlerError::Serialise)
+}
+
+/// One record as `aws_lambda_events` types it; a record that does not fit the type (a
+/// body that is not a string, say) is still read as far as it can be, so that it is
+/// reported on its own rather than failing the batch.
+fn read_message(item: &Value) -> SqsMessage {
+    SqsMessage::deserialize(item).unwrap_or_else(|_| {
+        let text = |pointer: &str| {
+            item.pointer(pointer)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let mut m = SqsMessage::default();
+        m.message_id = text("/messageId");
+        m.body = text("/body");
+        if let Some(count) = text("/attributes/ApproximateReceiveCount") {
+            m.attributes
+                .insert("ApproximateReceiveCount".to_owned(), count);
+        }
+        m
     })
 }
 
@@ -155,38 +189,28 @@ fn read_records(event: &Value, config: &Config) -> Result<Vec<Record>, HandlerEr
         .unwrap_or_default();
     let mut records = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
-        let Some(message_id) = item
-            .get("messageId")
-            .and_then(Value::as_str)
-            .filter(|m| !m.is_empty())
-        else {
+        let message = read_message(item);
+        let Some(message_id) = message.message_id.filter(|m| !m.is_empty()) else {
             tracing::error!(
-                source = "sqs",
                 record = index,
                 "SQS record without a messageId: failing the whole batch so that every record is redelivered"
             );
-            return Err(HandlerError::EventFailed {
-                status: "ValidationFailed".into(),
-                message: format!(
-                    "SQS record {index} has no messageId, so it cannot be reported on its own; \
-                     the whole batch is failed and will be redelivered"
-                ),
-            });
+            return Err(HandlerError::UnreportableRecord { index });
         };
-        let body = item.get("body").and_then(Value::as_str).map(str::to_owned);
-        let key = body
+        let key = message
+            .body
             .as_deref()
             .and_then(|b| target_key(b, config))
             // Unidentifiable records share nothing with any other record.
             .unwrap_or_else(|| format!("#{index}"));
         records.push(Record {
             index,
-            message_id: message_id.to_owned(),
-            body,
-            receive_count: item
-                .pointer("/attributes/ApproximateReceiveCount")
-                .and_then(Value::as_str)
+            message_id,
+            receive_count: message
+                .attributes
+                .get("ApproximateReceiveCount")
                 .and_then(|c| c.parse().ok()),
+            body: message.body,
             key,
         });
     }
@@ -194,7 +218,7 @@ fn read_records(event: &Value, config: &Config) -> Result<Vec<Record>, HandlerEr
 }
 
 /// The target a body is about, read leniently (validation comes later): direct command
-/// fields, or an EventBridge event's `detail`.
+/// fields, or an EventBridge event's `detail`. Spelt as [`crate::domain::Target`] is.
 pub fn target_key(body: &str, config: &Config) -> Option<String> {
     let value: Value = serde_json::from_str(body).ok()?;
     let fields = match shape(&value) {
@@ -204,21 +228,20 @@ pub fn target_key(body: &str, config: &Config) -> Option<String> {
     };
     let server = match fields.get("ServerId") {
         Some(v) => v.as_str()?.to_owned(),
-        None => config.default_server.as_ref()?.to_string(),
+        None => config.defaults.server.as_ref()?.to_string(),
     };
     let text = |k: &str| fields.get(k).and_then(Value::as_str);
-    let by_access = fields.get("Action").and_then(Value::as_str) == Some("UpdateAccess")
-        || text("UserName").is_none();
-    if by_access {
-        text("ExternalId").map(|a| format!("{server}/accesses/{a}"))
+    let kind = if text("Action") == Some("UpdateAccess") || text("UserName").is_none() {
+        TargetKind::Access
     } else {
-        text("UserName").map(|u| format!("{server}/users/{u}"))
-    }
+        TargetKind::User
+    };
+    text(kind.field()).map(|s| format!("{server}/{}/{s}", kind.collection()))
 }
 
 /// Runs the records: one sequential lane per target, lanes concurrently up to the cap.
 async fn run_batch<T: Transfer>(
-    app: &App<T>,
+    chroot: &Chroot<T>,
     records: Vec<Record>,
     cutoff: Instant,
 ) -> Vec<RecordResult> {
@@ -233,9 +256,9 @@ async fn run_batch<T: Transfer>(
             }
         }
     }
-    let cap = app.chroot.config.sqs_concurrency.max(1);
+    let cap = chroot.config.sqs_concurrency.max(1);
     let mut results: Vec<RecordResult> = futures::stream::iter(lanes)
-        .map(|lane| run_lane(app, lane, cutoff))
+        .map(|lane| run_lane(chroot, lane, cutoff))
         .buffer_unordered(cap)
         .flat_map(futures::stream::iter)
         .collect()
@@ -245,57 +268,78 @@ async fn run_batch<T: Transfer>(
 }
 
 async fn run_lane<T: Transfer>(
-    app: &App<T>,
+    chroot: &Chroot<T>,
     lane: Vec<Record>,
     cutoff: Instant,
 ) -> Vec<RecordResult> {
     let mut results = Vec::with_capacity(lane.len());
     let mut blocked = false;
     for record in lane {
-        let start = Instant::now();
-        let disposition = if blocked {
-            Disposition::HeldBack
-        } else if start >= cutoff {
-            Disposition::NotStarted
-        } else {
-            match tokio::time::timeout_at(cutoff.into(), process(app, record.body.as_deref())).await
-            {
-                Ok((outcome, profile)) => Disposition::Done {
-                    outcome: Box::new(outcome),
-                    profile,
-                },
-                Err(_) => Disposition::TimedOut,
-            }
-        };
-        blocked |= disposition.reported() && disposition.retryable();
-        results.push(RecordResult {
-            index: record.index,
-            message_id: record.message_id,
-            target: target_label(&disposition, &record.key),
-            disposition,
-            elapsed: start.elapsed(),
-            receive_count: record.receive_count,
-        });
+        // One span per record: every line about it carries its message id and target.
+        let span = tracing::info_span!(
+            "record",
+            messageId = %record.message_id,
+            target = %key_label(&record.key),
+        );
+        let result = run_record(chroot, record, blocked, cutoff, &span)
+            .instrument(span.clone())
+            .await;
+        blocked |= result.disposition.reported() && result.disposition.retryable();
+        span.in_scope(|| log_record(&result));
+        results.push(result);
     }
     results
 }
 
+async fn run_record<T: Transfer>(
+    chroot: &Chroot<T>,
+    record: Record,
+    blocked: bool,
+    cutoff: Instant,
+    span: &tracing::Span,
+) -> RecordResult {
+    let start = Instant::now();
+    let disposition = if blocked {
+        Disposition::HeldBack
+    } else if start >= cutoff {
+        Disposition::NotStarted
+    } else {
+        match tokio::time::timeout_at(cutoff.into(), process(chroot, record.body.as_deref())).await
+        {
+            Ok((outcome, profile)) => Disposition::Done {
+                outcome: Box::new(outcome),
+                profile,
+            },
+            Err(_) => Disposition::TimedOut,
+        }
+    };
+    let target = target_label(&disposition, &record.key);
+    span.record("target", target.as_str());
+    RecordResult {
+        index: record.index,
+        message_id: record.message_id,
+        target,
+        disposition,
+        elapsed: start.elapsed(),
+        receive_count: record.receive_count,
+    }
+}
+
+fn key_label(key: &str) -> &str {
+    if key.starts_with('#') { "?" } else { key }
+}
+
 fn target_label(disposition: &Disposition, key: &str) -> String {
     match disposition {
-        Disposition::Done { outcome, .. }
-            if outcome.identity.server_id.is_some()
-                && (outcome.identity.user_name.is_some()
-                    || outcome.identity.external_id.is_some()) =>
-        {
+        Disposition::Done { outcome, .. } if outcome.identity.names_a_target() => {
             outcome.target_label()
         }
-        _ if key.starts_with('#') => "?".to_owned(),
-        _ => key.to_owned(),
+        _ => key_label(key).to_owned(),
     }
 }
 
 /// One body to one outcome. Nothing here fails the batch.
-async fn process<T: Transfer>(app: &App<T>, body: Option<&str>) -> (Outcome, Option<String>) {
+async fn process<T: Transfer>(chroot: &Chroot<T>, body: Option<&str>) -> (Outcome, Option<String>) {
     let Some(body) = body else {
         return (malformed("the record has no body"), None);
     };
@@ -303,14 +347,15 @@ async fn process<T: Transfer>(app: &App<T>, body: Option<&str>) -> (Outcome, Opt
         Ok(v) => v,
         Err(e) => return (malformed(&format!("the body is not JSON: {e}")), None),
     };
-    match (shape(&value), value.as_object()) {
-        (Shape::EventBridge, _) => {
-            let applied = eventbridge::run(app, &value).await;
+    match shape(&value) {
+        Shape::EventBridge => {
+            let applied = eventbridge::run(chroot, &value).await;
             (applied.outcome, applied.profile)
         }
-        (Shape::Direct, Some(command)) => {
-            (app.chroot.run(command, InputRules::default()).await, None)
-        }
+        Shape::Direct => match direct::read(&value) {
+            Some(input) => (chroot.run(&input).await, None),
+            None => (direct::not_an_object(), None),
+        },
         _ => (
             malformed(
                 "the body must be a direct command (an object with Action) or an EventBridge \
@@ -328,16 +373,16 @@ fn malformed(message: &str) -> Outcome {
     )
 }
 
-/// One structured line per record: message id, target, status, error code, AWS
-/// request id, and whether it was reported for redelivery.
+/// One structured line per record: status, error code, AWS request id, and whether it
+/// was reported for redelivery (the message id and target are the record span's).
 fn log_record(r: &RecordResult) {
-    let status = r.disposition.status();
+    let status = r.disposition.status().as_str();
     let reported = r.disposition.reported();
     let elapsed_ms = r.elapsed.as_millis() as u64;
     let receive_count = r.receive_count;
     match &r.disposition {
         Disposition::Done { outcome, profile } => {
-            let code = outcome.error_code().map(|c| format!("{c:?}"));
+            let code = outcome.error_code().map(ErrorCode::as_str);
             let message = outcome.error.as_ref().map(|e| e.message.as_str());
             let fields = outcome
                 .error
@@ -349,19 +394,46 @@ fn log_record(r: &RecordResult) {
             let reason = outcome.reason.as_deref();
             let changes = outcome.changes.len();
             if outcome.status != Status::Failed {
-                tracing::info!(source = "sqs", message_id = %r.message_id, target_resource = %r.target,
-                    status, profile, reason, changes, aws_request_id, reported, receive_count, elapsed_ms, "record");
+                tracing::info!(
+                    status,
+                    profile,
+                    reason,
+                    changes,
+                    aws_request_id,
+                    reported,
+                    receive_count,
+                    elapsed_ms,
+                    "record"
+                );
             } else if outcome.is_retryable_failure() {
-                tracing::warn!(source = "sqs", message_id = %r.message_id, target_resource = %r.target,
-                    status, profile, error_code = code.as_deref(), error_message = message,
-                    retryable = true, aws_request_id, reported, receive_count, elapsed_ms, "record");
+                tracing::warn!(
+                    status,
+                    profile,
+                    error_code = code,
+                    error_message = message,
+                    retryable = true,
+                    aws_request_id,
+                    reported,
+                    receive_count,
+                    elapsed_ms,
+                    "record"
+                );
             } else {
                 // Permanent: another delivery will fail the same way until the input
                 // or the configuration is fixed; ERROR so alarms fire at once.
-                tracing::error!(source = "sqs", message_id = %r.message_id, target_resource = %r.target,
-                    status, profile, error_code = code.as_deref(), error_message = message,
-                    error_fields = fields.as_deref(), retryable = false, aws_request_id, reported,
-                    receive_count, elapsed_ms, "record");
+                tracing::error!(
+                    status,
+                    profile,
+                    error_code = code,
+                    error_message = message,
+                    error_fields = fields.as_deref(),
+                    retryable = false,
+                    aws_request_id,
+                    reported,
+                    receive_count,
+                    elapsed_ms,
+                    "record"
+                );
             }
         }
         other => {
@@ -370,8 +442,15 @@ fn log_record(r: &RecordResult) {
                 Disposition::NotStarted => "not started before the deadline margin",
                 _ => "an earlier record for the same target failed and will be retried first",
             };
-            tracing::warn!(source = "sqs", message_id = %r.message_id, target_resource = %r.target,
-                status, reason = why, retryable = true, reported, receive_count, elapsed_ms, "record");
+            tracing::warn!(
+                status,
+                reason = why,
+                retryable = true,
+                reported,
+                receive_count,
+                elapsed_ms,
+                "record"
+            );
         }
     }
 }
@@ -383,26 +462,25 @@ fn log_summary(
     invocation: &Invocation,
     concurrency: usize,
 ) {
-    let count = |s: &str| {
-        results
-            .iter()
-            .filter(|r| r.disposition.status() == s)
-            .count()
-    };
+    let mut tally: HashMap<RecordStatus, usize> = HashMap::new();
+    for r in results {
+        *tally.entry(r.disposition.status()).or_default() += 1;
+    }
+    let count = |s: RecordStatus| tally.get(&s).copied().unwrap_or_default();
+    let outcome = |s: Status| count(RecordStatus::Outcome(s));
     let reported = results.iter().filter(|r| r.disposition.reported()).count();
     tracing::info!(
-        source = "sqs",
         records = total,
         succeeded = total - reported,
         reported,
-        updated = count("Updated"),
-        unchanged = count("Unchanged"),
-        planned = count("Planned"),
-        skipped = count("Skipped"),
-        failed = count("Failed"),
-        timed_out = count("TimedOut"),
-        not_started = count("NotStarted"),
-        held_back = count("HeldBack"),
+        updated = outcome(Status::Updated),
+        unchanged = outcome(Status::Unchanged),
+        planned = outcome(Status::Planned),
+        skipped = outcome(Status::Skipped),
+        failed = outcome(Status::Failed),
+        timed_out = count(RecordStatus::TimedOut),
+        not_started = count(RecordStatus::NotStarted),
+        held_back = count(RecordStatus::HeldBack),
         concurrency,
         elapsed_ms = started.elapsed().as_millis() as u64,
         remaining_ms = invocation.remaining().as_millis() as u64,

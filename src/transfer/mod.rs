@@ -4,22 +4,80 @@
 //! `aws_sdk_transfer` types. Tests drive the core through it against the local
 //! stand-in, or through any other implementation of [`Transfer`].
 
+pub mod memory;
 pub mod sdk;
 
 use std::future::Future;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
-use crate::domain::{
-    ChrootTarget, ExternalId, PosixProfile, RoleArn, ServerId, SessionPolicy, UserName,
-};
+pub use crate::domain::Subject;
+use crate::domain::{ChrootTarget, Settings, Target};
 
-/// Who a request is about.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Subject {
-    User(UserName),
-    Access(ExternalId),
+/// `HomeDirectoryType` as Transfer reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HomeDirectoryType {
+    Path,
+    Logical,
+    /// A value this build does not know (reported as it came).
+    Other(String),
+}
+
+impl HomeDirectoryType {
+    pub fn from_wire(raw: &str) -> Self {
+        match raw {
+            "PATH" => Self::Path,
+            "LOGICAL" => Self::Logical,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Path => "PATH",
+            Self::Logical => "LOGICAL",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+impl Serialize for HomeDirectoryType {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// A mapping's `Type`; absent means `DIRECTORY`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MappingType {
+    Directory,
+    File,
+    Other(String),
+}
+
+impl MappingType {
+    pub fn from_wire(raw: &str) -> Self {
+        match raw {
+            "DIRECTORY" => Self::Directory,
+            "FILE" => Self::File,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Directory => "DIRECTORY",
+            Self::File => "FILE",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+impl Serialize for MappingType {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 /// One home directory mapping as Transfer stores it.
@@ -30,7 +88,24 @@ pub struct Mapping {
     pub target: String,
     /// `FILE` or `DIRECTORY`; absent means `DIRECTORY`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub r#type: Option<String>,
+    pub r#type: Option<MappingType>,
+}
+
+impl Mapping {
+    /// A directory mapping (the type left out, as the chroot writes it).
+    pub fn directory(entry: &str, target: &str) -> Self {
+        Self {
+            entry: entry.to_owned(),
+            target: target.to_owned(),
+            r#type: None,
+        }
+    }
+
+    pub fn is_directory(&self) -> bool {
+        self.r#type
+            .as_ref()
+            .is_none_or(|t| *t == MappingType::Directory)
+    }
 }
 
 /// The POSIX profile Transfer holds (not re-validated: it is what is there).
@@ -50,7 +125,7 @@ pub struct LiveHome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub home_directory: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub home_directory_type: Option<String>,
+    pub home_directory_type: Option<HomeDirectoryType>,
     pub home_directory_mappings: Vec<Mapping>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
@@ -61,63 +136,48 @@ pub struct LiveHome {
 }
 
 /// The exact UpdateUser / UpdateAccess request, built only from validated values.
-/// Optional fields left `None` are not sent, so Transfer leaves them as they are.
+/// Optional settings left `None` are not sent, so Transfer leaves them as they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpdateRequest {
-    pub server: ServerId,
-    pub subject: Subject,
-    pub target: ChrootTarget,
+    pub target: Target,
+    pub chroot: ChrootTarget,
     /// The landing directory. Under the chroot mapping it is a *logical* path, `/`.
     pub home_directory: &'static str,
-    pub role: Option<RoleArn>,
-    pub policy: Option<SessionPolicy>,
-    pub posix_profile: Option<PosixProfile>,
+    pub settings: Settings,
 }
 
 impl UpdateRequest {
     /// The single chroot mapping: the user's `/` is the target, nothing above it exists.
     pub fn mappings(&self) -> Vec<Mapping> {
-        vec![Mapping {
-            entry: "/".to_owned(),
-            target: self.target.as_str().to_owned(),
-            r#type: None,
-        }]
+        vec![Mapping::directory("/", self.chroot.as_str())]
     }
 
     pub fn operation(&self) -> &'static str {
-        match self.subject {
-            Subject::User(_) => "UpdateUser",
-            Subject::Access(_) => "UpdateAccess",
-        }
+        self.target.action().as_str()
     }
+}
 
-    /// The request as Transfer's JSON protocol carries it (what results show).
-    pub fn to_json(&self) -> serde_json::Value {
-        let mut body = serde_json::Map::new();
-        body.insert("ServerId".into(), self.server.as_str().into());
-        match &self.subject {
-            Subject::User(u) => body.insert("UserName".into(), u.as_str().into()),
-            Subject::Access(a) => body.insert("ExternalId".into(), a.as_str().into()),
-        };
-        body.insert("HomeDirectoryType".into(), "LOGICAL".into());
-        body.insert(
-            "HomeDirectoryMappings".into(),
-            serde_json::to_value(self.mappings()).unwrap_or_default(),
-        );
-        body.insert("HomeDirectory".into(), self.home_directory.into());
-        if let Some(role) = &self.role {
-            body.insert("Role".into(), role.as_str().into());
+/// The request as Transfer's JSON protocol carries it (what results show).
+impl Serialize for UpdateRequest {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let settings = &self.settings;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("ServerId", self.target.server.as_str())?;
+        m.serialize_entry(self.target.kind().field(), self.target.subject.as_str())?;
+        m.serialize_entry("HomeDirectoryType", HomeDirectoryType::Logical.as_str())?;
+        m.serialize_entry("HomeDirectoryMappings", &self.mappings())?;
+        m.serialize_entry("HomeDirectory", self.home_directory)?;
+        if let Some(role) = &settings.role {
+            m.serialize_entry("Role", role.as_str())?;
         }
-        if let Some(policy) = &self.policy {
-            body.insert("Policy".into(), policy.as_str().into());
+        if let Some(policy) = &settings.policy {
+            m.serialize_entry("Policy", policy.as_str())?;
         }
-        if let Some(posix) = &self.posix_profile {
-            body.insert(
-                "PosixProfile".into(),
-                serde_json::to_value(posix).unwrap_or_default(),
-            );
+        if let Some(posix) = &settings.posix_profile {
+            m.serialize_entry("PosixProfile", posix)?;
         }
-        body.into()
+        m.end()
     }
 }
 
@@ -163,12 +223,11 @@ pub struct TransferError {
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
-/// The four Transfer operations this function uses.
+/// The Transfer operations this function uses: read a target, write its chroot.
 pub trait Transfer: Send + Sync {
     fn describe(
         &self,
-        server: &ServerId,
-        subject: &Subject,
+        target: &Target,
     ) -> impl Future<Output = Result<Reply<LiveHome>, TransferError>> + Send;
 
     fn update(

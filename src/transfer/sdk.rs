@@ -10,14 +10,14 @@ use aws_sdk_transfer::operation::RequestId;
 use aws_sdk_transfer::operation::update_access::UpdateAccessError;
 use aws_sdk_transfer::operation::update_user::UpdateUserError;
 use aws_sdk_transfer::types::{
-    DescribedAccess, DescribedUser, HomeDirectoryMapEntry, HomeDirectoryType, PosixProfile,
+    DescribedAccess, DescribedUser, HomeDirectoryMapEntry, PosixProfile,
 };
 
 use super::{
-    LiveHome, LivePosix, Mapping, Reply, Subject, Transfer, TransferError, TransferErrorKind,
-    UpdateRequest,
+    HomeDirectoryType, LiveHome, LivePosix, Mapping, MappingType, Reply, Subject, Transfer,
+    TransferError, TransferErrorKind, UpdateRequest,
 };
-use crate::domain::ServerId;
+use crate::domain::Target;
 
 /// How long one connection attempt may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -62,7 +62,7 @@ fn live_mappings(m: &[HomeDirectoryMapEntry]) -> Vec<Mapping> {
         .map(|m| Mapping {
             entry: m.entry().to_owned(),
             target: m.target().to_owned(),
-            r#type: m.r#type().map(|t| t.as_str().to_owned()),
+            r#type: m.r#type().map(|t| MappingType::from_wire(t.as_str())),
         })
         .collect()
 }
@@ -70,7 +70,9 @@ fn live_mappings(m: &[HomeDirectoryMapEntry]) -> Vec<Mapping> {
 fn from_user(u: &DescribedUser) -> LiveHome {
     LiveHome {
         home_directory: u.home_directory().map(str::to_owned),
-        home_directory_type: u.home_directory_type().map(|t| t.as_str().to_owned()),
+        home_directory_type: u
+            .home_directory_type()
+            .map(|t| HomeDirectoryType::from_wire(t.as_str())),
         home_directory_mappings: live_mappings(u.home_directory_mappings()),
         role: u.role().map(str::to_owned),
         policy: u.policy().map(str::to_owned),
@@ -81,7 +83,9 @@ fn from_user(u: &DescribedUser) -> LiveHome {
 fn from_access(a: &DescribedAccess) -> LiveHome {
     LiveHome {
         home_directory: a.home_directory().map(str::to_owned),
-        home_directory_type: a.home_directory_type().map(|t| t.as_str().to_owned()),
+        home_directory_type: a
+            .home_directory_type()
+            .map(|t| HomeDirectoryType::from_wire(t.as_str())),
         home_directory_mappings: live_mappings(a.home_directory_mappings()),
         role: a.role().map(str::to_owned),
         policy: a.policy().map(str::to_owned),
@@ -175,7 +179,7 @@ fn sdk_mapping(req: &UpdateRequest) -> Vec<HomeDirectoryMapEntry> {
 
 fn sdk_posix(req: &UpdateRequest) -> Option<PosixProfile> {
     // Ids are validated to 0..=4294967295, which always fits an i64.
-    req.posix_profile.as_ref().and_then(|p| {
+    req.settings.posix_profile.as_ref().and_then(|p| {
         PosixProfile::builder()
             .uid(p.uid() as i64)
             .gid(p.gid() as i64)
@@ -189,14 +193,11 @@ fn sdk_posix(req: &UpdateRequest) -> Option<PosixProfile> {
 }
 
 impl Transfer for SdkTransfer {
-    async fn describe(
-        &self,
-        server: &ServerId,
-        subject: &Subject,
-    ) -> Result<Reply<LiveHome>, TransferError> {
+    async fn describe(&self, target: &Target) -> Result<Reply<LiveHome>, TransferError> {
+        let server = &target.server;
         // DescribeUser/DescribeAccess do not model ThrottlingException; the SDK still
         // retries it, and `classify` reads it by code.
-        match subject {
+        match &target.subject {
             Subject::User(user) => {
                 let out = self
                     .client
@@ -229,15 +230,16 @@ impl Transfer for SdkTransfer {
     }
 
     async fn update(&self, req: &UpdateRequest) -> Result<Reply<()>, TransferError> {
-        let role = req.role.as_ref().map(|r| r.as_str().to_owned());
-        let policy = req.policy.as_ref().map(|p| p.as_str().to_owned());
-        let request_id = match &req.subject {
+        let role = req.settings.role.as_ref().map(|r| r.as_str().to_owned());
+        let policy = req.settings.policy.as_ref().map(|p| p.as_str().to_owned());
+        let server = req.target.server.as_str();
+        let request_id = match &req.target.subject {
             Subject::User(user) => self
                 .client
                 .update_user()
-                .server_id(req.server.as_str())
+                .server_id(server)
                 .user_name(user.as_str())
-                .home_directory_type(HomeDirectoryType::Logical)
+                .home_directory_type(aws_sdk_transfer::types::HomeDirectoryType::Logical)
                 .set_home_directory_mappings(Some(sdk_mapping(req)))
                 .home_directory(req.home_directory)
                 .set_role(role)
@@ -256,9 +258,9 @@ impl Transfer for SdkTransfer {
             Subject::Access(id) => self
                 .client
                 .update_access()
-                .server_id(req.server.as_str())
+                .server_id(server)
                 .external_id(id.as_str())
-                .home_directory_type(HomeDirectoryType::Logical)
+                .home_directory_type(aws_sdk_transfer::types::HomeDirectoryType::Logical)
                 .set_home_directory_mappings(Some(sdk_mapping(req)))
                 .home_directory(req.home_directory)
                 .set_role(role)

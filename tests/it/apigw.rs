@@ -2,13 +2,12 @@
 //! our paths and bodies → handler → core → real SDK → Transfer stand-in on loopback.
 //! Every test asserts the status code, the headers and the JSON body.
 
-
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 
+use crate::common::*;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use crate::common::*;
 use serde_json::{Value, json};
 use transfer_standin::{Fault, FaultRule};
 
@@ -799,11 +798,11 @@ fn logs() -> &'static Mutex<Vec<u8>> {
     static LOGS: OnceLock<&'static Mutex<Vec<u8>>> = OnceLock::new();
     LOGS.get_or_init(|| {
         let logs: &'static Mutex<Vec<u8>> = Box::leak(Box::default());
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .flatten_event(true)
-            .with_writer(move || LogWriter(logs))
-            .finish();
+        // The function's own JSON format (spans included), all levels.
+        let subscriber = transfer_chroot::telemetry::json(
+            tracing_subscriber::EnvFilter::new("info"),
+            move || LogWriter(logs),
+        );
         tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
         logs
     })
@@ -859,9 +858,11 @@ async fn the_caller_is_logged_with_each_outcome_and_bodies_are_not() {
     assert_eq!(line["error_code"], "ValidationFailed");
     assert!(
         lines.iter().any(|l| l["message"] == "outcome"
-            && l["source"] == "apigw"
+            && l["spans"].as_array().is_some_and(|s| s
+                .iter()
+                .any(|s| s["name"] == "invocation" && s["source"] == "apigw"))
             && l["target_resource"] == format!("{SERVER}/users/-log-test")),
-        "the core's outcome line is kept"
+        "the core's outcome line is kept, inside the invocation's span naming its source"
     );
     assert!(!text.contains(secret), "bodies are not logged");
 }

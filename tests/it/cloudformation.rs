@@ -2,7 +2,6 @@
 //! ResourceProperties → handler → real SDK → Transfer stand-in, and the response PUT
 //! recorded by the stand-in's response sink (standing in for the presigned S3 URL).
 
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -1,6 +1,5 @@
 //! Direct commands end to end: handler → core → real SDK → stand-in on loopback.
 
-
 use crate::common::*;
 use serde_json::json;
 use transfer_chroot::Status;

@@ -1,7 +1,6 @@
 //! EventBridge directory group changes end to end: a real EventBridge envelope with our
 //! `detail`, through the handler, the real SDK and the stand-in.
 
-
 use crate::common::*;
 use serde_json::{Value, json};
 use transfer_chroot::outcome::ErrorCode;
@@ -259,14 +258,20 @@ async fn guardrails_apply_to_events_too() {
 async fn not_found_and_throttled_fail_the_invocation_for_lambda_to_retry() {
     let t = spawn_app().await;
     let (err, out) = invoke_err(&t, membership("nobody", &["sftp-finance"])).await;
-    assert!(err.starts_with("event failed: NotFound"), "{err}");
+    assert!(
+        err.starts_with("TransferChroot.NotFound: event failed: NotFound"),
+        "{err}"
+    );
     assert_eq!(out.error_code(), Some(ErrorCode::NotFound));
     assert!(out.request_id.is_some(), "the AWS request id is kept");
 
     t.standin
         .add_fault(FaultRule::new(Fault::Throttle, u32::MAX).for_subject("carol"));
     let (err, out) = invoke_err(&t, membership("carol", &["sftp-finance"])).await;
-    assert!(err.starts_with("event failed: Throttled"), "{err}");
+    assert!(
+        err.starts_with("TransferChroot.Throttled: event failed: Throttled"),
+        "{err}"
+    );
     assert!(out.is_retryable_failure());
     assert_eq!(t.standin.successful_calls("UpdateUser"), 0);
 }

@@ -1,12 +1,11 @@
 //! Every sample in `events/` (the demo's, the README's and the tests' one source) is a
 //! valid envelope of its source, routes to that source, and gets an answer.
 
-
+use crate::common::*;
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayV2httpRequest};
 use aws_lambda_events::cloudformation::CloudFormationCustomResourceRequest;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sqs::SqsEvent;
-use crate::common::*;
 use serde_json::Value;
 use transfer_chroot::sources::{Shape, shape};
 

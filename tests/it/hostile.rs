@@ -1,5 +1,5 @@
 //! Hostile input, as property tests: arbitrary JSON and hostile strings in every field
-//! of a direct command, and as whole events, through `sources::dispatch` with the real
+//! of a direct command, and as whole events, through `App::dispatch` with the real
 //! SDK and the stand-in. Whatever comes in: no panic, always a structured result, and
 //! no Transfer call for invalid input. Then the domain validators against the service
 //! model's own patterns (exported by the stand-in).
@@ -7,15 +7,14 @@
 //! The other sources (EventBridge, SQS, API Gateway, CloudFormation) get their hostile
 //! cases in `tests/hostile_sources.rs`.
 
-
 use crate::common::blocking::{Harness, run};
 use crate::common::*;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use serde_json::{Map, Value, json};
 use transfer_chroot::Status;
-use transfer_chroot::command::COMMAND_FIELDS;
 use transfer_chroot::domain::{ExternalId, HomePath, RoleArn, ServerId, TargetKind, UserName};
+use transfer_chroot::input::COMMAND_FIELDS;
 use transfer_chroot::outcome::{ErrorCode, Outcome};
 use transfer_standin::Recorded;
 

@@ -1,6 +1,6 @@
 //! Hostile input for the SQS, API Gateway, CloudFormation and EventBridge sources
 //! (direct commands and whole events: `tests/hostile.rs`), as property tests through
-//! `sources::dispatch` with the real SDK and the stand-in. Whatever comes in: no panic,
+//! `App::dispatch` with the real SDK and the stand-in. Whatever comes in: no panic,
 //! always a structured reply of that source's kind (a batch response, an HTTP reply, a
 //! CloudFormation response PUT, an outcome or an `Err` carrying one), no Transfer call
 //! for invalid input (the stand-in's request log), and nothing sent that Transfer's
@@ -8,7 +8,6 @@
 //!
 //! Every generated CloudFormation ResponseURL points at the stand-in's sink on
 //! 127.0.0.1, or is malformed so that nothing is sent at all.
-
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -19,7 +18,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use serde_json::{Map, Value, json};
 use transfer_chroot::Outcome;
-use transfer_chroot::command::COMMAND_FIELDS;
+use transfer_chroot::input::COMMAND_FIELDS;
 use transfer_standin::{Recorded, ResponsePut};
 
 /// Dispatches `event`; returns the reply (or the invocation error), what Transfer

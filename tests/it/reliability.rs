@@ -9,7 +9,6 @@
 //! EventBridge, SQS, API Gateway and CloudFormation get the same treatment in
 //! `tests/reliability_sources.rs`.
 
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

@@ -20,7 +20,6 @@
 //! Each case prints one tally line (`--nocapture`); the figures in docs/RELIABILITY.md
 //! come from them.
 
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 

@@ -6,7 +6,6 @@
 //! record abandoned or not started at the deadline, and records held back behind a
 //! retryable failure for the same target. Everything else was applied.
 
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 

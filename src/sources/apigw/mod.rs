@@ -4,9 +4,10 @@
 //! - [`routes`]: path → route and its (decoded, not yet validated) path parameters;
 //! - [`reply`]: result → status code, headers and the proxy-integration response.
 //!
-//! `PUT` builds the same command map a direct invoke would and hands it to the one
-//! parser ([`parse_command`]); `GET` reads the live settings back. Every answer, even
-//! for a request that never reaches the core, is the JSON result with a precise status.
+//! `PUT` reads the body into the same [`CommandInput`] a direct invoke fills, with the
+//! server and subject from the path, and hands it to the core; `GET` reads the live
+//! settings back. Every answer, even for a request that never reaches the core, is the
+//! JSON result with a precise status.
 
 pub mod reply;
 pub mod request;
@@ -15,16 +16,20 @@ pub mod routes;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::command::{InputRules, Rejection, parse_command, type_name};
-use crate::domain::{ExternalId, FieldError, ServerId, UserName, Violations};
-use crate::handler::{App, HandlerError, Invocation};
-use crate::outcome::{ErrorBody, ErrorCode, Identity, Outcome, echo};
+use crate::apply::Chroot;
+use crate::domain::{
+    Action, ExternalId, FieldError, ServerId, Subject, Target, TargetKind, UserName, Violations,
+};
+use crate::input::{ActionRule, CommandInput, Reading, type_name};
+use crate::invocation::Invocation;
+use crate::outcome::{ErrorBody, ErrorCode, Identity, Outcome, Rejection, echo};
 use crate::plan;
-use crate::transfer::{LiveHome, Subject, Transfer};
+use crate::sources::HandlerError;
+use crate::transfer::{LiveHome, Transfer};
 
 use reply::Reply;
 use request::{BodyError, HttpRequest};
-use routes::{ALLOW, Kind, ROUTES, Route};
+use routes::{ALLOW, ROUTES, Route, pattern};
 use tokio::time::Instant;
 
 /// The field name under which body-level problems (not JSON, not an object) are listed.
@@ -33,14 +38,14 @@ pub const BODY_FIELD: &str = "body";
 pub const DRY_RUN_PARAM: &str = "dryRun";
 
 pub async fn handle<T: Transfer>(
-    app: &App<T>,
+    chroot: &Chroot<T>,
     event: Value,
     invocation: &Invocation,
 ) -> Result<Value, HandlerError> {
     let request = HttpRequest::from_event(&event);
-    let served = serve(app, &request, invocation.work_deadline()).await;
+    let served = serve(chroot, &request, invocation.work_deadline()).await;
     if let Some(outcome) = &served.outcome {
-        outcome.log("apigw");
+        outcome.log();
     }
     log_request(&request, &served);
     Ok(served.reply.to_event(request.format))
@@ -83,21 +88,21 @@ fn log_request(request: &HttpRequest, served: &Served) {
     let caller = echo(request.caller.as_deref().unwrap_or("anonymous"));
     let method = echo(request.method.as_deref().unwrap_or("?"));
     let status = served.reply.status;
-    let outcome = served.outcome.as_ref().map(|o| format!("{:?}", o.status));
+    let outcome = served.outcome.as_ref().map(|o| o.status.as_str());
     let code = served
         .outcome
         .as_ref()
         .and_then(Outcome::error_code)
-        .map(|c| format!("{c:?}"));
+        .map(ErrorCode::as_str);
     let api_request_id = request.api_request_id.as_deref();
     if status >= 500 {
-        tracing::warn!(source = "apigw", caller = %caller, http_method = %method, route = %served.route,
-            target_resource = %served.target, http_status = status, outcome = outcome.as_deref(),
-            error_code = code.as_deref(), api_request_id, "api request");
+        tracing::warn!(caller = %caller, http_method = %method, route = %served.route,
+            target_resource = %served.target, http_status = status, outcome,
+            error_code = code, api_request_id, "api request");
     } else {
-        tracing::info!(source = "apigw", caller = %caller, http_method = %method, route = %served.route,
-            target_resource = %served.target, http_status = status, outcome = outcome.as_deref(),
-            error_code = code.as_deref(), api_request_id, "api request");
+        tracing::info!(caller = %caller, http_method = %method, route = %served.route,
+            target_resource = %served.target, http_status = status, outcome,
+            error_code = code, api_request_id, "api request");
     }
 }
 
@@ -110,14 +115,18 @@ fn rejected(code: ErrorCode, message: impl Into<String>, identity: Identity) -> 
 fn identity_of(route: &Route, with_action: bool) -> Identity {
     let subject = Some(echo(&route.subject));
     Identity {
-        action: with_action.then(|| route.kind.action()),
+        action: with_action.then(|| Action::for_kind(route.kind)),
         server_id: Some(echo(&route.server)),
-        user_name: subject.clone().filter(|_| route.kind == Kind::User),
-        external_id: subject.filter(|_| route.kind == Kind::Access),
+        user_name: subject.clone().filter(|_| route.kind == TargetKind::User),
+        external_id: subject.filter(|_| route.kind == TargetKind::Access),
     }
 }
 
-async fn serve<T: Transfer>(app: &App<T>, request: &HttpRequest, deadline: Instant) -> Served {
+async fn serve<T: Transfer>(
+    chroot: &Chroot<T>,
+    request: &HttpRequest,
+    deadline: Instant,
+) -> Served {
     let (Some(method), Some(path)) = (request.method.as_deref(), request.path.as_deref()) else {
         return Served::outcome(
             "-",
@@ -151,17 +160,17 @@ async fn serve<T: Transfer>(app: &App<T>, request: &HttpRequest, deadline: Insta
             ),
         );
     };
-    let label = format!("{method} {}", route.kind.pattern());
+    let label = format!("{method} {}", pattern(route.kind));
     match method {
-        "PUT" => put(app, request, &route, &label, deadline).await,
-        "GET" => get(app, &route, &label, deadline).await,
+        "PUT" => put(chroot, request, &route, &label, deadline).await,
+        "GET" => get(chroot, &route, &label, deadline).await,
         other => {
             let outcome = rejected(
                 ErrorCode::ValidationFailed,
                 format!(
                     "method {} is not allowed on {}; allowed: {ALLOW}",
                     echo(other),
-                    route.kind.pattern()
+                    pattern(route.kind)
                 ),
                 identity_of(&route, false),
             );
@@ -172,20 +181,20 @@ async fn serve<T: Transfer>(app: &App<T>, request: &HttpRequest, deadline: Insta
     }
 }
 
-/// The path parameters as validated values, or every one that is invalid.
-fn parse_path(route: &Route) -> Result<(ServerId, Subject), Vec<FieldError>> {
+/// The path parameters as a validated target, or every one that is invalid.
+fn parse_path(route: &Route) -> Result<Target, Vec<FieldError>> {
     let mut errs = Violations::default();
     let server = errs.check("ServerId", ServerId::parse(&route.server));
     let subject = match route.kind {
-        Kind::User => errs
+        TargetKind::User => errs
             .check("UserName", UserName::parse(&route.subject))
             .map(Subject::User),
-        Kind::Access => errs
+        TargetKind::Access => errs
             .check("ExternalId", ExternalId::parse(&route.subject))
             .map(Subject::Access),
     };
     match (server, subject) {
-        (Some(server), Some(subject)) if errs.is_empty() => Ok((server, subject)),
+        (Some(server), Some(subject)) if errs.is_empty() => Ok(Target::new(server, subject)),
         _ => Err(errs.into_vec()),
     }
 }
@@ -277,27 +286,22 @@ fn body_object(
 fn body_invalid(route: &Route, message: String) -> Outcome {
     let mut fields = parse_path(route).err().unwrap_or_default();
     fields.insert(0, FieldError::new(BODY_FIELD, message));
-    let Rejection { identity, error } = Rejection::new(
-        identity_of(route, true),
-        ErrorCode::ValidationFailed,
-        fields,
-    );
-    Outcome::failed(identity, error)
+    Outcome::rejected(Rejection::invalid(identity_of(route, true), fields))
 }
 
 fn failed(rejection: Rejection) -> Outcome {
-    Outcome::failed(rejection.identity, rejection.error)
+    Outcome::rejected(rejection)
 }
 
-/// `PUT`: the body's settings plus the path's ids, through the one command parser.
+/// `PUT`: the body's settings plus the path's ids, through the core like any command.
 async fn put<T: Transfer>(
-    app: &App<T>,
+    chroot: &Chroot<T>,
     request: &HttpRequest,
     route: &Route,
     label: &str,
     deadline: Instant,
 ) -> Served {
-    let mut input = match body_object(request, route) {
+    let body = match body_object(request, route) {
         Ok(map) => map,
         Err(refusal) => {
             let (status, outcome) = *refusal;
@@ -309,9 +313,9 @@ async fn put<T: Transfer>(
     // (a client may send back what it read) but never contradict them.
     for (field, from_path) in [
         ("ServerId", &route.server),
-        (route.kind.subject_field(), &route.subject),
+        (route.kind.field(), &route.subject),
     ] {
-        match input.get(field) {
+        match body.get(field) {
             None => {}
             Some(Value::String(s)) if s == from_path => {}
             Some(other) => extra.push(FieldError::new(
@@ -327,46 +331,36 @@ async fn put<T: Transfer>(
             )),
         }
     }
-    if input.remove("DryRun").is_some() {
+    if body.contains_key("DryRun") {
         extra.push(FieldError::new(
             "DryRun",
             format!("not accepted in the body: use ?{DRY_RUN_PARAM}=true"),
         ));
     }
     let dry = dry_run(request, &mut extra);
-    input.insert("ServerId".into(), route.server.clone().into());
-    input.insert(
-        route.kind.subject_field().into(),
-        route.subject.clone().into(),
+    let mut input = CommandInput::read(
+        &body,
+        Reading {
+            action: ActionRule::Fixed(Action::for_kind(route.kind)),
+            ..Reading::default()
+        },
     );
-    if dry {
-        input.insert("DryRun".into(), true.into());
+    input.server_id = Some(Ok(route.server.clone()));
+    match route.kind {
+        TargetKind::User => input.user_name = Some(Ok(route.subject.clone())),
+        TargetKind::Access => input.external_id = Some(Ok(route.subject.clone())),
     }
-    let rules = InputRules {
-        action: Some(route.kind.action()),
-        ..InputRules::default()
-    };
+    input.dry_run = dry.then_some(Ok(true));
     // Invalid fields are reported before guardrails (as the core does): problems found
     // here join a ValidationFailed and outrank a NotAllowed.
-    let outcome = match (
-        parse_command(&input, rules, &app.chroot.config),
-        extra.is_empty(),
-    ) {
-        (Ok(command), true) => app.chroot.apply_before(&command, deadline).await,
+    let outcome = match (chroot.parse(&input), extra.is_empty()) {
+        (Ok(command), true) => chroot.apply_before(&command, deadline).await,
         (Err(rejection), true) => failed(*rejection),
         (Err(rejection), false) if rejection.error.code == ErrorCode::ValidationFailed => {
             extra.extend(rejection.error.fields);
-            failed(Rejection::new(
-                rejection.identity,
-                ErrorCode::ValidationFailed,
-                extra,
-            ))
+            failed(Rejection::invalid(rejection.identity, extra))
         }
-        (_, false) => failed(Rejection::new(
-            identity_of(route, true),
-            ErrorCode::ValidationFailed,
-            extra,
-        )),
+        (_, false) => failed(Rejection::invalid(identity_of(route, true), extra)),
     };
     Served::outcome(label, outcome)
 }
@@ -392,17 +386,23 @@ pub struct ReadBack<'a> {
 }
 
 /// `GET`: validate the path, apply the server guardrail, read back. Never writes.
-async fn get<T: Transfer>(app: &App<T>, route: &Route, label: &str, deadline: Instant) -> Served {
+async fn get<T: Transfer>(
+    chroot: &Chroot<T>,
+    route: &Route,
+    label: &str,
+    deadline: Instant,
+) -> Served {
     let identity = identity_of(route, false);
-    let (server, subject) = match parse_path(route) {
-        Ok(ids) => ids,
+    let target = match parse_path(route) {
+        Ok(target) => target,
         Err(errors) => {
             let rejection = Rejection::new(identity, ErrorCode::ValidationFailed, errors);
             return Served::outcome(label, failed(rejection));
         }
     };
     // A read reveals a user's settings: it is held to the same server guardrail as a write.
-    if !app.chroot.config.guardrails.allows_server(&server) {
+    let server = &target.server;
+    if !chroot.config.guardrails.allows_server(server) {
         let rejection = Rejection::new(
             identity,
             ErrorCode::NotAllowed,
@@ -413,7 +413,7 @@ async fn get<T: Transfer>(app: &App<T>, route: &Route, label: &str, deadline: In
         );
         return Served::outcome(label, failed(rejection));
     }
-    let read = tokio::time::timeout_at(deadline, app.chroot.inspect(&server, &subject)).await;
+    let read = tokio::time::timeout_at(deadline, chroot.inspect(&target)).await;
     let live = match read {
         Err(_) => return Served::outcome(label, Outcome::out_of_time(identity)),
         Ok(Ok(live)) => live,
@@ -423,17 +423,17 @@ async fn get<T: Transfer>(app: &App<T>, route: &Route, label: &str, deadline: In
             return Served::outcome(label, outcome);
         }
     };
-    let (user_name, external_id) = match &subject {
+    let (user_name, external_id) = match &target.subject {
         Subject::User(u) => (Some(u.as_str()), None),
         Subject::Access(a) => (None, Some(a.as_str())),
     };
-    let target = plan::chroot_target(&live.value);
+    let chroot_target = plan::chroot_target(&live.value);
     let body = ReadBack {
         server_id: server.as_str(),
         user_name,
         external_id,
-        chrooted: target.is_some(),
-        chroot_target: target,
+        chrooted: chroot_target.is_some(),
+        chroot_target,
         live: &live.value,
         request_id: live.request_id.as_deref(),
     };
@@ -442,10 +442,7 @@ async fn get<T: Transfer>(app: &App<T>, route: &Route, label: &str, deadline: In
             reply: Reply::json(200, body),
             outcome: None,
             route: label.to_owned(),
-            target: match &subject {
-                Subject::User(u) => format!("{server}/users/{u}"),
-                Subject::Access(a) => format!("{server}/accesses/{a}"),
-            },
+            target: target.to_string(),
         },
         Err(_) => Served::outcome(
             label,

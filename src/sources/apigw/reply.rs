@@ -16,7 +16,7 @@ pub struct Reply {
     pub body: Value,
 }
 
-/// The status code for a result (DESIGN.md, "API Gateway"):
+/// The status code for a result (docs/CONTRACT.md, "API Gateway"):
 /// - 200 for every result that is not a failure (`Updated`, `Unchanged`, `Planned`);
 /// - 400 `ValidationFailed` (also when Transfer itself refused the values we sent);
 /// - 403 `NotAllowed`, 404 `NotFound`, 429 `Throttled`, 500 `Internal`;

@@ -8,7 +8,7 @@
 
 use percent_encoding::percent_decode_str;
 
-use crate::outcome::Action;
+use crate::domain::TargetKind;
 
 /// The routes, as the 404 body names them.
 pub const ROUTES: &str = "GET|PUT /servers/{ServerId}/users/{UserName}, \
@@ -17,40 +17,18 @@ pub const ROUTES: &str = "GET|PUT /servers/{ServerId}/users/{UserName}, \
 /// The methods every route accepts (the `Allow` header of a 405).
 pub const ALLOW: &str = "GET, PUT";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    User,
-    Access,
-}
-
-impl Kind {
-    pub fn action(self) -> Action {
-        match self {
-            Self::User => Action::UpdateUser,
-            Self::Access => Action::UpdateAccess,
-        }
-    }
-
-    /// The subject's field name in commands and results.
-    pub fn subject_field(self) -> &'static str {
-        match self {
-            Self::User => "UserName",
-            Self::Access => "ExternalId",
-        }
-    }
-
-    pub fn pattern(self) -> &'static str {
-        match self {
-            Self::User => "/servers/{ServerId}/users/{UserName}",
-            Self::Access => "/servers/{ServerId}/accesses/{ExternalId}",
-        }
+/// The route's template for a kind of target.
+pub fn pattern(kind: TargetKind) -> &'static str {
+    match kind {
+        TargetKind::User => "/servers/{ServerId}/users/{UserName}",
+        TargetKind::Access => "/servers/{ServerId}/accesses/{ExternalId}",
     }
 }
 
 /// A matched route with its path parameters, decoded but not yet validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
-    pub kind: Kind,
+    pub kind: TargetKind,
     pub server: String,
     pub subject: String,
 }
@@ -77,8 +55,8 @@ pub fn route(path: &str, stage: Option<&str>) -> Option<Route> {
         segments.remove(0);
     }
     let kind = match segments.as_slice() {
-        ["servers", _, "users", _] => Kind::User,
-        ["servers", _, "accesses", _] => Kind::Access,
+        ["servers", _, "users", _] => TargetKind::User,
+        ["servers", _, "accesses", _] => TargetKind::Access,
         _ => return None,
     };
     Some(Route {
@@ -92,9 +70,9 @@ pub fn route(path: &str, stage: Option<&str>) -> Option<Route> {
 /// and its path parameters, for an event whose path does not match by itself. Each
 /// parameter is decoded once, as a path segment would be.
 pub fn from_template(template: &str, params: &[(String, String)]) -> Option<Route> {
-    let kind = [Kind::User, Kind::Access]
+    let kind = [TargetKind::User, TargetKind::Access]
         .into_iter()
-        .find(|k| k.pattern() == template)?;
+        .find(|k| pattern(*k) == template)?;
     let param = |name: &str| {
         params
             .iter()
@@ -104,7 +82,7 @@ pub fn from_template(template: &str, params: &[(String, String)]) -> Option<Rout
     Some(Route {
         kind,
         server: param("ServerId")?,
-        subject: param(kind.subject_field())?,
+        subject: param(kind.field())?,
     })
 }
 
@@ -116,7 +94,7 @@ mod tests {
 
     fn user(subject: &str) -> Option<Route> {
         Some(Route {
-            kind: Kind::User,
+            kind: TargetKind::User,
             server: S.into(),
             subject: subject.into(),
         })
@@ -134,7 +112,7 @@ mod tests {
                 Some("$default")
             ),
             Some(Route {
-                kind: Kind::Access,
+                kind: TargetKind::Access,
                 server: S.into(),
                 subject: "S-1-5-21-1".into()
             })

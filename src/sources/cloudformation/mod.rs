@@ -31,17 +31,19 @@ pub use responder::{
 };
 pub use response::{CfnResponse, CfnStatus, Draft, Encoded, MAX_BODY};
 
-use crate::command::{InputRules, Rejection, parse_command};
-use crate::handler::{App, HandlerError, Invocation};
+use crate::apply::Chroot;
+use crate::domain::{Subject, Target};
+use crate::input::{ActionRule, CommandInput, Reading, echo_identity, type_name};
+use crate::invocation::Invocation;
 use crate::outcome::{ErrorBody, Identity, Outcome, Status, echo};
-use crate::transfer::{Subject, Transfer};
+use crate::sources::HandlerError;
+use crate::transfer::Transfer;
 
 /// How `ResourceProperties` are read: the subject decides the action, scalars may be
 /// strings, and the properties addressed to CloudFormation itself (`ServiceToken`, and
 /// `ServiceTimeout`, its own wait for the answer) are not command fields.
-pub const RULES: InputRules = InputRules {
-    action: None,
-    infer_action: true,
+pub const READING: Reading = Reading {
+    action: ActionRule::Inferred,
     lenient_scalars: true,
     ignore: &["ServiceToken", "ServiceTimeout"],
 };
@@ -49,8 +51,6 @@ pub const RULES: InputRules = InputRules {
 /// The PhysicalResourceId of a Create that failed: derived only from the request, so
 /// the rollback's Delete (and any replay) sees the same id.
 pub const FAILED_CREATE_PREFIX: &str = "failed-create/";
-
-const SOURCE: &str = "cloudformation";
 
 // Time kept back from the work to deliver the answer: room for the PUT's retries
 // (4 attempts, 0.2 + 0.4 + 0.8 s of backoff) at the usual 30 s+ timeouts, and a
@@ -114,7 +114,7 @@ impl CfnRequest {
             Some(Value::Object(map)) => Ok(map.clone()),
             Some(other) => Err(format!(
                 "ResourceProperties must be an object, got {}",
-                crate::command::type_name(other)
+                type_name(other)
             )),
         };
         Ok(Self {
@@ -147,12 +147,10 @@ pub fn failed_create_id(logical_resource_id: &str) -> String {
     format!("{FAILED_CREATE_PREFIX}{logical_resource_id}")
 }
 
-/// `<ServerId>/users/<UserName>` or `<ServerId>/accesses/<ExternalId>`.
-pub fn physical_id(server: &str, subject: &Subject) -> String {
-    match subject {
-        Subject::User(u) => format!("{server}/users/{u}"),
-        Subject::Access(a) => format!("{server}/accesses/{a}"),
-    }
+/// `<ServerId>/users/<UserName>` or `<ServerId>/accesses/<ExternalId>`: the target's
+/// own label.
+pub fn physical_id(target: &Target) -> String {
+    target.to_string()
 }
 
 /// What to answer, before it is addressed and fitted into a response.
@@ -203,7 +201,8 @@ impl Answer {
 /// minutes) and each retry answers again — the work is idempotent (an applied chroot
 /// is `Unchanged` the second time; Delete does nothing).
 pub async fn handle<T: Transfer>(
-    app: &App<T>,
+    chroot: &Chroot<T>,
+    responder: &Responder,
     event: Value,
     invocation: &Invocation,
 ) -> Result<Value, HandlerError> {
@@ -213,15 +212,11 @@ pub async fn handle<T: Transfer>(
         Ok(r) => r,
         Err(e) => {
             // Nowhere to answer: fail loudly so the invocation shows up as an error.
-            tracing::error!(source = SOURCE, error = %e, "CloudFormation request cannot be answered");
-            return Err(HandlerError::EventFailed {
-                status: "Unanswerable".to_owned(),
-                message: format!("CloudFormation request cannot be answered: {e}"),
-            });
+            tracing::error!(error = %e, "CloudFormation request cannot be answered");
+            return Err(HandlerError::Unanswerable(e.to_string()));
         }
     };
     tracing::info!(
-        source = SOURCE,
         request_type = ?request.request_type,
         resource_type = %request.resource_type,
         logical_resource_id = %request.logical_resource_id,
@@ -233,7 +228,7 @@ pub async fn handle<T: Transfer>(
 
     let reserve = response_reserve(remaining);
     let budget = remaining.saturating_sub(reserve);
-    let answer = match tokio::time::timeout(budget, answer(app, &request)).await {
+    let answer = match tokio::time::timeout(budget, answer(chroot, &request)).await {
         Ok(answer) => answer,
         Err(_) => timed_out(&request, budget, reserve),
     };
@@ -242,8 +237,7 @@ pub async fn handle<T: Transfer>(
     let encoded = draft.encode();
     if encoded.truncated {
         tracing::warn!(
-            source = SOURCE,
-            full_reason = %draft.full_reason(),
+                full_reason = %draft.full_reason(),
             size = encoded.body.len(),
             "CloudFormation response cut to fit 4096 bytes"
         );
@@ -251,15 +245,13 @@ pub async fn handle<T: Transfer>(
     let sent: Value = serde_json::from_slice(&encoded.body).unwrap_or_default();
     let size = encoded.body.len();
     let status = encoded.response.status;
-    match app
-        .cfn
+    match responder
         .put(&request.response_url, Bytes::from(encoded.body), deadline)
         .await
     {
         Ok(delivered) => {
             tracing::info!(
-                source = SOURCE,
-                status = ?status,
+                        status = status.as_str(),
                 physical_resource_id = %encoded.response.physical_resource_id,
                 attempts = delivered.attempts,
                 http_status = delivered.status,
@@ -271,29 +263,25 @@ pub async fn handle<T: Transfer>(
         }
         Err(e) => {
             tracing::error!(
-                source = SOURCE,
-                status = ?status,
+                        status = status.as_str(),
                 physical_resource_id = %encoded.response.physical_resource_id,
                 attempts = e.attempts,
                 error = %e,
                 response_endpoint = %request.response_url,
                 "CloudFormation response NOT delivered: the stack waits until Lambda retries this event or CloudFormation times out"
             );
-            Err(HandlerError::EventFailed {
-                status: "ResponseNotDelivered".to_owned(),
-                message: format!(
-                    "CloudFormation {} response {e}",
-                    format!("{status:?}").to_uppercase()
-                ),
+            Err(HandlerError::ResponseNotDelivered {
+                status: status.as_str(),
+                error: e.to_string(),
             })
         }
     }
 }
 
-async fn answer<T: Transfer>(app: &App<T>, request: &CfnRequest) -> Answer {
+async fn answer<T: Transfer>(chroot: &Chroot<T>, request: &CfnRequest) -> Answer {
     match &request.request_type {
         Ok(RequestType::Delete) => delete(request),
-        Ok(RequestType::Create | RequestType::Update) => apply(app, request).await,
+        Ok(RequestType::Create | RequestType::Update) => apply(chroot, request).await,
         Err(other) => Answer::failed(
             request.id_on_failure(),
             format!("unsupported RequestType {other:?}: expected Create, Update or Delete"),
@@ -312,7 +300,7 @@ fn delete(request: &CfnRequest) -> Answer {
             "Delete leaves {id} as it is: this resource never deletes users or accesses, nor lifts their chroot."
         )
     };
-    Outcome::skipped(identity_of(&id), detail.clone()).log(SOURCE);
+    Outcome::skipped(identity_of(&id), detail.clone()).log();
     Answer {
         status: CfnStatus::Success,
         physical_resource_id: id,
@@ -321,35 +309,34 @@ fn delete(request: &CfnRequest) -> Answer {
     }
 }
 
-async fn apply<T: Transfer>(app: &App<T>, request: &CfnRequest) -> Answer {
+async fn apply<T: Transfer>(chroot: &Chroot<T>, request: &CfnRequest) -> Answer {
     let on_failure = request.id_on_failure();
     let properties = match &request.properties {
         Ok(p) => p,
         Err(e) => return Answer::failed(on_failure, format!("ValidationFailed: {e}.")),
     };
-    let command = match parse_command(properties, RULES, &app.chroot.config) {
+    let command = match chroot.parse(&CommandInput::read(properties, READING)) {
         Ok(command) => command,
         Err(rejection) => {
-            let Rejection { identity, error } = *rejection;
-            let outcome = Outcome::failed(identity, error);
-            outcome.log(SOURCE);
+            let outcome = Outcome::rejected(*rejection);
+            outcome.log();
             return Answer::failed(on_failure, failure_detail(&outcome));
         }
     };
-    let outcome = app.chroot.apply(&command).await;
-    outcome.log(SOURCE);
+    let outcome = chroot.apply(&command).await;
+    outcome.log();
     if outcome.status == Status::Failed {
         return Answer::failed(on_failure, failure_detail(&outcome));
     }
 
-    let id = physical_id(command.server.as_str(), &command.subject);
+    let id = physical_id(&command.target);
     let mut detail = match outcome.status {
         Status::Updated => format!("Updated {id}: {} changed.", changed_fields(&outcome)),
         Status::Planned => format!(
             "Planned {id} (dry run, nothing written): {} would change.",
             changed_fields(&outcome)
         ),
-        _ => format!("{id} is already chrooted to {}.", command.target),
+        _ => format!("{id} is already chrooted to {}.", command.chroot),
     };
     if let (Ok(RequestType::Update), Some(old)) =
         (&request.request_type, &request.physical_resource_id)
@@ -361,11 +348,11 @@ async fn apply<T: Transfer>(app: &App<T>, request: &CfnRequest) -> Answer {
         detail.push_str(&format!(" Warning: {warning}"));
     }
     let mut data = BTreeMap::from([
-        ("ServerId".to_owned(), command.server.to_string()),
-        ("Target".to_owned(), command.target.to_string()),
-        ("Status".to_owned(), format!("{:?}", outcome.status)),
+        ("ServerId".to_owned(), command.target.server.to_string()),
+        ("Target".to_owned(), command.chroot.to_string()),
+        ("Status".to_owned(), outcome.status.as_str().to_owned()),
     ]);
-    match &command.subject {
+    match &command.target.subject {
         Subject::User(u) => data.insert("UserName".to_owned(), u.to_string()),
         Subject::Access(a) => data.insert("ExternalId".to_owned(), a.to_string()),
     };
@@ -398,7 +385,7 @@ fn failure_detail(outcome: &Outcome) -> String {
     else {
         return "Failed.".to_owned();
     };
-    let mut detail = format!("{code:?}: {message}");
+    let mut detail = format!("{}: {message}", code.as_str());
     if !fields.is_empty() {
         let listed: Vec<String> = fields
             .iter()
@@ -417,28 +404,20 @@ fn failure_detail(outcome: &Outcome) -> String {
 }
 
 fn timed_out(request: &CfnRequest, budget: Duration, reserve: Duration) -> Answer {
-    let echoed = |key: &str| {
-        request
-            .properties
-            .as_ref()
-            .ok()
-            .and_then(|p| p.get(key))
-            .and_then(Value::as_str)
-            .map(echo)
-    };
+    let mut identity = request
+        .properties
+        .as_ref()
+        .map(echo_identity)
+        .unwrap_or_default();
+    identity.action = None;
     let outcome = Outcome::failed(
-        Identity {
-            action: None,
-            server_id: echoed("ServerId"),
-            user_name: echoed("UserName"),
-            external_id: echoed("ExternalId"),
-        },
+        identity,
         ErrorBody::new(
             crate::outcome::ErrorCode::Upstream,
             format!("timed out after {budget:?}"),
         ),
     );
-    outcome.log(SOURCE);
+    outcome.log();
     Answer::failed(
         request.id_on_failure(),
         format!(
@@ -451,8 +430,15 @@ fn timed_out(request: &CfnRequest, budget: Duration, reserve: Duration) -> Answe
     )
 }
 
-/// Best-effort identity from a PhysicalResourceId, for the log line of a Delete.
+/// The identity a PhysicalResourceId names, for the log line of a Delete; best effort
+/// for an id that is not a target's (a failed Create's, or a hand-edited one).
 fn identity_of(id: &str) -> Identity {
+    if let Ok(target) = id.parse::<Target>() {
+        return Identity {
+            action: None,
+            ..Identity::of(&target)
+        };
+    }
     let mut identity = Identity::default();
     if let Some((server, user)) = id.split_once("/users/") {
         identity.server_id = Some(echo(server));

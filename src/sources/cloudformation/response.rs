@@ -38,6 +38,16 @@ pub enum CfnStatus {
     Failed,
 }
 
+impl CfnStatus {
+    /// The wire name CloudFormation reads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "SUCCESS",
+            Self::Failed => "FAILED",
+        }
+    }
+}
+
 /// The document PUT to the ResponseURL.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -181,9 +181,10 @@ impl TestApp {
         event: Value,
         budget: Duration,
     ) -> Result<Value, String> {
-        transfer_chroot::sources::dispatch(&self.app, event, &Invocation::with_budget(budget))
+        self.app
+            .dispatch(event, &Invocation::with_budget(budget))
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| format!("{}: {e}", e.error_type()))
     }
 
     pub async fn invoke(&self, event: Value) -> Value {

@@ -1,34 +1,6 @@
-//! The Lambda handler: one entry point, routed by the event's own shape.
+//! What the sources need to know of the current invocation: its deadline and ids.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use lambda_runtime::LambdaEvent;
-use serde_json::Value;
-
-use crate::apply::Chroot;
-use crate::config::Config;
-use crate::sources;
-use crate::transfer::Transfer;
-
-/// Everything an invocation needs that is not the event: built once per cold start.
-pub struct App<T> {
-    pub chroot: Chroot<T>,
-    pub cfn: sources::cloudformation::Responder,
-}
-
-impl<T: Transfer> App<T> {
-    pub fn new(config: Config, transfer: T) -> Self {
-        Self {
-            chroot: Chroot::new(config, transfer),
-            cfn: sources::cloudformation::Responder::new(),
-        }
-    }
-
-    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
-        let invocation = Invocation::from_context(&event.context);
-        sources::dispatch(self, event.payload, &invocation).await
-    }
-}
 
 /// Kept out of the invocation's time for answering once Transfer is given up on.
 pub const ANSWER_RESERVE: Duration = Duration::from_millis(500);
@@ -85,26 +57,6 @@ fn deadline_from(millis: u64, now: SystemTime) -> SystemTime {
         now + Duration::from_millis(millis)
     } else {
         UNIX_EPOCH + Duration::from_millis(millis)
-    }
-}
-
-/// Errors that fail the invocation itself (so Lambda's own retry and on-failure
-/// destinations take over); every other failure is a structured result.
-#[derive(Debug, thiserror::Error)]
-pub enum HandlerError {
-    #[error("event failed: {status}: {message}")]
-    EventFailed { status: String, message: String },
-}
-
-impl From<HandlerError> for lambda_runtime::Diagnostic {
-    fn from(e: HandlerError) -> Self {
-        let error_type = match &e {
-            HandlerError::EventFailed { .. } => "TransferChroot.EventFailed",
-        };
-        Self {
-            error_type: error_type.to_owned(),
-            error_message: e.to_string(),
-        }
     }
 }
 

@@ -1,0 +1,65 @@
+//! The Lambda entry: one handler for every source, routed by the event's own shape.
+
+use lambda_runtime::LambdaEvent;
+use serde_json::Value;
+use tracing::Instrument;
+
+use crate::apply::Chroot;
+use crate::config::Config;
+use crate::invocation::Invocation;
+use crate::sources::cloudformation::Responder;
+use crate::sources::{self, HandlerError, Shape};
+use crate::transfer::Transfer;
+
+/// Everything an invocation needs that is not the event: built once per cold start.
+pub struct App<T> {
+    pub chroot: Chroot<T>,
+    /// The CloudFormation source's HTTP client for its `ResponseURL` answers.
+    pub cfn: Responder,
+}
+
+impl<T: Transfer> App<T> {
+    pub fn new(config: Config, transfer: T) -> Self {
+        Self {
+            chroot: Chroot::new(config, transfer),
+            cfn: Responder::new(),
+        }
+    }
+
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
+        let invocation = Invocation::from_context(&event.context);
+        self.dispatch(event.payload, &invocation).await
+    }
+
+    /// Routes `event` to its source, inside a span that names the source (the runtime's
+    /// own span around it carries Lambda's `requestId`).
+    pub async fn dispatch(
+        &self,
+        event: Value,
+        invocation: &Invocation,
+    ) -> Result<Value, HandlerError> {
+        let shape = sources::shape(&event);
+        let span = tracing::info_span!("invocation", source = shape.as_str());
+        let chroot = &self.chroot;
+        async move {
+            match shape {
+                Shape::CloudFormation => {
+                    sources::cloudformation::handle(chroot, &self.cfn, event, invocation).await
+                }
+                Shape::Sqs => sources::sqs::handle(chroot, event, invocation).await,
+                Shape::ApiGateway => sources::apigw::handle(chroot, event, invocation).await,
+                Shape::EventBridge => sources::eventbridge::handle(chroot, event, invocation).await,
+                Shape::Direct => Ok(sources::direct::handle(chroot, &event, invocation)
+                    .await
+                    .to_json()),
+                Shape::Unknown => {
+                    let outcome = sources::unknown_shape();
+                    outcome.log();
+                    Ok(outcome.to_json())
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+}

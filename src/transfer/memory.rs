@@ -1,0 +1,184 @@
+//! An in-memory [`Transfer`]: users and accesses in a map, answered at once. For fast
+//! unit tests of the use case and of every source, and for benchmarks of the handler's
+//! own cost. It records each call and can be told to fail the next ones, so a test can
+//! assert exactly which reads and writes were made. The stand-in (`standin/`) is the
+//! wire-level double; this one never leaves the process.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+
+use super::{
+    HomeDirectoryType, LiveHome, LivePosix, Reply, Transfer, TransferError, TransferErrorKind,
+    UpdateRequest,
+};
+use crate::domain::Target;
+
+/// One call the fake answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// `DescribeUser`, `UpdateAccess`, ...
+    pub operation: &'static str,
+    pub target: Target,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    homes: BTreeMap<Target, LiveHome>,
+    calls: Vec<Call>,
+    /// Failures handed out to the next calls, in order: for any operation (`None`) or
+    /// for the one named.
+    failures: VecDeque<(Option<&'static str>, TransferErrorKind)>,
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryTransfer {
+    state: Mutex<State>,
+}
+
+fn describe_operation(target: &Target) -> &'static str {
+    match target.kind() {
+        crate::domain::TargetKind::User => "DescribeUser",
+        crate::domain::TargetKind::Access => "DescribeAccess",
+    }
+}
+
+impl MemoryTransfer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a user or access.
+    pub fn with(self, target: Target, live: LiveHome) -> Self {
+        self.insert(target, live);
+        self
+    }
+
+    pub fn insert(&self, target: Target, live: LiveHome) {
+        self.lock().homes.insert(target, live);
+    }
+
+    /// What the fake holds for `target` now.
+    pub fn get(&self, target: &Target) -> Option<LiveHome> {
+        self.lock().homes.get(target).cloned()
+    }
+
+    /// Every call answered so far, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.clone()
+    }
+
+    /// How many `UpdateUser` / `UpdateAccess` calls were made.
+    pub fn writes(&self) -> usize {
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| c.operation.starts_with("Update"))
+            .count()
+    }
+
+    /// The next call (of any operation) fails with `kind`; queue several for several.
+    pub fn fail_next(&self, kind: TransferErrorKind) {
+        self.lock().failures.push_back((None, kind));
+    }
+
+    /// The next call of `operation` (`UpdateUser`, ...) fails with `kind`.
+    pub fn fail_next_on(&self, operation: &'static str, kind: TransferErrorKind) {
+        self.lock().failures.push_back((Some(operation), kind));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A test that panicked while holding the lock has already failed; the state is
+        // still readable for the others.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records the call; the failure queued for it, if any.
+    fn call(&self, operation: &'static str, target: &Target) -> Option<TransferError> {
+        let mut state = self.lock();
+        state.calls.push(Call {
+            operation,
+            target: target.clone(),
+        });
+        let queued = state
+            .failures
+            .iter()
+            .position(|(op, _)| op.is_none_or(|op| op == operation));
+        let (_, kind) = queued.and_then(|i| state.failures.remove(i))?;
+        Some(TransferError {
+            operation,
+            kind,
+            code: format!("{kind:?}"),
+            message: format!("injected {kind:?}"),
+            request_id: Some(format!("memory-{}", state.calls.len())),
+            retry_after: None,
+            source: None,
+        })
+    }
+
+    fn request_id(&self) -> Option<String> {
+        Some(format!("memory-{}", self.lock().calls.len()))
+    }
+}
+
+fn not_found(operation: &'static str, target: &Target) -> TransferError {
+    TransferError {
+        operation,
+        kind: TransferErrorKind::NotFound,
+        code: "ResourceNotFoundException".to_owned(),
+        message: format!("Transfer Family: {target} does not exist"),
+        request_id: None,
+        retry_after: None,
+        source: None,
+    }
+}
+
+impl Transfer for MemoryTransfer {
+    async fn describe(&self, target: &Target) -> Result<Reply<LiveHome>, TransferError> {
+        let operation = describe_operation(target);
+        if let Some(e) = self.call(operation, target) {
+            return Err(e);
+        }
+        match self.get(target) {
+            Some(value) => Ok(Reply {
+                value,
+                request_id: self.request_id(),
+            }),
+            None => Err(not_found(operation, target)),
+        }
+    }
+
+    async fn update(&self, request: &UpdateRequest) -> Result<Reply<()>, TransferError> {
+        let operation = request.operation();
+        if let Some(e) = self.call(operation, &request.target) {
+            return Err(e);
+        }
+        let mut state = self.lock();
+        let Some(live) = state.homes.get_mut(&request.target) else {
+            return Err(not_found(operation, &request.target));
+        };
+        // What Transfer does with the request: the chroot replaces the home; settings
+        // left out stay as they are.
+        live.home_directory_type = Some(HomeDirectoryType::Logical);
+        live.home_directory_mappings = request.mappings();
+        live.home_directory = Some(request.home_directory.to_owned());
+        let settings = &request.settings;
+        if let Some(role) = &settings.role {
+            live.role = Some(role.as_str().to_owned());
+        }
+        if let Some(policy) = &settings.policy {
+            live.policy = Some(policy.as_str().to_owned());
+        }
+        if let Some(p) = &settings.posix_profile {
+            live.posix_profile = Some(LivePosix {
+                uid: p.uid() as i64,
+                gid: p.gid() as i64,
+                secondary_gids: p.secondary_gids().iter().map(|g| *g as i64).collect(),
+            });
+        }
+        let request_id = Some(format!("memory-{}", state.calls.len()));
+        Ok(Reply {
+            value: (),
+            request_id,
+        })
+    }
+}
