@@ -277,4 +277,19 @@ mod tests {
         assert!(c.defaults.home_template.is_some());
         assert_eq!(c.guardrails.roles.unwrap().len(), 1);
     }
+
+    #[test]
+    fn config_fails_cold_start_naming_group_profiles() {
+        let vars = [
+            ("ALLOWED_SERVER_IDS", "s-0123456789abcdef0"),
+            ("HOME_ROOTS", "/acme-sftp/home"),
+            (
+                "GROUP_PROFILES",
+                r#"{"Profiles":[{"Group":"a","Priority":1,"HomeDirectory":"/elsewhere/${UserName}"}]}"#,
+            ),
+        ];
+        let err = Config::from_pairs(&vars).unwrap_err();
+        assert!(err.names("GROUP_PROFILES"), "{err}");
+        assert!(err.to_string().contains("Profiles[0] (a)"), "{err}");
+    }
 }

@@ -666,19 +666,4 @@ mod tests {
             "{err}"
         );
     }
-
-    #[test]
-    fn config_fails_cold_start_naming_group_profiles() {
-        let vars = [
-            ("ALLOWED_SERVER_IDS", "s-0123456789abcdef0"),
-            ("HOME_ROOTS", "/acme-sftp/home"),
-            (
-                "GROUP_PROFILES",
-                r#"{"Profiles":[{"Group":"a","Priority":1,"HomeDirectory":"/elsewhere/${UserName}"}]}"#,
-            ),
-        ];
-        let err = crate::config::Config::from_pairs(&vars).unwrap_err();
-        assert!(err.names("GROUP_PROFILES"), "{err}");
-        assert!(err.to_string().contains("Profiles[0] (a)"), "{err}");
-    }
 }

@@ -21,7 +21,7 @@ use crate::input::{CommandInput, Fields, echo_identity, type_name};
 use crate::invocation::Invocation;
 use crate::outcome::{ErrorCode, Identity, Outcome, Rejection, Status, echo};
 use crate::profiles::Profile;
-use crate::sources::HandlerError;
+use crate::sources::error::HandlerError;
 use crate::transfer::Transfer;
 
 pub const MEMBERSHIP_CHANGED: &str = "Directory Group Membership Changed";

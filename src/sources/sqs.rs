@@ -35,7 +35,9 @@ use crate::config::Config;
 use crate::domain::TargetKind;
 use crate::invocation::Invocation;
 use crate::outcome::{ErrorBody, ErrorCode, Identity, Outcome, Status};
-use crate::sources::{HandlerError, Shape, direct, eventbridge, shape};
+use crate::sources::error::HandlerError;
+use crate::sources::shape::{Shape, shape};
+use crate::sources::{direct, eventbridge};
 use crate::transfer::Transfer;
 
 /// Time kept free before the Lambda deadline: no record starts after `deadline -

@@ -12,6 +12,7 @@ mod eventbridge;
 mod events;
 mod hostile;
 mod hostile_sources;
+mod layers;
 mod reliability;
 mod reliability_sources;
 mod sqs;

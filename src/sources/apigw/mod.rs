@@ -24,7 +24,7 @@ use crate::input::{ActionRule, CommandInput, Reading, type_name};
 use crate::invocation::Invocation;
 use crate::outcome::{ErrorBody, ErrorCode, Identity, Outcome, Rejection, echo};
 use crate::plan;
-use crate::sources::HandlerError;
+use crate::sources::error::HandlerError;
 use crate::transfer::{LiveHome, Transfer};
 
 use reply::Reply;

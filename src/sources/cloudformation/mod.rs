@@ -36,7 +36,7 @@ use crate::domain::{Subject, Target};
 use crate::input::{ActionRule, CommandInput, Reading, echo_identity, type_name};
 use crate::invocation::Invocation;
 use crate::outcome::{ErrorBody, Identity, Outcome, Status, echo};
-use crate::sources::HandlerError;
+use crate::sources::error::HandlerError;
 use crate::transfer::Transfer;
 
 /// How `ResourceProperties` are read: the subject decides the action, scalars may be
