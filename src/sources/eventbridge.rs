@@ -12,6 +12,8 @@
 //! profile's settings as already validated values), so validation and guardrails are
 //! exactly the same. Users are never deleted: no event leads to anything but an update.
 
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::apply::Chroot;
@@ -113,6 +115,16 @@ fn log(applied: &Applied) {
 /// Turns one EventBridge event into an outcome (no logging: the caller logs, with its
 /// own context such as an SQS message id).
 pub async fn run<T: Transfer>(chroot: &Chroot<T>, event: &Value) -> Applied {
+    // The envelope as `aws_lambda_events` types it, when it fits (it needs `source`, a
+    // valid `time`, an object `detail`); otherwise read field by field, to say exactly
+    // what is wrong with it.
+    if let Ok(typed) = EventBridgeEvent::<Map<String, Value>>::deserialize(event) {
+        match typed.detail_type.as_str() {
+            MEMBERSHIP_CHANGED => return membership_changed(chroot, &typed.detail).await,
+            GROUP_CHANGED => return group_changed(chroot, &typed.detail).await,
+            _ => {}
+        }
+    }
     let detail_type = event.get("detail-type");
     let detail = match event.get("detail") {
         Some(Value::Object(d)) => d,

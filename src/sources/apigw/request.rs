@@ -1,13 +1,18 @@
 //! The HTTP request inside an API Gateway envelope, for both payload formats.
 //!
-//! Read straight from the JSON rather than through `aws_lambda_events`' typed structs:
-//! a request that lacks a field, or carries one in an unexpected type, must still get
-//! an HTTP answer in the caller's format, never a deserialisation failure of the whole
-//! invocation (which API Gateway turns into a bare 502).
+//! Read through `aws_lambda_events`' typed structs (`ApiGatewayProxyRequest`,
+//! `ApiGatewayV2httpRequest`) when the envelope fits them. One that does not (a field
+//! missing or of an unexpected type) is read field by field from the JSON instead: it
+//! must still get an HTTP answer in the caller's format, never a deserialisation
+//! failure of the whole invocation (which API Gateway turns into a bare 502). Both
+//! readings give the same [`HttpRequest`] for the same envelope (tested).
 
+use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayV2httpRequest};
+use aws_lambda_events::http::HeaderMap;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::percent_decode_str;
+use serde::Deserialize;
 use serde_json::Value;
 
 /// Request bodies above this many bytes (after base64 decoding) are refused with 413.
@@ -25,7 +30,7 @@ pub enum Format {
 }
 
 /// One HTTP request, whatever envelope it came in.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpRequest {
     pub format: Format,
     pub method: Option<String>,
@@ -33,8 +38,8 @@ pub struct HttpRequest {
     pub path: Option<String>,
     pub stage: Option<String>,
     /// The explicit route API Gateway matched (REST `resource`, the path part of an
-    /// HTTP API `routeKey`) and its `pathParameters`: a fallback for a path that does
-    /// not match on its own.
+    /// HTTP API `routeKey`) and its `pathParameters` (sorted by name): a fallback for a
+    /// path that does not match on its own.
     pub template: Option<String>,
     pub path_parameters: Vec<(String, String)>,
     /// Query parameters, decoded, in order; a repeated name appears once per value.
@@ -101,8 +106,15 @@ fn parse_raw_query(raw: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// REST's query parameters, which API Gateway has already decoded.
+/// REST's query parameters, which API Gateway has already decoded; by name, each
+/// name's values in order.
 fn v1_query(event: &Value) -> Vec<(String, String)> {
+    let mut query = v1_query_as_given(event);
+    query.sort_by(|a, b| a.0.cmp(&b.0));
+    query
+}
+
+fn v1_query_as_given(event: &Value) -> Vec<(String, String)> {
     if let Some(multi) = event
         .get("multiValueQueryStringParameters")
         .and_then(Value::as_object)
@@ -129,12 +141,136 @@ fn v1_query(event: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// A non-empty string (API Gateway sends `""` for some absent values).
+fn given(s: &Option<String>) -> Option<String> {
+    s.as_deref().filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+/// A header of a typed envelope, as text.
+fn typed_header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+fn sorted(params: impl IntoIterator<Item = (String, String)>) -> Vec<(String, String)> {
+    let mut params: Vec<(String, String)> = params.into_iter().collect();
+    params.sort();
+    params
+}
+
+fn format_of(event: &Value) -> Format {
+    match event.get("version").and_then(Value::as_str) {
+        Some("2.0") => Format::V2,
+        _ => Format::V1,
+    }
+}
+
 impl HttpRequest {
+    /// The request in `event`, typed when the envelope fits `aws_lambda_events`.
     pub fn from_event(event: &Value) -> Self {
-        let format = match event.get("version").and_then(Value::as_str) {
-            Some("2.0") => Format::V2,
-            _ => Format::V1,
+        let typed = match format_of(event) {
+            Format::V1 => ApiGatewayProxyRequest::deserialize(event)
+                .ok()
+                .map(Self::from_v1),
+            Format::V2 => ApiGatewayV2httpRequest::deserialize(event)
+                .ok()
+                .map(Self::from_v2),
         };
+        typed.unwrap_or_else(|| Self::from_json(event))
+    }
+
+    fn from_v1(e: ApiGatewayProxyRequest) -> Self {
+        let ctx = &e.request_context;
+        let multi = &e.multi_value_query_string_parameters;
+        let query = if multi.iter().next().is_some() {
+            multi
+                .iter()
+                .map(|(k, _)| k.to_owned())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .flat_map(|k| {
+                    multi
+                        .all(&k)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(move |v| (k.clone(), v.to_owned()))
+                })
+                .collect()
+        } else {
+            sorted(
+                e.query_string_parameters
+                    .iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned())),
+            )
+        };
+        Self {
+            format: Format::V1,
+            method: Some(e.http_method.as_str())
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned)
+                .or_else(|| Some(ctx.http_method.as_str().to_owned()).filter(|m| !m.is_empty())),
+            path: given(&e.path).or_else(|| given(&ctx.path)),
+            stage: given(&ctx.stage),
+            template: given(&e.resource),
+            path_parameters: sorted(e.path_parameters.clone()),
+            query,
+            content_type: typed_header(&e.headers, "content-type")
+                .or_else(|| typed_header(&e.multi_value_headers, "content-type")),
+            body: e.body.clone(),
+            base64: e.is_base64_encoded,
+            caller: given(&ctx.identity.user_arn)
+                .or_else(|| given(&ctx.identity.caller))
+                .or_else(|| {
+                    ctx.authorizer
+                        .fields
+                        .get("principalId")
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                }),
+            api_request_id: given(&ctx.request_id),
+        }
+    }
+
+    fn from_v2(e: ApiGatewayV2httpRequest) -> Self {
+        let ctx = &e.request_context;
+        let route = given(&e.route_key);
+        let route = route.as_deref().and_then(|k| k.split_once(' '));
+        let authorizer = ctx.authorizer.as_ref();
+        let iam = authorizer.and_then(|a| a.iam.as_ref());
+        Self {
+            format: Format::V2,
+            method: Some(ctx.http.method.as_str())
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned)
+                .or_else(|| route.map(|(m, _)| m.to_owned())),
+            path: given(&e.raw_path).or_else(|| given(&ctx.http.path)),
+            stage: given(&ctx.stage),
+            template: route.map(|(_, t)| t.to_owned()),
+            path_parameters: sorted(e.path_parameters.clone()),
+            query: given(&e.raw_query_string)
+                .map(|q| parse_raw_query(&q))
+                .unwrap_or_default(),
+            content_type: typed_header(&e.headers, "content-type"),
+            body: e.body.clone(),
+            base64: e.is_base64_encoded,
+            caller: iam
+                .and_then(|i| given(&i.user_arn).or_else(|| given(&i.caller_id)))
+                .or_else(|| {
+                    authorizer
+                        .and_then(|a| a.jwt.as_ref())
+                        .and_then(|j| j.claims.get("sub"))
+                        .filter(|s| !s.is_empty())
+                        .cloned()
+                }),
+            api_request_id: given(&ctx.request_id),
+        }
+    }
+
+    /// The request read field by field, for an envelope the typed structs refuse.
+    fn from_json(event: &Value) -> Self {
+        let format = format_of(event);
         let body = event.get("body").and_then(Value::as_str).map(str::to_owned);
         let base64 = event
             .get("isBase64Encoded")
@@ -143,15 +279,14 @@ impl HttpRequest {
         let content_type = header(event, "content-type");
         let stage = text(event, "/requestContext/stage").map(str::to_owned);
         let api_request_id = text(event, "/requestContext/requestId").map(str::to_owned);
-        let path_parameters = event
-            .get("pathParameters")
-            .and_then(Value::as_object)
-            .map(|p| {
-                p.iter()
-                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let path_parameters = sorted(
+            event
+                .get("pathParameters")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned()))),
+        );
         match format {
             Format::V1 => Self {
                 format,
@@ -261,6 +396,53 @@ impl HttpRequest {
 
 #[cfg(test)]
 mod tests {
+    /// Every API Gateway envelope the project ships or vendors: each fits the typed
+    /// structs, and the typed and the field-by-field readings agree.
+    #[test]
+    fn typed_and_field_by_field_readings_agree() {
+        let samples = [
+            include_str!("../../../events/apigw-v1-put-user.json"),
+            include_str!("../../../events/apigw-v1-put-access.json"),
+            include_str!("../../../events/apigw-v1-get-user.json"),
+            include_str!("../../../events/apigw-v1-invalid.json"),
+            include_str!("../../../events/apigw-v2-put-user.json"),
+            include_str!("../../../events/apigw-v2-get-user.json"),
+            include_str!("../../../events/apigw-v2-dry-run.json"),
+            include_str!("../../../tests/fixtures/aws-events/example-apigw-request.json"),
+            include_str!("../../../tests/fixtures/aws-events/example-apigw-sam-rest-request.json"),
+            include_str!("../../../tests/fixtures/aws-events/example-apigw-sam-http-request.json"),
+            include_str!("../../../tests/fixtures/aws-events/example-apigw-v2-request-iam.json"),
+        ];
+        for text in samples {
+            let event: Value = serde_json::from_str(text).unwrap();
+            let typed = match format_of(&event) {
+                Format::V1 => ApiGatewayProxyRequest::deserialize(&event).map(HttpRequest::from_v1),
+                Format::V2 => {
+                    ApiGatewayV2httpRequest::deserialize(&event).map(HttpRequest::from_v2)
+                }
+            };
+            let typed = typed.unwrap_or_else(|e| panic!("{e}: {text:.200}"));
+            assert_eq!(typed, HttpRequest::from_json(&event), "{text:.200}");
+            assert!(typed.method.is_some() && typed.path.is_some());
+        }
+    }
+
+    #[test]
+    fn an_envelope_the_types_refuse_is_still_read() {
+        // A header whose value is a number: the typed struct refuses the whole event.
+        let event = serde_json::json!({
+            "httpMethod": "PUT", "path": "/servers/s-0123456789abcdef0/users/alice",
+            "headers": {"Content-Type": "application/json", "X-Count": 3},
+            "requestContext": {"requestId": "r-1", "stage": "prod"},
+            "body": "{}"
+        });
+        assert!(ApiGatewayProxyRequest::deserialize(&event).is_err());
+        let r = HttpRequest::from_event(&event);
+        assert_eq!(r.method.as_deref(), Some("PUT"));
+        assert_eq!(r.content_type.as_deref(), Some("application/json"));
+        assert_eq!(r.api_request_id.as_deref(), Some("r-1"));
+    }
+
     use super::*;
     use serde_json::json;
 
