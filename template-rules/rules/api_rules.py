@@ -91,8 +91,12 @@ class ApiRoutesIamAuthorized(CloudFormationLintRule):
                 api_value = _get(eprops, api_key)
                 api_name = _ref_name(api_value)
                 api = section.get(api_name) if api_name else None
-                expected_type = "AWS::Serverless::Api" if etype == "Api" else "AWS::Serverless::HttpApi"
-                if api_value is not None and not (isinstance(api, dict) and api.get("Type") == expected_type):
+                expected_type = (
+                    "AWS::Serverless::Api" if etype == "Api" else "AWS::Serverless::HttpApi"
+                )
+                if api_value is not None and not (
+                    isinstance(api, dict) and api.get("Type") == expected_type
+                ):
                     found.append(
                         RuleMatch(
                             path + ["Properties", api_key],
@@ -109,7 +113,10 @@ class ApiRoutesIamAuthorized(CloudFormationLintRule):
                 ok = authorizer == "AWS_IAM"
                 if etype == "HttpApi" and own is None:
                     # An HTTP API accepts AWS_IAM as its default only with EnableIamAuthorizer.
-                    ok = ok and _get(api, "Properties", "Auth", "EnableIamAuthorizer") in (True, "true")
+                    ok = ok and _get(api, "Properties", "Auth", "EnableIamAuthorizer") in (
+                        True,
+                        "true",
+                    )
                 if not ok:
                     found.append(
                         RuleMatch(
@@ -121,7 +128,8 @@ class ApiRoutesIamAuthorized(CloudFormationLintRule):
             if props.get("AuthorizationType") != "AWS_IAM":
                 found.append(
                     RuleMatch(
-                        ["Resources", name, "Properties"] + (["AuthorizationType"] if "AuthorizationType" in props else []),
+                        ["Resources", name, "Properties"]
+                        + (["AuthorizationType"] if "AuthorizationType" in props else []),
                         f"{name}: AuthorizationType is {props.get('AuthorizationType')!r}, not AWS_IAM",
                     )
                 )
@@ -139,7 +147,10 @@ class ApiDefinitionsVisible(CloudFormationLintRule):
 
     id = "E9108"
     shortdesc = "No API routes hidden in an OpenAPI definition"
-    description = "Serverless Api/HttpApi without DefinitionBody/DefinitionUri; RestApi/ApiGatewayV2 Api without Body/BodyS3Location"
+    description = (
+        "Serverless Api/HttpApi without DefinitionBody/DefinitionUri;"
+        " RestApi/ApiGatewayV2 Api without Body/BodyS3Location"
+    )
     source_url = SOURCE
     tags = ["api", "authorisation"]
 
@@ -194,7 +205,8 @@ class FunctionUrlsIamAuthorized(CloudFormationLintRule):
             if props.get("AuthType") != "AWS_IAM":
                 found.append(
                     RuleMatch(
-                        ["Resources", name, "Properties"] + (["AuthType"] if "AuthType" in props else []),
+                        ["Resources", name, "Properties"]
+                        + (["AuthType"] if "AuthType" in props else []),
                         f"{name}: function URL without AuthType AWS_IAM",
                     )
                 )

@@ -174,13 +174,8 @@ class Finding(NamedTuple):
     message: str
 
 
-def _role_target(props: dict) -> Any:
-    return props.get("Role")
-
-
 def _local_role(cfn: Any, role: Any) -> bool:
     """Whether ``role`` (a function's Role) is an AWS::IAM::Role of this template."""
-    name = None
     getatt = intrinsic(role, "Fn::GetAtt")
     if isinstance(getatt, list) and getatt:
         name = getatt[0]
@@ -203,7 +198,10 @@ def collect(cfn: Any) -> tuple[list[Statement], list[Finding]]:
         for d, p in branches(doc, path):
             if not isinstance(d, dict):
                 blind.append(
-                    Finding(p, f"{where}: a policy document that is not a mapping cannot be checked; write it as YAML")
+                    Finding(
+                        p,
+                        f"{where}: a policy document that is not a mapping cannot be checked; write it as YAML",
+                    )
                 )
                 continue
             listed = d.get("Statement")
@@ -213,7 +211,9 @@ def collect(cfn: Any) -> tuple[list[Statement], list[Finding]]:
                 if isinstance(body, dict):
                     statements.append(Statement(body, bp, f"{where} statement {i}"))
                 else:
-                    blind.append(Finding(bp, f"{where} statement {i}: not a mapping, it cannot be checked"))
+                    blind.append(
+                        Finding(bp, f"{where} statement {i}: not a mapping, it cannot be checked")
+                    )
 
     for name, rtype, props in resources(cfn):
         base: Path = ["Resources", name, "Properties"]
@@ -229,7 +229,7 @@ def collect(cfn: Any) -> tuple[list[Statement], list[Finding]]:
                             f"{where}: a managed policy or SAM policy template cannot be checked; write the statements inline",
                         )
                     )
-            role = _role_target(props)
+            role = props.get("Role")
             if role is not None:
                 for r, p in branches(role, base + ["Role"]):
                     if not _local_role(cfn, r):
@@ -242,7 +242,9 @@ def collect(cfn: Any) -> tuple[list[Statement], list[Finding]]:
         elif rtype == "AWS::IAM::Role":
             for i, (policy, p) in enumerate(elements(props.get("Policies"), base + ["Policies"])):
                 if isinstance(policy, dict) and "PolicyDocument" in policy:
-                    document(policy["PolicyDocument"], p + ["PolicyDocument"], f"{name} Policies[{i}]")
+                    document(
+                        policy["PolicyDocument"], p + ["PolicyDocument"], f"{name} Policies[{i}]"
+                    )
             managed = props.get("ManagedPolicyArns")
             if managed is not None and managed != []:
                 blind.append(
@@ -300,14 +302,26 @@ class NoWildcardActions(CloudFormationLintRule):
         found = []
         for s in allow_statements(cfn):
             if "NotAction" in s.body:
-                found.append(RuleMatch(s.path + ["NotAction"], f"{s.where}: NotAction grants every other action; list the actions"))
+                found.append(
+                    RuleMatch(
+                        s.path + ["NotAction"],
+                        f"{s.where}: NotAction grants every other action; list the actions",
+                    )
+                )
             elif "Action" not in s.body:
                 found.append(RuleMatch(s.path, f"{s.where}: Allow statement without Action"))
             for a, p in actions(s):
                 if not isinstance(a, str):
-                    found.append(RuleMatch(p, f"{s.where}: action {a!r} is not a literal string and cannot be checked"))
+                    found.append(
+                        RuleMatch(
+                            p,
+                            f"{s.where}: action {a!r} is not a literal string and cannot be checked",
+                        )
+                    )
                 elif "*" in a or "?" in a:
-                    found.append(RuleMatch(p, f"{s.where}: wildcard action {a!r}; name each action"))
+                    found.append(
+                        RuleMatch(p, f"{s.where}: wildcard action {a!r}; name each action")
+                    )
         return found
 
 
@@ -330,7 +344,12 @@ class NoStarResource(CloudFormationLintRule):
         found = []
         for s in allow_statements(cfn):
             if "NotResource" in s.body:
-                found.append(RuleMatch(s.path + ["NotResource"], f"{s.where}: NotResource grants on every other resource"))
+                found.append(
+                    RuleMatch(
+                        s.path + ["NotResource"],
+                        f"{s.where}: NotResource grants on every other resource",
+                    )
+                )
             if "Resource" not in s.body:
                 if "NotResource" not in s.body:
                     found.append(RuleMatch(s.path, f"{s.where}: Allow statement without Resource"))
@@ -355,7 +374,10 @@ class TransferScoped(CloudFormationLintRule):
 
     id = "E9103"
     shortdesc = "Transfer actions only the four the function calls, on named servers"
-    description = "transfer: actions are DescribeUser/UpdateUser on user/<server>/* and DescribeAccess/UpdateAccess on server/<server>"
+    description = (
+        "transfer: actions are DescribeUser/UpdateUser on user/<server>/*"
+        " and DescribeAccess/UpdateAccess on server/<server>"
+    )
     source_url = SOURCE
     tags = ["iam", "least-privilege", "transfer"]
 
@@ -369,7 +391,10 @@ class TransferScoped(CloudFormationLintRule):
             for a in transfer:
                 if a.lower() not in allowed:
                     found.append(
-                        RuleMatch(s.path + ["Action"], f"{s.where}: {a} is not one of {', '.join(TRANSFER_ACTIONS)}")
+                        RuleMatch(
+                            s.path + ["Action"],
+                            f"{s.where}: {a} is not one of {', '.join(TRANSFER_ACTIONS)}",
+                        )
                     )
             wants_user = any(a.lower().endswith("user") for a in transfer)
             wants_server = any(a.lower().endswith("access") for a in transfer)
@@ -387,7 +412,9 @@ class TransferScoped(CloudFormationLintRule):
             for r, p in listed:
                 arn = text_of(r)
                 if arn is None:
-                    found.append(RuleMatch(p, f"{s.where}: resource {r!r} is not an ARN string or Fn::Sub"))
+                    found.append(
+                        RuleMatch(p, f"{s.where}: resource {r!r} is not an ARN string or Fn::Sub")
+                    )
                     continue
                 _, sep, rest = arn.partition(":transfer:")
                 if not sep:
@@ -407,7 +434,9 @@ class TransferScoped(CloudFormationLintRule):
                 else:
                     ok = False
                 if not ok:
-                    found.append(RuleMatch(p, f"{s.where}: {arn} is not a {expected} ARN naming one server"))
+                    found.append(
+                        RuleMatch(p, f"{s.where}: {arn} is not a {expected} ARN naming one server")
+                    )
         return found
 
 
@@ -455,7 +484,9 @@ class PassRoleScoped(CloudFormationLintRule):
                 continue
             service = _passed_to_service(s.body.get("Condition"))
             only_transfer = service == PASSED_TO_SERVICE or (
-                isinstance(service, list) and service != [] and all(v == PASSED_TO_SERVICE for v in service)
+                isinstance(service, list)
+                and service != []
+                and all(v == PASSED_TO_SERVICE for v in service)
             )
             if not only_transfer:
                 found.append(
@@ -475,7 +506,8 @@ class PassRoleScoped(CloudFormationLintRule):
                         found.append(
                             RuleMatch(
                                 p,
-                                f"{s.where}: iam:PassRole on parameter {param}, which accepts a wildcard role ({admitted[0]!r}); give it an AllowedPattern that refuses '*'",
+                                f"{s.where}: iam:PassRole on parameter {param}, which accepts a wildcard"
+                                f" role ({admitted[0]!r}); give it an AllowedPattern that refuses '*'",
                             )
                         )
         return found
@@ -492,7 +524,9 @@ class PoliciesVisible(CloudFormationLintRule):
 
     id = "E9105"
     shortdesc = "No policy the rules cannot see into"
-    description = "No managed policies, SAM policy templates, foreign roles or opaque policy documents"
+    description = (
+        "No managed policies, SAM policy templates, foreign roles or opaque policy documents"
+    )
     source_url = SOURCE
     tags = ["iam", "least-privilege"]
 
@@ -521,10 +555,15 @@ class ExplicitFunctionRole(CloudFormationLintRule):
         for name, rtype, props in resources(cfn):
             if rtype != "AWS::Serverless::Function":
                 continue
-            role = _role_target(props)
+            role = props.get("Role")
             if role is None or may_be_absent(role):
-                path: Path = ["Resources", name, "Properties"] + (["Role"] if role is not None else [])
+                path: Path = ["Resources", name, "Properties"] + (
+                    ["Role"] if role is not None else []
+                )
                 found.append(
-                    RuleMatch(path, f'{name}: no explicit Role, so SAM generates one with managed policies on "*"')
+                    RuleMatch(
+                        path,
+                        f'{name}: no explicit Role, so SAM generates one with managed policies on "*"',
+                    )
                 )
         return found

@@ -141,7 +141,9 @@ class Rules(unittest.TestCase):
         for i, (what, pattern, replacement, _) in enumerate(MUTATIONS):
             changed, n = re.subn(pattern, replacement, text, count=1)
             if n != 1:
-                raise AssertionError(f"mutation {what!r}: {pattern!r} no longer matches template.yaml")
+                raise AssertionError(
+                    f"mutation {what!r}: {pattern!r} no longer matches template.yaml"
+                )
             path = Path(cls.tmp.name) / f"mutation-{i}.yaml"
             path.write_text(changed)
             cls.mutated[what] = path
@@ -149,7 +151,15 @@ class Rules(unittest.TestCase):
         files = [*PROJECT_TEMPLATES, *BAD, *GOOD, *cls.mutated.values()]
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
         run = subprocess.run(
-            [*cfn_lint_command(), "--format", "json", "--append-rules", str(RULES), "--", *map(str, files)],
+            [
+                *cfn_lint_command(),
+                "--format",
+                "json",
+                "--append-rules",
+                str(RULES),
+                "--",
+                *map(str, files),
+            ],
             capture_output=True,
             text=True,
             env=env,
@@ -222,7 +232,9 @@ class Rules(unittest.TestCase):
                 self.assertTrue(cls.shortdesc and cls.description, "shortdesc and description")
                 self.assertTrue(inspect.getdoc(cls), "a docstring saying why")
                 self.assertIn(cls.id, exercised, "no bad snippet expects this rule")
-        self.assertTrue(exercised <= set(ids), f"snippets expect unknown rules: {exercised - set(ids)}")
+        self.assertTrue(
+            exercised <= set(ids), f"snippets expect unknown rules: {exercised - set(ids)}"
+        )
 
 
 if __name__ == "__main__":
