@@ -18,5 +18,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "unit and integration tests (real SDK against the local Transfer stand-in)"
 cargo test --workspace
 
-step "SAM template: cfn-lint, sam validate --lint, SAM translator (IAM rules: tests/it/template.rs)"
+# Template checks live in two places: the generic IAM and API-authorisation rules are
+# cfn-lint custom rules in template-rules/ (run, with their tests, by the step below);
+# what needs the Rust code (Timeout vs the SDK timeouts, the variables the config
+# reads, the contract's routes) is tests/it/template.rs, run by cargo test above.
+step "SAM template: cfn-lint with template-rules (IAM, API auth) and their tests, sam validate --lint, SAM translator"
 bash scripts/check-template.sh

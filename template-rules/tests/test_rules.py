@@ -1,0 +1,241 @@
+"""Tests of the cfn-lint custom rules in ../rules.
+
+Run with the Python that has cfn-lint (nothing else is needed):
+
+    .venv/bin/python -m unittest discover -s template-rules/tests -v
+
+One cfn-lint run (``--append-rules``, JSON output) covers every snippet, the
+project's two templates and mutated copies of template.yaml; the tests read its
+findings:
+
+- each ``bad/*.yaml`` produces exactly the custom findings its ``# expect:`` line
+  names (a multiset: ``E9103 E9103`` is two findings), and nothing else;
+- each ``good/*.yaml``, template.yaml and examples/custom-resource.yaml produce no
+  finding at all (built-in rules included, so a snippet is valid CloudFormation
+  apart from its one defect, and a rule that crashes - cfn-lint's E0002 - fails);
+- each mutation of template.yaml (one line made bad) is caught, which shows the
+  rules read the real template's shapes (Fn::If slots, Fn::Sub lists, Split of a
+  parameter) and do not pass it vacuously;
+- every rule has a bad snippet, an id in the custom range and a docstring.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib.util
+import inspect
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+sys.dont_write_bytecode = True  # no __pycache__ beside the rules
+
+HERE = Path(__file__).resolve().parent
+RULES = HERE.parent / "rules"
+REPO = HERE.parent.parent
+PROJECT_TEMPLATES = [REPO / "template.yaml", REPO / "examples" / "custom-resource.yaml"]
+BAD = sorted((HERE / "bad").glob("*.yaml"))
+GOOD = sorted((HERE / "good").glob("*.yaml"))
+CUSTOM_ID = re.compile(r"^[EWI]9\d{3}$")
+EXPECT = re.compile(r"^# expect:(.*)$", re.MULTILINE)
+
+# One defect put into template.yaml each: (what, regex, replacement, findings).
+# The regex must match; only its first match is replaced.
+MUTATIONS = [
+    (
+        "an event opts out of IAM",
+        r"Auth: \{ Authorizer: AWS_IAM \}",
+        "Auth: { Authorizer: NONE }",
+        ["E9107"],
+    ),
+    (
+        "the function loses its Role",
+        r"      Role: !GetAtt TransferChrootRole\.Arn\n",
+        "",
+        ["E9106"],
+    ),
+    (
+        "the role gets a managed policy",
+        r"(      Description: transfer-chroot function role \(least privilege\)\n)",
+        r"\1      ManagedPolicyArns: [arn:aws:iam::aws:policy/ReadOnlyAccess]\n",
+        ["E9105"],
+    ),
+    (
+        "a queue statement grants on every resource",
+        r"Resource: !GetAtt CommandQueue\.Arn",
+        'Resource: "*"',
+        ["E9102"],
+    ),
+    (
+        "an access action becomes a wildcard",
+        r"- transfer:UpdateAccess\n",
+        '- "transfer:*"\n',
+        ["E9101", "E9103"],
+    ),
+    (
+        # (?s)(.*) is greedy: the last slot, HasServer6, under its Fn::If.
+        "the sixth server slot names every server",
+        r"(?s)(.*)user/\$\{Id\}/\*",
+        r"\1user/*/*",
+        ["E9103"],
+    ),
+    (
+        "PassRole may pass roles to Lambda",
+        r"iam:PassedToService: transfer\.amazonaws\.com",
+        "iam:PassedToService: lambda.amazonaws.com",
+        ["E9104"],
+    ),
+    (
+        "the role parameter accepts a wildcard",
+        r'    AllowedPattern: "\^\(arn:aws[^\n]*\n',
+        "",
+        ["E9104"],
+    ),
+]
+
+
+def cfn_lint_command() -> list[str]:
+    beside = Path(sys.executable).parent / "cfn-lint"
+    found = str(beside) if beside.exists() else shutil.which("cfn-lint")
+    if not found:
+        raise unittest.SkipTest("cfn-lint not found beside this Python nor on PATH")
+    return [found]
+
+
+def expected_ids(path: Path) -> list[str]:
+    lines = EXPECT.findall(path.read_text())
+    if len(lines) != 1:
+        raise AssertionError(f"{path.name}: needs exactly one '# expect:' line")
+    return sorted(lines[0].split())
+
+
+def load_rule_classes() -> list[type]:
+    from cfnlint.rules import CloudFormationLintRule
+
+    classes = []
+    for file in sorted(RULES.glob("[A-Za-z1-9]*.py")):
+        spec = importlib.util.spec_from_file_location(f"template_rules_{file.stem}", file)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, CloudFormationLintRule) and cls.__module__ == module.__name__:
+                classes.append(cls)
+    return classes
+
+
+class Rules(unittest.TestCase):
+    findings: dict[str, list[dict]]
+    mutated: dict[str, Path]
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.tmp = tempfile.TemporaryDirectory(prefix="template-rules-")
+        text = (REPO / "template.yaml").read_text()
+        cls.mutated = {}
+        for i, (what, pattern, replacement, _) in enumerate(MUTATIONS):
+            changed, n = re.subn(pattern, replacement, text, count=1)
+            if n != 1:
+                raise AssertionError(
+                    f"mutation {what!r}: {pattern!r} no longer matches template.yaml"
+                )
+            path = Path(cls.tmp.name) / f"mutation-{i}.yaml"
+            path.write_text(changed)
+            cls.mutated[what] = path
+
+        files = [*PROJECT_TEMPLATES, *BAD, *GOOD, *cls.mutated.values()]
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        run = subprocess.run(
+            [
+                *cfn_lint_command(),
+                "--format",
+                "json",
+                "--append-rules",
+                str(RULES),
+                "--",
+                *map(str, files),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        # Exit codes are a bitmask of 2 (error), 4 (warning), 8 (info) findings;
+        # anything else means cfn-lint itself failed.
+        if run.returncode & ~0b1110:
+            raise AssertionError(f"cfn-lint failed ({run.returncode}):\n{run.stderr}{run.stdout}")
+        cls.findings = collections.defaultdict(list)
+        for m in json.loads(run.stdout or "[]"):
+            cls.findings[str(Path(m["Filename"]).resolve())].append(m)
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.tmp.cleanup()
+
+    def of(self, path: Path) -> list[dict]:
+        return self.findings.get(str(path.resolve()), [])
+
+    @staticmethod
+    def show(found: list[dict]) -> str:
+        return "\n".join(
+            f"  {m['Rule']}:{m['Location']['Start']['LineNumber']} {m['Message']}"
+            for m in ({**m, "Rule": m["Rule"]["Id"]} for m in found)
+        )
+
+    def test_the_project_templates_pass(self) -> None:
+        for path in PROJECT_TEMPLATES:
+            with self.subTest(path.name):
+                found = self.of(path)
+                self.assertEqual(found, [], f"{path.name}:\n{self.show(found)}")
+
+    def test_good_snippets_pass(self) -> None:
+        self.assertTrue(GOOD)
+        for path in GOOD:
+            with self.subTest(path.name):
+                found = self.of(path)
+                self.assertEqual(found, [], f"{path.name}:\n{self.show(found)}")
+
+    def test_bad_snippets_fail_with_exactly_their_findings(self) -> None:
+        self.assertTrue(BAD)
+        for path in BAD:
+            with self.subTest(path.name):
+                found = self.of(path)
+                ids = sorted(m["Rule"]["Id"] for m in found)
+                self.assertEqual(ids, expected_ids(path), f"{path.name}:\n{self.show(found)}")
+
+    def test_mutations_of_template_yaml_are_caught(self) -> None:
+        for what, _, _, expected in MUTATIONS:
+            with self.subTest(what):
+                found = self.of(self.mutated[what])
+                ids = sorted(m["Rule"]["Id"] for m in found)
+                hint = ""
+                if what == "the function loses its Role" and "E9106" not in ids:
+                    hint = (
+                        "\nE9106 relies on cfn-lint handing rules the SAM source (true since "
+                        "cfn-lint 1.54); see template-rules/README.md"
+                    )
+                self.assertEqual(ids, sorted(expected), f"{what}:\n{self.show(found)}{hint}")
+
+    def test_every_rule_is_documented_and_has_a_bad_snippet(self) -> None:
+        classes = load_rule_classes()
+        ids = [c.id for c in classes]
+        self.assertEqual(len(ids), len(set(ids)), f"duplicate rule ids: {ids}")
+        exercised = {i for path in BAD for i in expected_ids(path)}
+        for cls in classes:
+            with self.subTest(cls.id or cls.__name__):
+                self.assertRegex(cls.id, CUSTOM_ID)
+                self.assertTrue(cls.shortdesc and cls.description, "shortdesc and description")
+                self.assertTrue(inspect.getdoc(cls), "a docstring saying why")
+                self.assertIn(cls.id, exercised, "no bad snippet expects this rule")
+        self.assertTrue(
+            exercised <= set(ids), f"snippets expect unknown rules: {exercised - set(ids)}"
+        )
+
+
+if __name__ == "__main__":
+    unittest.main()
