@@ -18,12 +18,17 @@ use serde_json::Value;
 
 use crate::apply::Chroot;
 use crate::config::Config;
-use crate::domain::Target;
+use crate::domain::{ServerId, Target};
 use crate::invocation::Invocation;
 use crate::transfer::memory::MemoryTransfer;
-use crate::transfer::{HomeDirectoryType, LiveHome, LivePosix, Mapping};
+use crate::transfer::{
+    HomeDirectoryType, IdentityProvider, LiveHome, LivePosix, Mapping, ServerFacts,
+};
 
+/// A service-managed server: where users live.
 pub const SERVER: &str = "s-0123456789abcdef0";
+/// An `AWS_DIRECTORY_SERVICE` server: where directory groups' accesses live.
+pub const DIRECTORY_SERVER: &str = "s-00000000000000000";
 /// A well-formed server id that is not in `ALLOWED_SERVER_IDS`.
 pub const FOREIGN_SERVER: &str = "s-00000000000000001";
 pub const FINANCE_SID: &str = "S-1-5-21-1004336348-1177238915-682003330-1105";
@@ -42,7 +47,10 @@ pub const GROUP_PROFILES: &str = r#"{"Profiles": [
   "Default": {"HomeDirectory": "/acme-sftp/home/${UserName}"}}"#;
 
 const BASE: &[(&str, &str)] = &[
-    ("ALLOWED_SERVER_IDS", SERVER),
+    (
+        "ALLOWED_SERVER_IDS",
+        "s-0123456789abcdef0,s-00000000000000000",
+    ),
     ("HOME_ROOTS", "/acme-sftp/home,/acme-sftp/groups"),
     ("HOME_TEMPLATE", "/acme-sftp/home/${UserName}"),
     (
@@ -74,7 +82,7 @@ pub fn user(name: &str) -> Target {
 }
 
 pub fn access(external_id: &str) -> Target {
-    target(&format!("{SERVER}/accesses/{external_id}"))
+    target(&format!("{DIRECTORY_SERVER}/accesses/{external_id}"))
 }
 
 /// A home as Transfer reports one that is not chrooted (`PATH`).
@@ -99,8 +107,14 @@ pub fn chrooted(dir: &str) -> LiveHome {
 }
 
 /// Part of the demo seed: alice, carol and the finance access are not chrooted, bob is.
+/// The access is on the directory server (every other server is service-managed S3).
 pub fn seed() -> MemoryTransfer {
+    let directory = ServerFacts {
+        identity_provider: IdentityProvider::AwsDirectoryService,
+        ..crate::transfer::memory::default_server()
+    };
     MemoryTransfer::new()
+        .with_server(ServerId::parse(DIRECTORY_SERVER).unwrap(), directory)
         .with(user("alice"), path_home("/acme-sftp/home/alice"))
         .with(user("bob"), chrooted("/acme-sftp/home/bob"))
         .with(user("carol"), path_home("/acme-sftp"))
