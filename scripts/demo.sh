@@ -57,7 +57,7 @@ done
 status=0
 # A story order: direct commands, directory events, the API, then CloudFormation.
 if [ $# -gt 0 ]; then events=("$@"); else
-  events=(events/direct-*.json events/eventbridge-*.json events/sqs-*.json events/apigw-*.json events/cfn-*.json)
+  events=(events/direct-*.json events/eventbridge-*.json events/cloudtrail-*.json events/sqs-*.json events/apigw-*.json events/cfn-*.json)
 fi
 for f in "${events[@]}"; do
   say "── $f"

@@ -5,19 +5,22 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::command::{ChrootCommand, Rejection, parse_command};
+use crate::command::{ChrootCommand, parse_command};
 use crate::config::Config;
 use crate::domain::Target;
 use crate::input::CommandInput;
-use crate::outcome::{ErrorBody, Identity, Outcome, Status};
+use crate::outcome::{ErrorBody, Identity, Outcome, Rejection, Status};
 use crate::plan;
-use crate::transfer::{LiveHome, Reply, Transfer, TransferError};
+use crate::servers::{self, ServerCache};
+use crate::transfer::{LiveHome, Reply, Transfer, TransferError, TransferErrorKind};
 
 /// The function's dependencies: configuration and the Transfer port, built once per
 /// cold start and shared by every invocation.
 pub struct Chroot<T> {
     pub config: Arc<Config>,
     pub transfer: T,
+    /// What each server is (`DescribeServer`, once per execution environment).
+    pub servers: ServerCache,
 }
 
 impl<T: Transfer> Chroot<T> {
@@ -25,6 +28,7 @@ impl<T: Transfer> Chroot<T> {
         Self {
             config: Arc::new(config),
             transfer,
+            servers: ServerCache::new(),
         }
     }
 
@@ -41,13 +45,30 @@ impl<T: Transfer> Chroot<T> {
         }
     }
 
-    /// Applies a validated command: at most one read and one write.
+    /// Applies a validated command: the server's kind checked (from the cache), then at
+    /// most one read and one write of the target.
     pub async fn apply(&self, command: &ChrootCommand) -> Outcome {
         let identity = command.identity();
+        if let Err(outcome) = self.fits_server(command).await {
+            return *outcome;
+        }
         let live = match self.transfer.describe(&command.target).await {
             Ok(live) => live,
-            Err(e) => return failed(identity, &e),
+            Err(e) => {
+                if e.kind == TransferErrorKind::NotFound {
+                    // The server may be gone or replaced: ask again next time.
+                    self.servers.forget(&command.target.server);
+                }
+                return failed(identity, &e);
+            }
         };
+        self.write(command, live).await
+    }
+
+    /// Plans `command` against the live state already read, and writes only when
+    /// something differs (not at all in a dry run).
+    pub async fn write(&self, command: &ChrootCommand, live: Reply<LiveHome>) -> Outcome {
+        let identity = command.identity();
         let request = plan::desired(command);
         let mut outcome = Outcome::new(Status::Unchanged, identity);
         outcome.changes = plan::changes(&request, &live.value);
@@ -73,6 +94,28 @@ impl<T: Transfer> Chroot<T> {
                 failed.request = outcome.request;
                 failed
             }
+        }
+    }
+
+    /// Refuses a command the server cannot hold (the wrong kind of target, or a target
+    /// outside its kind of storage), before any read of the target.
+    pub async fn fits_server(&self, command: &ChrootCommand) -> Result<(), Box<Outcome>> {
+        let identity = command.identity();
+        let facts = match self
+            .servers
+            .facts(&self.transfer, &command.target.server)
+            .await
+        {
+            Ok(facts) => facts,
+            Err(e) => return Err(Box::new(failed(identity, &e))),
+        };
+        let refused = servers::refusals(&facts, command);
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(Box::new(Outcome::rejected(Rejection::invalid(
+                identity, refused,
+            ))))
         }
     }
 
@@ -236,6 +279,12 @@ mod tests {
                 &self,
                 _: &crate::transfer::UpdateRequest,
             ) -> Result<Reply<()>, TransferError> {
+                std::future::pending().await
+            }
+            async fn describe_server(
+                &self,
+                _: &crate::domain::ServerId,
+            ) -> Result<Reply<crate::transfer::ServerFacts>, TransferError> {
                 std::future::pending().await
             }
         }

@@ -4,7 +4,11 @@
 //! deployment never serves a single event.
 
 use crate::command::Defaults;
-use crate::domain::{Guardrails, HomeRoot, HomeTemplate, RoleArn, ServerId, TargetKind};
+use std::collections::BTreeSet;
+
+use crate::domain::{
+    ExternalId, Guardrails, HomeRoot, HomeTemplate, RoleArn, ServerId, TargetKind, UserName,
+};
 use crate::profiles::GroupProfiles;
 
 pub const DEFAULT_SQS_CONCURRENCY: usize = 10;
@@ -15,6 +19,9 @@ pub struct Config {
     /// `DEFAULT_SERVER_ID` and `HOME_TEMPLATE`.
     pub defaults: Defaults,
     pub group_profiles: Option<GroupProfiles>,
+    /// `EXEMPT_USERS`: user names and external ids never written by a drift fix (an
+    /// admin user with a deliberately wide home, say); each entry is a valid one.
+    pub exempt: BTreeSet<String>,
     pub dry_run: bool,
     /// How many SQS records run at once (`SQS_MAX_CONCURRENCY`). The default, 10, is SQS's
     /// default batch size, so a whole batch runs in one round (docs/PERFORMANCE.md).
@@ -125,6 +132,20 @@ impl Config {
                 }
             });
 
+        let mut exempt = BTreeSet::new();
+        if let Some(raw) = var("EXEMPT_USERS") {
+            for entry in list(&raw) {
+                if UserName::parse(entry).is_ok() || ExternalId::parse(entry).is_ok() {
+                    exempt.insert(entry.to_owned());
+                } else {
+                    fail(
+                        "EXEMPT_USERS",
+                        format!("{entry:?} is neither a user name nor an external id"),
+                    );
+                }
+            }
+        }
+
         let dry_run = match var("DRY_RUN").as_deref().map(str::trim) {
             None | Some("") | Some("false") | Some("False") | Some("FALSE") | Some("0") => false,
             Some("true") | Some("True") | Some("TRUE") | Some("1") => true,
@@ -186,6 +207,7 @@ impl Config {
                 home_template,
             },
             group_profiles,
+            exempt,
             dry_run,
             sqs_concurrency,
         })
@@ -245,6 +267,8 @@ mod tests {
             ("DEFAULT_SERVER_ID", "s-11111111111111111"),
             ("DEFAULT_SERVER_ID", "nope"),
             ("DRY_RUN", "maybe"),
+            ("EXEMPT_USERS", "admin,a b"),
+            ("EXEMPT_USERS", "ok,x"),
             ("SQS_MAX_CONCURRENCY", "0"),
             ("HOME_TEMPLATE", "/acme-sftp/home/shared"),
             ("HOME_TEMPLATE", "/elsewhere/${UserName}"),

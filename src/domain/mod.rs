@@ -9,6 +9,7 @@ pub mod policy;
 pub mod posix;
 pub mod role;
 pub mod settings;
+pub mod storage;
 pub mod target;
 
 pub use field::{FieldError, Violations};

@@ -23,6 +23,7 @@ use crate::input::{CommandInput, Fields, echo_identity, type_name};
 use crate::invocation::Invocation;
 use crate::outcome::{ErrorCode, Identity, Outcome, Rejection, Status, echo};
 use crate::profiles::Profile;
+use crate::sources::cloudtrail;
 use crate::sources::error::HandlerError;
 use crate::transfer::Transfer;
 
@@ -122,6 +123,11 @@ pub async fn run<T: Transfer>(chroot: &Chroot<T>, event: &Value) -> Applied {
         match typed.detail_type.as_str() {
             MEMBERSHIP_CHANGED => return membership_changed(chroot, &typed.detail).await,
             GROUP_CHANGED => return group_changed(chroot, &typed.detail).await,
+            cloudtrail::API_CALL => {
+                return Applied::bare(
+                    cloudtrail::run(chroot, Some(&typed.source), &typed.detail).await,
+                );
+            }
             _ => {}
         }
     }
@@ -144,12 +150,17 @@ pub async fn run<T: Transfer>(chroot: &Chroot<T>, event: &Value) -> Applied {
     match detail_type.and_then(Value::as_str) {
         Some(MEMBERSHIP_CHANGED) => membership_changed(chroot, detail).await,
         Some(GROUP_CHANGED) => group_changed(chroot, detail).await,
+        Some(cloudtrail::API_CALL) => {
+            let source = event.get("source").and_then(Value::as_str);
+            Applied::bare(cloudtrail::run(chroot, source, detail).await)
+        }
         other => Applied::bare(invalid(
             Identity::default(),
             vec![FieldError::new(
                 "detail-type",
                 format!(
-                    "must be {MEMBERSHIP_CHANGED:?} or {GROUP_CHANGED:?}, got {}",
+                    "must be {MEMBERSHIP_CHANGED:?}, {GROUP_CHANGED:?} or {:?}, got {}",
+                    cloudtrail::API_CALL,
                     match other {
                         Some(s) => format!("{:?}", echo(s)),
                         None => detail_type.map_or("nothing", type_name).to_owned(),

@@ -6,6 +6,7 @@
 
 pub mod apigw;
 pub mod cloudformation;
+pub mod cloudtrail;
 pub mod direct;
 pub mod error;
 pub mod eventbridge;

@@ -224,6 +224,12 @@ fn read_records(event: &Value, config: &Config) -> Result<Vec<Record>, HandlerEr
 pub fn target_key(body: &str, config: &Config) -> Option<String> {
     let value: Value = serde_json::from_str(body).ok()?;
     let fields = match shape(&value) {
+        Shape::EventBridge
+            if value.get("detail-type").and_then(Value::as_str)
+                == Some(crate::sources::cloudtrail::API_CALL) =>
+        {
+            return cloudtrail_key(value.pointer("/detail/requestParameters")?);
+        }
         Shape::EventBridge => value.get("detail")?,
         Shape::Direct => &value,
         _ => return None,
@@ -239,6 +245,17 @@ pub fn target_key(body: &str, config: &Config) -> Option<String> {
         TargetKind::User
     };
     text(kind.field()).map(|s| format!("{server}/{}/{s}", kind.collection()))
+}
+
+/// A CloudTrail record's target, from its camelCase `requestParameters`.
+fn cloudtrail_key(params: &Value) -> Option<String> {
+    let text = |k: &str| params.get(k).and_then(Value::as_str);
+    let server = text("serverId")?;
+    match (text("userName"), text("externalId")) {
+        (Some(u), _) => Some(format!("{server}/{}/{u}", TargetKind::User.collection())),
+        (None, Some(a)) => Some(format!("{server}/{}/{a}", TargetKind::Access.collection())),
+        _ => None,
+    }
 }
 
 /// Runs the records: one sequential lane per target, lanes concurrently up to the cap.

@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
 use super::{
-    HomeDirectoryType, LiveHome, LivePosix, Reply, Transfer, TransferError, TransferErrorKind,
-    UpdateRequest,
+    HomeDirectoryType, IdentityProvider, LiveHome, LivePosix, Reply, ServerFacts, StorageDomain,
+    Transfer, TransferError, TransferErrorKind, UpdateRequest,
 };
-use crate::domain::Target;
+use crate::domain::{ServerId, Target};
 
 /// One call the fake answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +24,9 @@ pub struct Call {
 #[derive(Debug, Default)]
 struct State {
     homes: BTreeMap<Target, LiveHome>,
+    /// Servers not named here are service-managed S3 servers (the service's defaults).
+    servers: BTreeMap<ServerId, ServerFacts>,
+    server_calls: Vec<ServerId>,
     calls: Vec<Call>,
     /// Failures handed out to the next calls, in order: for any operation (`None`) or
     /// for the one named.
@@ -33,6 +36,16 @@ struct State {
 #[derive(Debug, Default)]
 pub struct MemoryTransfer {
     state: Mutex<State>,
+}
+
+/// A service-managed S3 server with directory listing optimisation on (no folder
+/// check needed): what an unnamed server is.
+pub fn default_server() -> ServerFacts {
+    ServerFacts {
+        identity_provider: IdentityProvider::ServiceManaged,
+        domain: StorageDomain::S3,
+        directory_listing_optimization: true,
+    }
 }
 
 fn describe_operation(target: &Target) -> &'static str {
@@ -55,6 +68,12 @@ impl MemoryTransfer {
 
     pub fn insert(&self, target: Target, live: LiveHome) {
         self.lock().homes.insert(target, live);
+    }
+
+    /// Sets what `DescribeServer` says of `server`.
+    pub fn with_server(self, server: ServerId, facts: ServerFacts) -> Self {
+        self.lock().servers.insert(server, facts);
+        self
     }
 
     /// What the fake holds for `target` now.
@@ -113,6 +132,31 @@ impl MemoryTransfer {
             retry_after: None,
             source: None,
         })
+    }
+
+    /// Records a `DescribeServer`; the failure queued for it, if any.
+    fn server_call(&self, server: &ServerId) -> Option<TransferError> {
+        let mut state = self.lock();
+        state.server_calls.push(server.clone());
+        let queued = state
+            .failures
+            .iter()
+            .position(|(op, _)| *op == Some("DescribeServer"));
+        let (_, kind) = queued.and_then(|i| state.failures.remove(i))?;
+        Some(TransferError {
+            operation: "DescribeServer",
+            kind,
+            code: format!("{kind:?}"),
+            message: format!("injected {kind:?}"),
+            request_id: None,
+            retry_after: None,
+            source: None,
+        })
+    }
+
+    /// The servers described so far, in order.
+    pub fn server_calls(&self) -> Vec<ServerId> {
+        self.lock().server_calls.clone()
     }
 
     fn request_id(&self) -> Option<String> {
@@ -179,6 +223,20 @@ impl Transfer for MemoryTransfer {
         Ok(Reply {
             value: (),
             request_id,
+        })
+    }
+
+    async fn describe_server(
+        &self,
+        server: &ServerId,
+    ) -> Result<Reply<ServerFacts>, TransferError> {
+        let target_like = self.lock().servers.get(server).cloned();
+        if let Some(e) = self.server_call(server) {
+            return Err(e);
+        }
+        Ok(Reply {
+            value: target_like.unwrap_or_else(default_server),
+            request_id: self.request_id(),
         })
     }
 }

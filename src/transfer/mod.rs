@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 pub use crate::domain::Subject;
-use crate::domain::{ChrootTarget, Settings, Target};
+use crate::domain::{ChrootTarget, ServerId, Settings, Target};
 
 /// `HomeDirectoryType` as Transfer reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,6 +181,76 @@ impl Serialize for UpdateRequest {
     }
 }
 
+/// `IdentityProviderType` of a server: who its users are.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum IdentityProvider {
+    /// Users are Transfer's own (`CreateUser`): the only kind that has users.
+    ServiceManaged,
+    /// Directory groups (`CreateAccess`, AD SIDs): the only kind that has accesses.
+    AwsDirectoryService,
+    /// The provider returns the home itself at login: neither applies.
+    ApiGateway,
+    AwsLambda,
+    Other(String),
+}
+
+impl IdentityProvider {
+    pub fn from_wire(raw: &str) -> Self {
+        match raw {
+            "SERVICE_MANAGED" => Self::ServiceManaged,
+            "AWS_DIRECTORY_SERVICE" => Self::AwsDirectoryService,
+            "API_GATEWAY" => Self::ApiGateway,
+            "AWS_LAMBDA" => Self::AwsLambda,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::ServiceManaged => "SERVICE_MANAGED",
+            Self::AwsDirectoryService => "AWS_DIRECTORY_SERVICE",
+            Self::ApiGateway => "API_GATEWAY",
+            Self::AwsLambda => "AWS_LAMBDA",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+/// Where a server keeps files.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum StorageDomain {
+    S3,
+    Efs,
+    Other(String),
+}
+
+impl StorageDomain {
+    pub fn from_wire(raw: &str) -> Self {
+        match raw {
+            "S3" => Self::S3,
+            "EFS" => Self::Efs,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::S3 => "S3",
+            Self::Efs => "EFS",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+/// What the function needs to know of a server (`DescribeServer`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerFacts {
+    pub identity_provider: IdentityProvider,
+    pub domain: StorageDomain,
+    /// S3 `DirectoryListingOptimization` enabled: a logical root need not exist.
+    pub directory_listing_optimization: bool,
+}
+
 /// A successful call's value with the AWS request id that produced it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply<T> {
@@ -234,4 +304,9 @@ pub trait Transfer: Send + Sync {
         &self,
         request: &UpdateRequest,
     ) -> impl Future<Output = Result<Reply<()>, TransferError>> + Send;
+
+    fn describe_server(
+        &self,
+        server: &ServerId,
+    ) -> impl Future<Output = Result<Reply<ServerFacts>, TransferError>> + Send;
 }

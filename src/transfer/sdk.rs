@@ -14,10 +14,10 @@ use aws_sdk_transfer::types::{
 };
 
 use super::{
-    HomeDirectoryType, LiveHome, LivePosix, Mapping, MappingType, Reply, Subject, Transfer,
-    TransferError, TransferErrorKind, UpdateRequest,
+    HomeDirectoryType, IdentityProvider, LiveHome, LivePosix, Mapping, MappingType, Reply,
+    ServerFacts, StorageDomain, Subject, Transfer, TransferError, TransferErrorKind, UpdateRequest,
 };
-use crate::domain::Target;
+use crate::domain::{ServerId, Target};
 
 /// How long one connection attempt may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -280,6 +280,40 @@ impl Transfer for SdkTransfer {
         Ok(Reply {
             value: (),
             request_id,
+        })
+    }
+
+    async fn describe_server(
+        &self,
+        server: &ServerId,
+    ) -> Result<Reply<ServerFacts>, TransferError> {
+        let out = self
+            .client
+            .describe_server()
+            .server_id(server.as_str())
+            .send()
+            .await
+            .map_err(|e| classify("DescribeServer", e, |_| None))?;
+        let s = out.server();
+        let value = ServerFacts {
+            // The model marks these optional; a server without one is a service-managed
+            // S3 server, the service's defaults.
+            identity_provider: s
+                .and_then(|s| s.identity_provider_type())
+                .map_or(IdentityProvider::ServiceManaged, |t| {
+                    IdentityProvider::from_wire(t.as_str())
+                }),
+            domain: s
+                .and_then(|s| s.domain())
+                .map_or(StorageDomain::S3, |d| StorageDomain::from_wire(d.as_str())),
+            directory_listing_optimization: s
+                .and_then(|s| s.s3_storage_options())
+                .and_then(|o| o.directory_listing_optimization())
+                .is_some_and(|o| o.as_str() == "ENABLED"),
+        };
+        Ok(Reply {
+            value,
+            request_id: out.request_id().map(str::to_owned),
         })
     }
 }

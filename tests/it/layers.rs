@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["input"],
     &["command", "profiles"],
     &["config"],
-    &["plan"],
+    &["plan", "servers", "drift"],
     &["apply"],
     &["sources"],
     &["lambda"],

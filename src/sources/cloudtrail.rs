@@ -1,0 +1,445 @@
+//! Drift corrected as it happens: Transfer Family API calls recorded by CloudTrail,
+//! delivered by EventBridge (`"detail-type": "AWS API Call via CloudTrail"`,
+//! `"source": "aws.transfer"`; management events reach the default bus without a
+//! trail of one's own).
+//!
+//! For `CreateUser`, `UpdateUser`, `CreateAccess` and `UpdateAccess`, the one target
+//! named in `detail.requestParameters` (`serverId`, `userName` / `externalId`, camelCase
+//! as CloudTrail writes them) is read and classified as the fleet audit does
+//! ([`crate::drift`]); a drifted one is chrooted at once, with nothing else changed.
+//! A failed call (`detail.errorCode`) and any other eventName are `Skipped` with no AWS
+//! call. The function's own updates come back as events too and end `Unchanged` (one
+//! Describe, no write): no loop, and nothing is skipped by who the caller was, which a
+//! caller could imitate.
+
+use serde_json::{Map, Value};
+
+use crate::apply::Chroot;
+use crate::domain::{
+    Action, ExternalId, ServerId, Subject, Target, TargetKind, UserName, Violations,
+};
+use crate::drift::{self, Finding};
+use crate::input::Fields;
+use crate::outcome::{Identity, Outcome, Rejection, Status, echo};
+use crate::transfer::{Transfer, TransferErrorKind};
+
+pub const API_CALL: &str = "AWS API Call via CloudTrail";
+pub const SOURCE: &str = "aws.transfer";
+
+/// The calls that set a home; each names its target in `requestParameters`.
+pub const EVENT_NAMES: [&str; 4] = ["CreateUser", "UpdateUser", "CreateAccess", "UpdateAccess"];
+
+fn kind_of(event_name: &str) -> Option<TargetKind> {
+    match event_name {
+        "CreateUser" | "UpdateUser" => Some(TargetKind::User),
+        "CreateAccess" | "UpdateAccess" => Some(TargetKind::Access),
+        _ => None,
+    }
+}
+
+/// One CloudTrail record (`detail`) to one outcome. `source` is the event's.
+pub async fn run<T: Transfer>(
+    chroot: &Chroot<T>,
+    source: Option<&str>,
+    detail: &Map<String, Value>,
+) -> Outcome {
+    let f = Fields::new(detail, false);
+    let name = f
+        .value("eventName")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Some(kind) = kind_of(name) else {
+        return Outcome::skipped(
+            Identity::default(),
+            format!(
+                "eventName {:?} does not set a home (only {} do)",
+                echo(name),
+                EVENT_NAMES.join(", ")
+            ),
+        );
+    };
+    if source != Some(SOURCE) {
+        return Outcome::skipped(
+            Identity::default(),
+            format!(
+                "source {:?} is not {SOURCE}: not a Transfer Family API call",
+                echo(source.unwrap_or_default())
+            ),
+        );
+    }
+    let params = f
+        .value("requestParameters")
+        .and_then(Value::as_object)
+        .map(|p| Fields::new(p, false));
+    let identity = identity(params.as_ref(), kind);
+    if let Some(code) = f.value("errorCode") {
+        let code = code.as_str().map_or_else(|| code.to_string(), echo);
+        return Outcome::skipped(
+            identity,
+            format!("the {name} call failed ({code}): it changed nothing"),
+        );
+    }
+    let target = match read_target(params.as_ref(), kind) {
+        Ok(target) => target,
+        Err(errs) => return Outcome::rejected(Rejection::invalid(identity, errs.into_vec())),
+    };
+    let identity = Identity::of(&target);
+    if !chroot.config.guardrails.allows_server(&target.server) {
+        return Outcome::skipped(
+            identity,
+            format!(
+                "{} is not in ALLOWED_SERVER_IDS: left as it is",
+                target.server
+            ),
+        );
+    }
+    if drift::is_exempt(&target, &chroot.config) {
+        return Outcome::skipped(identity, "exempt (EXEMPT_USERS): left as it is");
+    }
+    check(chroot, &target).await
+}
+
+/// Reads, classifies, and fixes a drifted target with the one read already made.
+async fn check<T: Transfer>(chroot: &Chroot<T>, target: &Target) -> Outcome {
+    let identity = Identity::of(target);
+    let live = match chroot.inspect(target).await {
+        Ok(live) => live,
+        Err(e) => {
+            if e.kind == TransferErrorKind::NotFound {
+                chroot.servers.forget(&target.server);
+            }
+            let mut outcome = Outcome::failed(identity, (&e).into());
+            outcome.request_id = e.request_id.clone();
+            return outcome;
+        }
+    };
+    match drift::classify(target, &live.value, &chroot.config) {
+        Finding::Chrooted { .. } => {
+            let mut outcome = Outcome::new(Status::Unchanged, identity);
+            outcome.request_id = live.request_id;
+            outcome
+        }
+        Finding::Exempt => Outcome::skipped(identity, "exempt (EXEMPT_USERS): left as it is"),
+        Finding::NeedsAttention { reason } => {
+            let mut outcome = Outcome::skipped(identity, format!("needs attention: {reason}"));
+            outcome.request_id = live.request_id;
+            outcome
+        }
+        finding @ Finding::Drifted { .. } => {
+            let Some(command) = finding.fix(target, false) else {
+                return Outcome::skipped(identity, "nothing to fix");
+            };
+            if let Err(refused) = chroot.fits_server(&command).await {
+                return *refused;
+            }
+            let mut outcome = chroot.write(&command, live).await;
+            if let Finding::Drifted { reason, .. } = finding {
+                outcome.reason = Some(reason);
+            }
+            outcome
+        }
+    }
+}
+
+/// The target `requestParameters` names, every bad field listed
+/// (`requestParameters.serverId`, ...).
+fn read_target(params: Option<&Fields<'_>>, kind: TargetKind) -> Result<Target, Violations> {
+    let mut errs = Violations::default();
+    let Some(p) = params else {
+        errs.push(
+            "requestParameters",
+            "required: the call's parameters (an object)",
+        );
+        return Err(errs);
+    };
+    let server = match p.string("serverId") {
+        None => {
+            errs.push("requestParameters.serverId", "required");
+            None
+        }
+        Some(given) => errs.check(
+            "requestParameters.serverId",
+            given.and_then(|s| ServerId::parse(&s).map_err(|e| e.to_string())),
+        ),
+    };
+    let (key, path) = match kind {
+        TargetKind::User => ("userName", "requestParameters.userName"),
+        TargetKind::Access => ("externalId", "requestParameters.externalId"),
+    };
+    let subject = match p.string(key) {
+        None => {
+            errs.push(path, "required");
+            None
+        }
+        Some(given) => errs.check(
+            path,
+            given.and_then(|s| match kind {
+                TargetKind::User => UserName::parse(&s)
+                    .map(Subject::User)
+                    .map_err(|e| e.to_string()),
+                TargetKind::Access => ExternalId::parse(&s)
+                    .map(Subject::Access)
+                    .map_err(|e| e.to_string()),
+            }),
+        ),
+    };
+    match (server, subject) {
+        (Some(server), Some(subject)) if errs.is_empty() => Ok(Target::new(server, subject)),
+        _ => Err(errs),
+    }
+}
+
+fn identity(params: Option<&Fields<'_>>, kind: TargetKind) -> Identity {
+    let text = |k: &str| {
+        params
+            .and_then(|p| p.value(k))
+            .and_then(Value::as_str)
+            .map(echo)
+    };
+    Identity {
+        action: Some(Action::for_kind(kind)),
+        server_id: text("serverId"),
+        user_name: (kind == TargetKind::User)
+            .then(|| text("userName"))
+            .flatten(),
+        external_id: (kind == TargetKind::Access)
+            .then(|| text("externalId"))
+            .flatten(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::transfer::memory::MemoryTransfer;
+    use crate::transfer::{
+        HomeDirectoryType, IdentityProvider, LiveHome, Mapping, ServerFacts, StorageDomain,
+    };
+    use serde_json::json;
+
+    const SERVER: &str = "s-0123456789abcdef0";
+
+    fn chroot() -> Chroot<MemoryTransfer> {
+        let config = Config::from_pairs(&[
+            (
+                "ALLOWED_SERVER_IDS",
+                "s-0123456789abcdef0,s-0123456789abcdef1",
+            ),
+            ("HOME_ROOTS", "/acme-sftp/home,/acme-sftp/groups"),
+            ("HOME_TEMPLATE", "/acme-sftp/home/${UserName}"),
+            ("EXEMPT_USERS", "admin"),
+        ])
+        .unwrap();
+        let user = |name: &str| -> Target { format!("{SERVER}/users/{name}").parse().unwrap() };
+        let path = |home: &str| LiveHome {
+            home_directory: Some(home.into()),
+            home_directory_type: Some(HomeDirectoryType::Path),
+            ..LiveHome::default()
+        };
+        let transfer = MemoryTransfer::new()
+            .with(user("alice"), path("/acme-sftp/home/alice"))
+            .with(user("carol"), path("/acme-sftp"))
+            .with(user("admin"), path("/acme-sftp"))
+            .with(
+                user("bob"),
+                LiveHome {
+                    home_directory: Some("/".into()),
+                    home_directory_type: Some(HomeDirectoryType::Logical),
+                    home_directory_mappings: vec![Mapping::directory("/", "/acme-sftp/home/bob")],
+                    ..LiveHome::default()
+                },
+            )
+            .with(
+                "s-0123456789abcdef1/accesses/S-1-5-21-1".parse().unwrap(),
+                path("/acme-sftp/groups/finance"),
+            )
+            .with_server(
+                ServerId::parse("s-0123456789abcdef1").unwrap(),
+                ServerFacts {
+                    identity_provider: IdentityProvider::AwsDirectoryService,
+                    domain: StorageDomain::S3,
+                    directory_listing_optimization: true,
+                },
+            );
+        Chroot::new(config, transfer)
+    }
+
+    fn detail(name: &str, params: Value) -> Map<String, Value> {
+        json!({"eventSource": "transfer.amazonaws.com", "eventName": name,
+               "requestParameters": params, "responseElements": null})
+        .as_object()
+        .unwrap()
+        .clone()
+    }
+
+    async fn run_on(c: &Chroot<MemoryTransfer>, name: &str, params: Value) -> Outcome {
+        run(c, Some(SOURCE), &detail(name, params)).await
+    }
+
+    fn ops(c: &Chroot<MemoryTransfer>) -> Vec<&'static str> {
+        c.transfer.calls().iter().map(|c| c.operation).collect()
+    }
+
+    #[tokio::test]
+    async fn a_drifted_user_is_chrooted_and_the_echo_of_that_write_is_unchanged() {
+        let c = chroot();
+        let o = run_on(
+            &c,
+            "UpdateUser",
+            json!({"serverId": SERVER, "userName": "alice"}),
+        )
+        .await;
+        assert_eq!(o.status, Status::Updated, "{o:?}");
+        assert_eq!(
+            o.request.as_ref().unwrap()["HomeDirectoryMappings"][0]["Target"],
+            "/acme-sftp/home/alice"
+        );
+        assert_eq!(ops(&c), ["DescribeUser", "UpdateUser"]);
+        // The function's own UpdateUser comes back as an event: one Describe, no write.
+        let o = run_on(
+            &c,
+            "UpdateUser",
+            json!({"serverId": SERVER, "userName": "alice"}),
+        )
+        .await;
+        assert_eq!(o.status, Status::Unchanged);
+        assert_eq!(ops(&c), ["DescribeUser", "UpdateUser", "DescribeUser"]);
+    }
+
+    #[tokio::test]
+    async fn create_and_access_calls_and_an_already_chrooted_user() {
+        let c = chroot();
+        let o = run_on(
+            &c,
+            "CreateUser",
+            json!({"serverId": SERVER, "userName": "bob"}),
+        )
+        .await;
+        assert_eq!(o.status, Status::Unchanged);
+        let o = run_on(
+            &c,
+            "UpdateAccess",
+            json!({"serverId": "s-0123456789abcdef1", "externalId": "S-1-5-21-1"}),
+        )
+        .await;
+        assert_eq!(o.status, Status::Updated, "{o:?}");
+        assert_eq!(o.identity.external_id.as_deref(), Some("S-1-5-21-1"));
+    }
+
+    #[tokio::test]
+    async fn skipped_without_any_call() {
+        let c = chroot();
+        let failed = run(
+            &c,
+            Some(SOURCE),
+            &json!({"eventName": "UpdateUser", "errorCode": "AccessDenied",
+                    "requestParameters": {"serverId": SERVER, "userName": "alice"}})
+            .as_object()
+            .unwrap()
+            .clone(),
+        )
+        .await;
+        for (o, why) in [
+            (failed, "AccessDenied"),
+            (
+                run_on(
+                    &c,
+                    "DeleteUser",
+                    json!({"serverId": SERVER, "userName": "alice"}),
+                )
+                .await,
+                "DeleteUser",
+            ),
+            (
+                run_on(
+                    &c,
+                    "UpdateUser",
+                    json!({"serverId": "s-11111111111111111", "userName": "alice"}),
+                )
+                .await,
+                "ALLOWED_SERVER_IDS",
+            ),
+            (
+                run_on(
+                    &c,
+                    "UpdateUser",
+                    json!({"serverId": SERVER, "userName": "admin"}),
+                )
+                .await,
+                "exempt",
+            ),
+            (
+                run(
+                    &c,
+                    Some("acme.directory"),
+                    &detail(
+                        "UpdateUser",
+                        json!({"serverId": SERVER, "userName": "alice"}),
+                    ),
+                )
+                .await,
+                "aws.transfer",
+            ),
+        ] {
+            assert_eq!(o.status, Status::Skipped, "{o:?}");
+            assert!(o.reason.as_deref().unwrap().contains(why), "{o:?}");
+        }
+        assert!(c.transfer.calls().is_empty());
+        assert!(c.transfer.server_calls().is_empty());
+    }
+
+    #[tokio::test]
+    async fn needs_attention_is_skipped_after_one_describe() {
+        let c = chroot();
+        let o = run_on(
+            &c,
+            "UpdateUser",
+            json!({"serverId": SERVER, "userName": "carol"}),
+        )
+        .await;
+        assert_eq!(o.status, Status::Skipped);
+        assert!(o.reason.unwrap().starts_with("needs attention"));
+        assert_eq!(ops(&c), ["DescribeUser"]);
+    }
+
+    #[tokio::test]
+    async fn bad_parameters_are_listed_and_a_missing_user_is_not_found() {
+        let c = chroot();
+        let o = run_on(
+            &c,
+            "UpdateUser",
+            json!({"serverId": "s-1", "userName": "é"}),
+        )
+        .await;
+        let fields: Vec<String> = o
+            .error
+            .unwrap()
+            .fields
+            .into_iter()
+            .map(|f| f.field)
+            .collect();
+        assert_eq!(
+            fields,
+            ["requestParameters.serverId", "requestParameters.userName"]
+        );
+        let o = run(
+            &c,
+            Some(SOURCE),
+            &json!({"eventName": "CreateAccess"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
+        .await;
+        assert_eq!(o.error.unwrap().fields[0].field, "requestParameters");
+        assert!(c.transfer.calls().is_empty());
+        let o = run_on(
+            &c,
+            "UpdateUser",
+            json!({"serverId": SERVER, "userName": "nobody"}),
+        )
+        .await;
+        assert_eq!(o.error_code(), Some(crate::outcome::ErrorCode::NotFound));
+    }
+}
