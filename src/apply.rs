@@ -7,12 +7,16 @@ use tokio::time::Instant;
 
 use crate::command::{ChrootCommand, parse_command};
 use crate::config::Config;
-use crate::domain::Target;
+use crate::domain::home::TRANSFER_USER_NAME;
+use crate::domain::{Target, storage};
+use crate::folders::{Folder, FolderError, Folders};
 use crate::input::CommandInput;
-use crate::outcome::{ErrorBody, Identity, Outcome, Rejection, Status};
+use crate::outcome::{ErrorBody, ErrorCode, Identity, Outcome, Rejection, Status};
 use crate::plan;
 use crate::servers::{self, ServerCache};
-use crate::transfer::{LiveHome, Reply, Transfer, TransferError, TransferErrorKind};
+use crate::transfer::{
+    LiveHome, Reply, ServerFacts, StorageDomain, Transfer, TransferError, TransferErrorKind,
+};
 
 /// The function's dependencies: configuration and the Transfer port, built once per
 /// cold start and shared by every invocation.
@@ -21,6 +25,8 @@ pub struct Chroot<T> {
     pub transfer: T,
     /// What each server is (`DescribeServer`, once per execution environment).
     pub servers: ServerCache,
+    /// The home-folder check's S3 calls; `None`: no check (a configuration without S3).
+    pub folders: Option<Arc<dyn Folders>>,
 }
 
 impl<T: Transfer> Chroot<T> {
@@ -29,7 +35,14 @@ impl<T: Transfer> Chroot<T> {
             config: Arc::new(config),
             transfer,
             servers: ServerCache::new(),
+            folders: None,
         }
+    }
+
+    /// With the home-folder check's S3 calls (`CHECK_HOME_FOLDERS`).
+    pub fn with_folders(mut self, folders: Arc<dyn Folders>) -> Self {
+        self.folders = Some(folders);
+        self
     }
 
     /// Validates `input` and admits it through the guardrails (no AWS call).
@@ -49,9 +62,10 @@ impl<T: Transfer> Chroot<T> {
     /// most one read and one write of the target.
     pub async fn apply(&self, command: &ChrootCommand) -> Outcome {
         let identity = command.identity();
-        if let Err(outcome) = self.fits_server(command).await {
-            return *outcome;
-        }
+        let facts = match self.fits_server(command).await {
+            Ok(facts) => facts,
+            Err(outcome) => return *outcome,
+        };
         let live = match self.transfer.describe(&command.target).await {
             Ok(live) => live,
             Err(e) => {
@@ -62,12 +76,17 @@ impl<T: Transfer> Chroot<T> {
                 return failed(identity, &e);
             }
         };
-        self.write(command, live).await
+        self.write(command, live, &facts).await
     }
 
     /// Plans `command` against the live state already read, and writes only when
-    /// something differs (not at all in a dry run).
-    pub async fn write(&self, command: &ChrootCommand, live: Reply<LiveHome>) -> Outcome {
+    /// something differs (not at all in a dry run), after the home-folder check.
+    pub async fn write(
+        &self,
+        command: &ChrootCommand,
+        live: Reply<LiveHome>,
+        facts: &ServerFacts,
+    ) -> Outcome {
         let identity = command.identity();
         let request = plan::desired(command);
         let mut outcome = Outcome::new(Status::Unchanged, identity);
@@ -78,7 +97,19 @@ impl<T: Transfer> Chroot<T> {
             return outcome;
         }
         outcome.request = serde_json::to_value(&request).ok();
-        if command.dry_run || self.config.dry_run {
+        let dry_run = command.dry_run || self.config.dry_run;
+        match self.home_folder(command, facts, dry_run).await {
+            Ok(Some(warning)) => outcome.warnings.push(warning),
+            Ok(None) => {}
+            Err(e) => {
+                let mut failed = Outcome::failed(outcome.identity.clone(), folder_error(&e));
+                failed.changes = outcome.changes;
+                failed.request = outcome.request;
+                failed.request_id = e.request_id;
+                return failed;
+            }
+        }
+        if dry_run {
             outcome.status = Status::Planned;
             return outcome;
         }
@@ -97,9 +128,55 @@ impl<T: Transfer> Chroot<T> {
         }
     }
 
+    /// The home-folder check (see [`crate::folders`]): on an S3 server without directory
+    /// listing optimisation, the chroot's folder object must exist. `Ok(Some)` is the
+    /// warning for a missing one that is not created.
+    async fn home_folder(
+        &self,
+        command: &ChrootCommand,
+        facts: &ServerFacts,
+        dry_run: bool,
+    ) -> Result<Option<String>, FolderError> {
+        let config = &self.config;
+        let Some(folders) = &self.folders else {
+            return Ok(None);
+        };
+        // A per-user target (`${transfer:UserName}`) names a folder per member: there is
+        // no one object to look for.
+        if !config.check_home_folders
+            || facts.domain != StorageDomain::S3
+            || facts.directory_listing_optimization
+            || command.chroot.as_str().contains(TRANSFER_USER_NAME)
+        {
+            return Ok(None);
+        }
+        let folder = Folder {
+            bucket: storage::first_segment(&command.chroot).to_owned(),
+            key: storage::folder_key(&command.chroot),
+        };
+        if folders.exists(&folder).await? {
+            return Ok(None);
+        }
+        if config.create_home_folders && !dry_run {
+            folders.create(&folder).await?;
+            tracing::info!(folder = %folder, "home folder created");
+            return Ok(None);
+        }
+        let what = if config.create_home_folders {
+            "would be created (dry run)"
+        } else {
+            "is not created (CREATE_HOME_FOLDERS is not true)"
+        };
+        Ok(Some(format!(
+            "the home folder {folder} does not exist and {what}: the user cannot log in until \
+             it does (a logical directory's target must exist unless the server's \
+             DirectoryListingOptimization is enabled)"
+        )))
+    }
+
     /// Refuses a command the server cannot hold (the wrong kind of target, or a target
     /// outside its kind of storage), before any read of the target.
-    pub async fn fits_server(&self, command: &ChrootCommand) -> Result<(), Box<Outcome>> {
+    pub async fn fits_server(&self, command: &ChrootCommand) -> Result<ServerFacts, Box<Outcome>> {
         let identity = command.identity();
         let facts = match self
             .servers
@@ -111,7 +188,7 @@ impl<T: Transfer> Chroot<T> {
         };
         let refused = servers::refusals(&facts, command);
         if refused.is_empty() {
-            Ok(())
+            Ok(facts)
         } else {
             Err(Box::new(Outcome::rejected(Rejection::invalid(
                 identity, refused,
@@ -140,6 +217,12 @@ impl<T: Transfer> Chroot<T> {
     }
 }
 
+fn folder_error(e: &FolderError) -> ErrorBody {
+    let mut body = ErrorBody::new(ErrorCode::Upstream, e.to_string());
+    body.retryable = e.retryable;
+    body
+}
+
 fn failed(identity: Identity, e: &TransferError) -> Outcome {
     let mut outcome = Outcome::failed(identity, ErrorBody::from(e));
     outcome.request_id = e.request_id.clone();
@@ -160,15 +243,15 @@ mod tests {
     fn chroot(dry_run: bool) -> Chroot<MemoryTransfer> {
         let config = Config::from_pairs(&[
             ("ALLOWED_SERVER_IDS", "s-0123456789abcdef0"),
-            ("HOME_ROOTS", "/b/home"),
-            ("HOME_TEMPLATE", "/b/home/${UserName}"),
+            ("HOME_ROOTS", "/bkt/home"),
+            ("HOME_TEMPLATE", "/bkt/home/${UserName}"),
             ("DRY_RUN", if dry_run { "true" } else { "false" }),
         ])
         .unwrap();
         let transfer = MemoryTransfer::new().with(
             ALICE.parse().unwrap(),
             LiveHome {
-                home_directory: Some("/b/home/alice".into()),
+                home_directory: Some("/bkt/home/alice".into()),
                 home_directory_type: Some(HomeDirectoryType::Path),
                 ..LiveHome::default()
             },
@@ -198,7 +281,7 @@ mod tests {
         assert_eq!(operations(&c), ["DescribeUser", "UpdateUser"]);
         assert_eq!(
             first.request.as_ref().unwrap()["HomeDirectoryMappings"][0]["Target"],
-            "/b/home/alice"
+            "/bkt/home/alice"
         );
         let live = c.transfer.get(&ALICE.parse().unwrap()).unwrap();
         assert_eq!(live.home_directory_type, Some(HomeDirectoryType::Logical));
@@ -297,5 +380,133 @@ mod tests {
             .await;
         assert_eq!(o.error_code(), Some(ErrorCode::Upstream));
         assert!(o.is_retryable_failure());
+    }
+
+    mod home_folders {
+        use super::*;
+        use crate::folders::memory::MemoryFolders;
+        use crate::transfer::{IdentityProvider, ServerFacts};
+
+        fn on_s3(
+            create: bool,
+            optimised: bool,
+            folders: MemoryFolders,
+        ) -> (Chroot<MemoryTransfer>, Arc<MemoryFolders>) {
+            let config = Config::from_pairs(&[
+                ("ALLOWED_SERVER_IDS", "s-0123456789abcdef0"),
+                ("HOME_ROOTS", "/bkt/home"),
+                ("HOME_TEMPLATE", "/bkt/home/${UserName}"),
+                ("CREATE_HOME_FOLDERS", if create { "true" } else { "false" }),
+            ])
+            .unwrap();
+            let transfer = MemoryTransfer::new()
+                .with(
+                    ALICE.parse().unwrap(),
+                    LiveHome {
+                        home_directory: Some("/bkt/home/alice".into()),
+                        home_directory_type: Some(HomeDirectoryType::Path),
+                        ..LiveHome::default()
+                    },
+                )
+                .with_server(
+                    crate::domain::ServerId::parse("s-0123456789abcdef0").unwrap(),
+                    ServerFacts {
+                        identity_provider: IdentityProvider::ServiceManaged,
+                        domain: crate::transfer::StorageDomain::S3,
+                        directory_listing_optimization: optimised,
+                    },
+                );
+            let folders = Arc::new(folders);
+            (
+                Chroot::new(config, transfer).with_folders(folders.clone()),
+                folders,
+            )
+        }
+
+        fn ops(f: &MemoryFolders) -> Vec<String> {
+            f.calls()
+                .iter()
+                .map(|(op, folder)| format!("{op} {folder}"))
+                .collect()
+        }
+
+        #[tokio::test]
+        async fn a_missing_folder_warns_and_the_update_is_still_sent() {
+            let (c, f) = on_s3(false, false, MemoryFolders::new());
+            let o = c.run(&alice()).await;
+            assert_eq!(o.status, Status::Updated);
+            assert!(
+                o.warnings
+                    .iter()
+                    .any(|w| w.contains("s3://bkt/home/alice/ does not exist")),
+                "{o:?}"
+            );
+            assert_eq!(ops(&f), ["HeadObject s3://bkt/home/alice/"]);
+        }
+
+        #[tokio::test]
+        async fn a_missing_folder_is_created_before_the_update_when_asked() {
+            let (c, f) = on_s3(true, false, MemoryFolders::new());
+            let o = c.run(&alice()).await;
+            assert_eq!(o.status, Status::Updated);
+            assert!(o.warnings.iter().all(|w| !w.contains("s3://")), "{o:?}");
+            assert!(f.contains("bkt", "home/alice/"));
+            assert_eq!(
+                ops(&f),
+                [
+                    "HeadObject s3://bkt/home/alice/",
+                    "PutObject s3://bkt/home/alice/"
+                ]
+            );
+            // A dry run looks, and says what it would do.
+            let (c, f) = on_s3(true, false, MemoryFolders::new());
+            let mut i = alice();
+            i.dry_run = Some(Ok(true));
+            let o = c.run(&i).await;
+            assert_eq!(o.status, Status::Planned);
+            assert!(o.warnings.iter().any(|w| w.contains("would be created")));
+            assert_eq!(ops(&f).len(), 1);
+        }
+
+        #[tokio::test]
+        async fn an_existing_folder_or_an_optimised_server_needs_nothing() {
+            let (c, f) = on_s3(true, false, MemoryFolders::new().with("bkt", "home/alice/"));
+            assert!(
+                c.run(&alice())
+                    .await
+                    .warnings
+                    .iter()
+                    .all(|w| !w.contains("s3://"))
+            );
+            assert_eq!(ops(&f).len(), 1);
+            let (c, f) = on_s3(true, true, MemoryFolders::new());
+            assert_eq!(c.run(&alice()).await.status, Status::Updated);
+            assert!(f.calls().is_empty());
+        }
+
+        #[tokio::test]
+        async fn an_s3_error_fails_before_the_update_and_says_if_retrying_helps() {
+            for retryable in [true, false] {
+                let error = crate::folders::FolderError {
+                    operation: "HeadObject",
+                    folder: "s3://bkt/home/alice/".into(),
+                    message: "S3 answered 503 SlowDown".into(),
+                    retryable,
+                    request_id: Some("s3-req".into()),
+                };
+                let (c, _) = on_s3(false, false, MemoryFolders::new().failing(error));
+                let o = c.run(&alice()).await;
+                assert_eq!(o.error_code(), Some(ErrorCode::Upstream));
+                assert_eq!(o.is_retryable_failure(), retryable);
+                assert!(
+                    o.error
+                        .as_ref()
+                        .unwrap()
+                        .message
+                        .contains("HeadObject s3://bkt/home/alice/")
+                );
+                assert_eq!(c.transfer.writes(), 0);
+            }
+        }
     }
 }

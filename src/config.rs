@@ -23,6 +23,11 @@ pub struct Config {
     /// admin user with a deliberately wide home, say); each entry is a valid one.
     pub exempt: BTreeSet<String>,
     pub dry_run: bool,
+    /// `CHECK_HOME_FOLDERS` (default true): on S3 servers without directory listing
+    /// optimisation, look for the chroot's folder object before writing.
+    pub check_home_folders: bool,
+    /// `CREATE_HOME_FOLDERS` (default false): create a missing one instead of warning.
+    pub create_home_folders: bool,
     /// How many SQS records run at once (`SQS_MAX_CONCURRENCY`). The default, 10, is SQS's
     /// default batch size, so a whole batch runs in one round (docs/PERFORMANCE.md).
     pub sqs_concurrency: usize,
@@ -146,14 +151,26 @@ impl Config {
             }
         }
 
-        let dry_run = match var("DRY_RUN").as_deref().map(str::trim) {
-            None | Some("") | Some("false") | Some("False") | Some("FALSE") | Some("0") => false,
+        let mut flag = |name: &'static str, default: bool| match var(name).as_deref().map(str::trim)
+        {
+            None | Some("") => default,
+            Some("false") | Some("False") | Some("FALSE") | Some("0") => false,
             Some("true") | Some("True") | Some("TRUE") | Some("1") => true,
             Some(other) => {
-                fail("DRY_RUN", format!("must be true or false, got {other:?}"));
-                false
+                fail(name, format!("must be true or false, got {other:?}"));
+                default
             }
         };
+        let dry_run = flag("DRY_RUN", false);
+        let check_home_folders = flag("CHECK_HOME_FOLDERS", true);
+        let create_home_folders = flag("CREATE_HOME_FOLDERS", false);
+        if create_home_folders && !check_home_folders {
+            fail(
+                "CREATE_HOME_FOLDERS",
+                "needs CHECK_HOME_FOLDERS (a folder is created only where it was found missing)"
+                    .into(),
+            );
+        }
 
         let sqs_concurrency = match var("SQS_MAX_CONCURRENCY") {
             None => DEFAULT_SQS_CONCURRENCY,
@@ -209,6 +226,8 @@ impl Config {
             group_profiles,
             exempt,
             dry_run,
+            check_home_folders,
+            create_home_folders,
             sqs_concurrency,
         })
     }
@@ -269,6 +288,8 @@ mod tests {
             ("DRY_RUN", "maybe"),
             ("EXEMPT_USERS", "admin,a b"),
             ("EXEMPT_USERS", "ok,x"),
+            ("CREATE_HOME_FOLDERS", "yes"),
+            ("CHECK_HOME_FOLDERS", "1.0"),
             ("SQS_MAX_CONCURRENCY", "0"),
             ("HOME_TEMPLATE", "/acme-sftp/home/shared"),
             ("HOME_TEMPLATE", "/elsewhere/${UserName}"),

@@ -26,6 +26,12 @@ impl<T: Transfer> App<T> {
         }
     }
 
+    /// With the home-folder check's S3 calls.
+    pub fn with_folders(mut self, folders: std::sync::Arc<dyn crate::folders::Folders>) -> Self {
+        self.chroot = self.chroot.with_folders(folders);
+        self
+    }
+
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
         let invocation = Invocation::from_context(&event.context);
         self.dispatch(event.payload, &invocation).await

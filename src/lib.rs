@@ -18,6 +18,7 @@ pub mod command;
 pub mod config;
 pub mod domain;
 pub mod drift;
+pub mod folders;
 pub mod input;
 pub mod invocation;
 pub mod lambda;

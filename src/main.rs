@@ -3,6 +3,9 @@
 use aws_config::BehaviorVersion;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
+use std::sync::Arc;
+
+use transfer_chroot::folders::s3::SdkFolders;
 use transfer_chroot::transfer::sdk::{self, SdkTransfer};
 use transfer_chroot::{App, Config, telemetry};
 
@@ -18,10 +21,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .timeout_config(sdk::timeout_config())
         .load()
         .await;
-    let app = App::new(
+    let check_folders = config.check_home_folders;
+    let mut app = App::new(
         config,
         SdkTransfer::new(aws_sdk_transfer::Client::new(&sdk)),
     );
+    if check_folders {
+        app = app.with_folders(Arc::new(SdkFolders::from_conf(&sdk)));
+    }
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         app.handle(event).await

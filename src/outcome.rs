@@ -121,7 +121,10 @@ impl From<&TransferError> for ErrorBody {
             message: e.message.clone(),
             retryable: e.kind.retryable(),
             fields: Vec::new(),
-            retry_after_seconds: e.retry_after.map(|d| d.as_secs().max(1)),
+            // Rounded up: retrying before the hint has passed would be throttled again.
+            retry_after_seconds: e
+                .retry_after
+                .map(|d| (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)),
         }
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use crate::command::ChrootCommand;
 use crate::domain::storage::{bucket_name, efs_id, first_segment};
-use crate::domain::{FieldError, ServerId, TargetKind};
+use crate::domain::{FieldError, ServerId, Target, TargetKind};
 use crate::transfer::{IdentityProvider, ServerFacts, StorageDomain, Transfer, TransferError};
 
 /// Facts about servers, read once per server per execution environment. A server that
@@ -55,29 +55,29 @@ impl ServerCache {
     }
 }
 
-/// Why `command` cannot be written to a server with `facts`, field by field.
-pub fn refusals(facts: &ServerFacts, command: &ChrootCommand) -> Vec<FieldError> {
-    let mut fields = Vec::new();
-    let server = &command.target.server;
+/// Why a server with `facts` cannot hold `target` at all (a user on a directory
+/// server, an access on a service-managed one), under `ServerId`.
+pub fn kind_refusal(facts: &ServerFacts, target: &Target) -> Option<FieldError> {
+    let server = &target.server;
     let provider = facts.identity_provider.as_str();
-    match (command.target.kind(), &facts.identity_provider) {
+    match (target.kind(), &facts.identity_provider) {
         (TargetKind::User, IdentityProvider::ServiceManaged)
-        | (TargetKind::Access, IdentityProvider::AwsDirectoryService) => {}
-        (TargetKind::User, IdentityProvider::AwsDirectoryService) => fields.push(FieldError::new(
+        | (TargetKind::Access, IdentityProvider::AwsDirectoryService) => None,
+        (TargetKind::User, IdentityProvider::AwsDirectoryService) => Some(FieldError::new(
             "ServerId",
             format!(
                 "{server} uses the identity provider {provider}: users exist only on \
                  SERVICE_MANAGED servers (chroot its directory groups with UpdateAccess and an ExternalId)"
             ),
         )),
-        (TargetKind::User, _) => fields.push(FieldError::new(
+        (TargetKind::User, _) => Some(FieldError::new(
             "ServerId",
             format!(
                 "{server} uses the identity provider {provider}: users exist only on \
                  SERVICE_MANAGED servers (this provider returns the home at login)"
             ),
         )),
-        (TargetKind::Access, _) => fields.push(FieldError::new(
+        (TargetKind::Access, _) => Some(FieldError::new(
             "ServerId",
             format!(
                 "{server} uses the identity provider {provider}: accesses exist only on \
@@ -85,6 +85,12 @@ pub fn refusals(facts: &ServerFacts, command: &ChrootCommand) -> Vec<FieldError>
             ),
         )),
     }
+}
+
+/// Why `command` cannot be written to a server with `facts`, field by field.
+pub fn refusals(facts: &ServerFacts, command: &ChrootCommand) -> Vec<FieldError> {
+    let server = &command.target.server;
+    let mut fields: Vec<FieldError> = kind_refusal(facts, &command.target).into_iter().collect();
     let segment = first_segment(&command.chroot);
     let fits = match &facts.domain {
         StorageDomain::S3 => bucket_name(segment)
@@ -103,7 +109,7 @@ pub fn refusals(facts: &ServerFacts, command: &ChrootCommand) -> Vec<FieldError>
 mod tests {
     use super::*;
     use crate::domain::{
-        ChrootTarget, ExternalId, HomePath, HomeRoot, Settings, Subject, Target, UserName,
+        ChrootTarget, ExternalId, HomePath, HomeRoot, Settings, Subject, UserName,
     };
     use crate::transfer::memory::MemoryTransfer;
     use crate::transfer::{LiveHome, TransferErrorKind};

@@ -129,10 +129,11 @@ async fn check<T: Transfer>(chroot: &Chroot<T>, target: &Target) -> Outcome {
             let Some(command) = finding.fix(target, false) else {
                 return Outcome::skipped(identity, "nothing to fix");
             };
-            if let Err(refused) = chroot.fits_server(&command).await {
-                return *refused;
-            }
-            let mut outcome = chroot.write(&command, live).await;
+            let facts = match chroot.fits_server(&command).await {
+                Ok(facts) => facts,
+                Err(refused) => return *refused,
+            };
+            let mut outcome = chroot.write(&command, live, &facts).await;
             if let Finding::Drifted { reason, .. } = finding {
                 outcome.reason = Some(reason);
             }

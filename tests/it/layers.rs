@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// (plus its own submodules and parent's siblings within the same layer).
 const LAYERS: &[&[&str]] = &[
     &["domain"],
-    &["transfer", "invocation", "telemetry"],
+    &["transfer", "folders", "invocation", "telemetry"],
     &["outcome"],
     &["input"],
     &["command", "profiles"],

@@ -24,6 +24,7 @@ use crate::input::{ActionRule, CommandInput, Reading, type_name};
 use crate::invocation::Invocation;
 use crate::outcome::{ErrorBody, ErrorCode, Identity, Outcome, Rejection, echo};
 use crate::plan;
+use crate::servers;
 use crate::sources::error::HandlerError;
 use crate::transfer::{LiveHome, Transfer};
 
@@ -412,6 +413,22 @@ async fn get<T: Transfer>(
             )],
         );
         return Served::outcome(label, failed(rejection));
+    }
+    // The same server-kind check as a write: a clear refusal instead of Transfer's 404.
+    let facts =
+        tokio::time::timeout_at(deadline, chroot.servers.facts(&chroot.transfer, server)).await;
+    match facts {
+        Err(_) => return Served::outcome(label, Outcome::out_of_time(identity)),
+        Ok(Err(e)) => {
+            let mut outcome = Outcome::failed(identity, ErrorBody::from(&e));
+            outcome.request_id = e.request_id.clone();
+            return Served::outcome(label, outcome);
+        }
+        Ok(Ok(facts)) => {
+            if let Some(refused) = servers::kind_refusal(&facts, &target) {
+                return Served::outcome(label, failed(Rejection::invalid(identity, vec![refused])));
+            }
+        }
     }
     let read = tokio::time::timeout_at(deadline, chroot.inspect(&target)).await;
     let live = match read {
