@@ -22,12 +22,13 @@ from cfnlint.rules import CloudFormationLintRule, RuleMatch
 
 SOURCE = "template-rules/README.md"
 
-# The four Transfer operations the function calls (src/transfer/sdk.rs).
+# The Transfer operations the function calls (src/transfer/sdk.rs).
 TRANSFER_ACTIONS = (
     "transfer:DescribeUser",
     "transfer:UpdateUser",
     "transfer:DescribeAccess",
     "transfer:UpdateAccess",
+    "transfer:DescribeServer",
 )
 
 # The only service the function may pass a role to.
@@ -362,21 +363,22 @@ class NoStarResource(CloudFormationLintRule):
 
 
 class TransferScoped(CloudFormationLintRule):
-    """Transfer permissions are the four the function calls, on the allowed servers.
+    """Transfer permissions are the ones the function calls, on the allowed servers.
 
-    The function only calls DescribeUser, UpdateUser, DescribeAccess and
-    UpdateAccess. Each is granted on the resource type the Service Authorization
-    Reference names for it: users on ``user/<server>/*``, accesses (which have no
-    ARN) on ``server/<server>``, always with a named server, never a wildcard one.
+    The function only calls DescribeUser, UpdateUser, DescribeAccess, UpdateAccess
+    and DescribeServer. Each is granted on the resource type the Service
+    Authorization Reference names for it: users on ``user/<server>/*``, accesses
+    (which have no ARN) and the server itself on ``server/<server>``, always with a
+    named server, never a wildcard one.
     User and access actions sit in separate statements, or each would also be
     granted on the other's resource type.
     """
 
     id = "E9103"
-    shortdesc = "Transfer actions only the four the function calls, on named servers"
+    shortdesc = "Transfer actions only the ones the function calls, on named servers"
     description = (
         "transfer: actions are DescribeUser/UpdateUser on user/<server>/*"
-        " and DescribeAccess/UpdateAccess on server/<server>"
+        " and DescribeAccess/UpdateAccess/DescribeServer on server/<server>"
     )
     source_url = SOURCE
     tags = ["iam", "least-privilege", "transfer"]
@@ -397,7 +399,7 @@ class TransferScoped(CloudFormationLintRule):
                         )
                     )
             wants_user = any(a.lower().endswith("user") for a in transfer)
-            wants_server = any(a.lower().endswith("access") for a in transfer)
+            wants_server = any(a.lower().endswith(("access", "server")) for a in transfer)
             if wants_user and wants_server:
                 found.append(
                     RuleMatch(

@@ -170,11 +170,12 @@ fn parameter_admits(t: &Value, param: &str, value: &str) -> bool {
 // ---------------------------------------------------------------------------
 
 /// The Transfer operations the function calls.
-const TRANSFER_ACTIONS: [&str; 4] = [
+const TRANSFER_ACTIONS: [&str; 5] = [
     "transfer:DescribeUser",
     "transfer:UpdateUser",
     "transfer:DescribeAccess",
     "transfer:UpdateAccess",
+    "transfer:DescribeServer",
 ];
 
 /// The statements of `TransferChrootRole`'s inline policies; a statement under
@@ -237,6 +238,9 @@ fn the_function_runs_with_the_templates_role_and_its_documented_statements() {
             "ChrootUsersOfAllowedServers",
             "ChrootAccessesOfAllowedServers",
             "PassOnlyAllowedRolesToTransfer",
+            "LookForHomeFolders",
+            "TellMissingHomeFoldersFromForbidden",
+            "CreateHomeFolders",
         ])
     );
     // Logs and queues: the stack's own resources, by GetAtt.
@@ -438,6 +442,9 @@ fn every_configuration_variable_is_wired_from_a_parameter() {
         "DEFAULT_SERVER_ID",
         "DRY_RUN",
         "SQS_MAX_CONCURRENCY",
+        "EXEMPT_USERS",
+        "CHECK_HOME_FOLDERS",
+        "CREATE_HOME_FOLDERS",
     ];
     assert_eq!(
         read,
@@ -448,12 +455,109 @@ fn every_configuration_variable_is_wired_from_a_parameter() {
         let v = vars
             .get(name.as_str())
             .unwrap_or_else(|| panic!("{name} not set"));
-        let params: Vec<&str> = elements(v).into_iter().filter_map(ref_name).collect();
+        let mut params: Vec<&str> = elements(v).into_iter().filter_map(ref_name).collect();
+        // `!If [Condition, "true", "false"]`: wired through a condition on a parameter.
+        if let Some(cond) = intrinsic(v, "Fn::If")
+            .and_then(|a| a.get(0))
+            .and_then(Value::as_str)
+        {
+            params.extend(
+                parameters_in(at(&t, &["Conditions", cond]).expect("the condition exists"))
+                    .into_iter()
+                    .filter(|p| at(&t, &["Parameters", p]).is_some()),
+            );
+        }
         assert!(
             !params.is_empty() && params.iter().all(|p| at(&t, &["Parameters", p]).is_some()),
             "{name} is not wired from a parameter: {v:?}"
         );
     }
+}
+
+/// Every `Ref` (and `${Name}` of an `Fn::Sub`) anywhere inside `v`.
+fn parameters_in(v: &Value) -> Vec<&str> {
+    let mut found = Vec::new();
+    match v {
+        Value::Mapping(m) => {
+            for (k, inner) in m {
+                match (k.as_str(), inner) {
+                    (Some("Ref"), Value::String(name)) => found.push(name.as_str()),
+                    (Some("Fn::Sub"), Value::String(s)) => {
+                        found.extend(s.split("${").skip(1).filter_map(|r| r.split('}').next()))
+                    }
+                    _ => found.extend(parameters_in(inner)),
+                }
+            }
+        }
+        Value::Sequence(items) => items.iter().for_each(|i| found.extend(parameters_in(i))),
+        _ => {}
+    }
+    found
+}
+
+#[test]
+fn home_folder_permissions_are_derived_from_the_home_roots_and_follow_the_parameter() {
+    let t = template();
+    let statements = role_statements(&t);
+    for (sid, action) in [
+        ("LookForHomeFolders", "s3:GetObject"),
+        ("TellMissingHomeFoldersFromForbidden", "s3:ListBucket"),
+        ("CreateHomeFolders", "s3:PutObject"),
+    ] {
+        let s = statement(&statements, sid);
+        assert_eq!(str_at(s, &["Action"]), Some(action), "{sid}");
+        let refs = parameters_in(&s["Resource"]);
+        assert!(refs.contains(&"HomeRoots"), "{sid}: {refs:?}");
+        assert!(
+            !refs.iter().any(|r| *r == "AllowedServerIds"),
+            "{sid} is about folders only"
+        );
+    }
+    // Check (the default) looks; Create also writes; Off grants nothing on S3.
+    let p = at(&t, &["Parameters", "HomeFolders"]).expect("HomeFolders");
+    assert_eq!(str_at(p, &["Default"]), Some("Check"));
+    for root in ["/acme-sftp/home", "/a/b,/c/d,/e/f,/g/h"] {
+        assert!(parameter_admits(&t, "HomeRoots", root), "{root}");
+    }
+    // A wildcard would widen the S3 resources; a fifth root has no slot.
+    for root in ["/acme-sftp/*", "/a?", "/a,/b,/c,/d,/e", "relative"] {
+        assert!(!parameter_admits(&t, "HomeRoots", root), "{root}");
+    }
+}
+
+#[test]
+fn drift_events_come_from_cloudtrail_on_the_default_bus_with_the_same_safety_nets() {
+    let t = template();
+    let events = at(&function(&t)["Properties"], &["Events"]).expect("events");
+    let rule = at(events, &["TransferApiCalls", "Properties"]).expect("the CloudTrail rule");
+    assert!(rule.get("EventBusName").is_none(), "the default bus");
+    let pattern = &rule["Pattern"];
+    let list = |v: &Value| -> Vec<String> {
+        elements(v)
+            .into_iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(list(&pattern["source"]), ["aws.transfer"]);
+    assert_eq!(
+        list(&pattern["detail-type"]),
+        [transfer_chroot::sources::cloudtrail::API_CALL]
+    );
+    assert_eq!(
+        list(&pattern["detail"]["eventName"]),
+        transfer_chroot::sources::cloudtrail::EVENT_NAMES
+    );
+    let directory = at(events, &["DirectoryEvents", "Properties"]).expect("directory rule");
+    assert_eq!(rule["RetryPolicy"], directory["RetryPolicy"]);
+    assert_eq!(rule["DeadLetterConfig"], directory["DeadLetterConfig"]);
+    // The dead-letter queue's policy lets both rules park events there.
+    let policy = resource(&t, "EventsDeadLetterQueuePolicy").expect("queue policy");
+    let text = serde_yaml::to_string(policy).unwrap();
+    assert!(
+        text.contains("TransferChrootFunctionTransferApiCalls"),
+        "{text}"
+    );
 }
 
 #[test]
