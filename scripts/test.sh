@@ -15,8 +15,13 @@ cargo fmt --all -- --check
 step "lint"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "unit and integration tests (real SDK against the local Transfer stand-in)"
+step "unit and integration tests (real SDK against the local Transfer stand-in; S3 and SQS: moto on loopback)"
+mkdir -p target
+source scripts/moto.sh
+trap stop_moto EXIT
 cargo test --workspace
+stop_moto
+trap - EXIT
 
 # Template checks live in two places: the generic IAM and API-authorisation rules are
 # cfn-lint custom rules in template-rules/ (run, with their tests, by the step below);

@@ -10,6 +10,7 @@ mod cloudformation;
 mod direct;
 mod eventbridge;
 mod events;
+mod folders;
 mod hostile;
 mod hostile_sources;
 mod layers;
