@@ -586,6 +586,27 @@ async fn the_sample_events_run_create_update_delete() {
     );
 }
 
+#[test]
+fn the_demo_configuration_admits_the_sample_events_sink_and_nothing_else_local() {
+    use transfer_chroot::sources::cloudformation::ResponseUrl;
+    let demo = config_with(&[]).response_origins;
+    for name in ["cfn-create.json", "cfn-update.json", "cfn-delete.json"] {
+        let url = event(name)["ResponseURL"].as_str().unwrap().to_owned();
+        assert!(ResponseUrl::admit(&url, &demo).is_ok(), "{name}: {url}");
+        let elsewhere = url.replace(":9124/", ":9125/");
+        assert!(
+            ResponseUrl::admit(&elsewhere, &demo).is_err(),
+            "{elsewhere}"
+        );
+    }
+    // The real envelopes' ResponseURL is CloudFormation's own: admitted with no origins.
+    let real = envelope(CREATE)["ResponseURL"].as_str().unwrap().to_owned();
+    assert!(
+        ResponseUrl::admit(&real, &Default::default()).is_ok(),
+        "{real}"
+    );
+}
+
 /// Everything the function logs while answering, retries included, at every level.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
