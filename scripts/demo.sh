@@ -7,10 +7,17 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 STANDIN_ADDR=127.0.0.1:9124   # events/cfn-*.json send their ResponseURL here
+# ...which the function answers only because demo/config.env lists it in
+# CFN_RESPONSE_ORIGINS (any other ResponseURL that is not CloudFormation's is refused).
 LAMBDA_PORT=9123
 VENV=$ROOT/.venv
 
 say() { printf '\033[1m%s\033[0m\n' "$*" >&2; }
+
+if ! grep -Eq "^CFN_RESPONSE_ORIGINS=(.*,)?[[:space:]]*http://$STANDIN_ADDR[[:space:]]*(,|$)" demo/config.env; then
+  say "demo/config.env: CFN_RESPONSE_ORIGINS must list http://$STANDIN_ADDR (the stand-in's response sink)"
+  exit 1
+fi
 
 if [ ! -x "$VENV/bin/cargo-lambda" ]; then
   say "installing cargo-lambda into .venv (pip)"

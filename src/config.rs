@@ -7,7 +7,8 @@ use crate::command::Defaults;
 use std::collections::BTreeSet;
 
 use crate::domain::{
-    ExternalId, Guardrails, HomeRoot, HomeTemplate, RoleArn, ServerId, TargetKind, UserName,
+    ExternalId, Guardrails, HomeRoot, HomeTemplate, ResponseOrigins, RoleArn, ServerId,
+    TargetKind, UserName,
 };
 use crate::profiles::GroupProfiles;
 
@@ -31,6 +32,9 @@ pub struct Config {
     /// How many SQS records run at once (`SQS_MAX_CONCURRENCY`). The default, 10, is SQS's
     /// default batch size, so a whole batch runs in one round (docs/PERFORMANCE.md).
     pub sqs_concurrency: usize,
+    /// Where a CloudFormation `ResponseURL` may point besides CloudFormation's own
+    /// (`CFN_RESPONSE_ORIGINS`, for local runs and tests; none when unset).
+    pub response_origins: ResponseOrigins,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -186,6 +190,19 @@ impl Config {
             },
         };
 
+        let response_origins = match var("CFN_RESPONSE_ORIGINS") {
+            None => ResponseOrigins::none(),
+            Some(raw) => ResponseOrigins::parse(&raw).unwrap_or_else(|bad| {
+                for (entry, e) in bad {
+                    fail(
+                        "CFN_RESPONSE_ORIGINS",
+                        format!("{entry:?} {e} (expected comma-separated scheme://host:port)"),
+                    );
+                }
+                ResponseOrigins::none()
+            }),
+        };
+
         let home_template = var("HOME_TEMPLATE")
             .filter(|s| !s.trim().is_empty())
             .and_then(|raw| {
@@ -229,6 +246,7 @@ impl Config {
             check_home_folders,
             create_home_folders,
             sqs_concurrency,
+            response_origins,
         })
     }
 }
@@ -262,6 +280,10 @@ mod tests {
         assert!(c.guardrails.roles.is_none());
         assert!(!c.dry_run);
         assert_eq!(c.sqs_concurrency, DEFAULT_SQS_CONCURRENCY);
+        assert!(
+            c.response_origins.is_empty(),
+            "only CloudFormation's own URLs"
+        );
     }
 
     #[test]
@@ -294,6 +316,11 @@ mod tests {
             ("HOME_TEMPLATE", "/acme-sftp/home/shared"),
             ("HOME_TEMPLATE", "/elsewhere/${UserName}"),
             ("HOME_TEMPLATE", "/acme-sftp/home/${transfer:UserName}"),
+            ("CFN_RESPONSE_ORIGINS", "127.0.0.1:9124"),
+            ("CFN_RESPONSE_ORIGINS", "ftp://127.0.0.1:9124"),
+            ("CFN_RESPONSE_ORIGINS", "http://127.0.0.1:9124/cfn-response"),
+            ("CFN_RESPONSE_ORIGINS", "http://user:pw@127.0.0.1:9124"),
+            ("CFN_RESPONSE_ORIGINS", "https://*.amazonaws.com"),
         ];
         for (var, value) in cases {
             let mut vars = BASE.to_vec();
@@ -321,6 +348,45 @@ mod tests {
         assert_eq!(c.defaults.server.unwrap().as_str(), "s-0123456789abcdef0");
         assert!(c.defaults.home_template.is_some());
         assert_eq!(c.guardrails.roles.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn response_origins_are_read_and_each_bad_one_is_named() {
+        let mut vars = BASE.to_vec();
+        vars.push((
+            "CFN_RESPONSE_ORIGINS",
+            "http://127.0.0.1:9124, https://localhost:8443",
+        ));
+        let c = config(&vars).unwrap();
+        assert_eq!(
+            c.response_origins
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["http://127.0.0.1:9124", "https://localhost:8443"]
+        );
+
+        let mut vars = BASE.to_vec();
+        vars.push((
+            "CFN_RESPONSE_ORIGINS",
+            "http://127.0.0.1:9124,ftp://x,http://y:1/path",
+        ));
+        let err = config(&vars).unwrap_err();
+        let named: Vec<&String> = err
+            .0
+            .iter()
+            .filter(|(v, _)| *v == "CFN_RESPONSE_ORIGINS")
+            .map(|(_, m)| m)
+            .collect();
+        assert_eq!(named.len(), 2, "{err}");
+        assert!(
+            named[0].starts_with("\"ftp://x\" must be http or https"),
+            "{err}"
+        );
+        assert!(
+            named[1].starts_with("\"http://y:1/path\" must be scheme://host:port"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -50,7 +50,9 @@ impl<T: Transfer> App<T> {
         async move {
             match shape {
                 Shape::CloudFormation => {
-                    sources::cloudformation::handle(chroot, &self.cfn, event, invocation).await
+                    let origins = &chroot.config.response_origins;
+                    sources::cloudformation::handle(chroot, &self.cfn, origins, event, invocation)
+                        .await
                 }
                 Shape::Sqs => sources::sqs::handle(chroot, event, invocation).await,
                 Shape::ApiGateway => sources::apigw::handle(chroot, event, invocation).await,

@@ -541,8 +541,10 @@ async fn a_request_without_a_usable_response_url_fails_the_invocation() {
         .invoke_with_budget(event, Duration::from_secs(5))
         .await
         .expect_err("nowhere to answer");
-    assert!(err.contains("http or https"), "{err}");
+    assert!(err.starts_with("TransferChroot.Unanswerable: "), "{err}");
+    assert!(err.contains("the scheme is not https"), "{err}");
     assert!(t.standin.requests().is_empty());
+    assert!(t.standin.responses().is_empty());
 }
 
 #[tokio::test]
@@ -581,6 +583,27 @@ async fn the_sample_events_run_create_update_delete() {
         t.standin.user(SERVER, "carol").unwrap()["HomeDirectoryType"],
         "LOGICAL",
         "Delete keeps the chroot"
+    );
+}
+
+#[test]
+fn the_demo_configuration_admits_the_sample_events_sink_and_nothing_else_local() {
+    use transfer_chroot::sources::cloudformation::ResponseUrl;
+    let demo = config_with(&[]).response_origins;
+    for name in ["cfn-create.json", "cfn-update.json", "cfn-delete.json"] {
+        let url = event(name)["ResponseURL"].as_str().unwrap().to_owned();
+        assert!(ResponseUrl::admit(&url, &demo).is_ok(), "{name}: {url}");
+        let elsewhere = url.replace(":9124/", ":9125/");
+        assert!(
+            ResponseUrl::admit(&elsewhere, &demo).is_err(),
+            "{elsewhere}"
+        );
+    }
+    // The real envelopes' ResponseURL is CloudFormation's own: admitted with no origins.
+    let real = envelope(CREATE)["ResponseURL"].as_str().unwrap().to_owned();
+    assert!(
+        ResponseUrl::admit(&real, &Default::default()).is_ok(),
+        "{real}"
     );
 }
 
@@ -628,8 +651,26 @@ async fn logs_never_contain_the_presigned_query_string() {
     let _ = t
         .invoke_with_budget(delete(&t, ALICE_ID, alice()), Duration::from_secs(30))
         .await;
+    // Refused ResponseURLs: logged by their origin at most.
+    for url in [
+        "http://127.0.0.1:9/cfn-response/x?X-Amz-Signature=secret",
+        "https://user:pw@s3.amazonaws.com/cfn-response/x?X-Amz-Signature=secret",
+    ] {
+        let mut event = request(&t, CREATE, alice());
+        event["ResponseURL"] = url.into();
+        let err = t
+            .invoke_with_budget(event, Duration::from_secs(5))
+            .await
+            .expect_err("refused");
+        assert!(!err.contains("secret") && !err.contains("pw"), "{err}");
+    }
 
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("ResponseURL http://127.0.0.1:9 is not CloudFormation's"),
+        "a refusal is logged with the origin it names"
+    );
+    assert!(text.contains("CloudFormation request cannot be answered"));
     let endpoint = format!("{}/cfn-response/x", t.standin.endpoint());
     assert!(
         text.contains(&endpoint),
@@ -638,7 +679,7 @@ async fn logs_never_contain_the_presigned_query_string() {
     assert!(text.contains("CloudFormation response PUT failed"));
     assert!(text.contains("CloudFormation response NOT delivered"));
     // ("secret" alone appears in the SDK's own trace of its redacted credentials.)
-    for secret in ["X-Amz-Signature", "=secret", "/cfn-response/x?"] {
+    for secret in ["X-Amz-Signature", "=secret", "/cfn-response/x?", "user:pw"] {
         let leaks: Vec<&str> = text.lines().filter(|l| l.contains(secret)).collect();
         assert!(
             leaks.is_empty(),

@@ -7,7 +7,8 @@
 //! service model rejects. Then huge batches and bodies.
 //!
 //! Every generated CloudFormation ResponseURL points at the stand-in's sink on
-//! 127.0.0.1, or is malformed so that nothing is sent at all.
+//! 127.0.0.1 (an origin of `CFN_RESPONSE_ORIGINS` here), or is malformed or refused so
+//! that nothing is sent at all (the allowlist itself: `cloudformation_allowlist.rs`).
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -621,7 +622,7 @@ fn api_separators_and_encodings_are_decoded_once_and_never_collapsed() {
 
 const CFN_CREATE: &str = "example-cloudformation-custom-resource-create-request.json";
 
-/// ResponseURLs that are not http(s) URLs with a host: nothing may be sent anywhere.
+/// ResponseURLs that are malformed or not admitted: nothing may be sent anywhere.
 const MALFORMED_URLS: &[&str] = &[
     "",
     "not a url",

@@ -7,6 +7,7 @@ mod common;
 
 mod apigw;
 mod cloudformation;
+mod cloudformation_allowlist;
 mod direct;
 mod eventbridge;
 mod events;

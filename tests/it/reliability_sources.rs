@@ -117,7 +117,7 @@ async fn app(n: usize) -> TestApp {
         ATTEMPTS,
         ATTEMPT_TIMEOUT,
     ));
-    let mut app = App::new(config_with(&[]), transfer);
+    let mut app = App::new(config_for(&standin, &[]), transfer);
     app.cfn = Responder::with_policy(RetryPolicy {
         attempts: 4,
         first_backoff: Duration::from_millis(10),

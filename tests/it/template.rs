@@ -417,6 +417,9 @@ fn timeout_covers_the_sdk_retry_budget_and_the_queue_covers_six_timeouts() {
     );
 }
 
+/// Variables the function reads that the template deliberately never sets.
+const LOCAL_ONLY_VARIABLES: &[&str] = &["CFN_RESPONSE_ORIGINS"];
+
 /// The variables `Config::from_lookup` asks for, in the order it asks.
 fn variables_the_config_reads() -> Vec<String> {
     let asked = RefCell::new(Vec::new());
@@ -431,7 +434,16 @@ fn variables_the_config_reads() -> Vec<String> {
 fn every_configuration_variable_is_wired_from_a_parameter() {
     let t = template();
     let vars = at(&function(&t)["Properties"], &["Environment", "Variables"]).expect("env");
-    let read: BTreeSet<String> = variables_the_config_reads().into_iter().collect();
+    let mut read: BTreeSet<String> = variables_the_config_reads().into_iter().collect();
+    // For local runs and tests only: a deployed function answers CloudFormation's own
+    // ResponseURLs and nothing else, so the template must not be able to widen that.
+    for local in LOCAL_ONLY_VARIABLES {
+        assert!(read.remove(*local), "Config no longer reads {local}");
+        assert!(
+            vars.get(*local).is_none(),
+            "{local} is for local runs only and must not be set by the template"
+        );
+    }
     // The list the docs (docs/deploy.md) describe; the code must read no other.
     let documented = [
         "ALLOWED_SERVER_IDS",

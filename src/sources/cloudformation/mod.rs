@@ -18,6 +18,7 @@
 
 pub mod responder;
 pub mod response;
+pub mod response_url;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -26,13 +27,12 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-pub use responder::{
-    Delivered, PutError, Responder, ResponseUrl, ResponseUrlViolation, RetryPolicy, Undelivered,
-};
+pub use responder::{Delivered, PutError, Responder, RetryPolicy, Undelivered};
 pub use response::{CfnResponse, CfnStatus, Draft, Encoded, MAX_BODY};
+pub use response_url::{Refusal, ResponseUrl, ResponseUrlViolation, is_cloudformation_host};
 
 use crate::apply::Chroot;
-use crate::domain::{Subject, Target};
+use crate::domain::{ResponseOrigins, Subject, Target};
 use crate::input::{ActionRule, CommandInput, Reading, echo_identity, type_name};
 use crate::invocation::Invocation;
 use crate::outcome::{ErrorBody, Identity, Outcome, Status, echo};
@@ -89,7 +89,12 @@ pub struct CfnRequest {
 }
 
 impl CfnRequest {
-    pub fn from_event(event: &Value) -> Result<Self, ResponseUrlViolation> {
+    /// Reads the request, its `ResponseURL` admitted first (CloudFormation's own, or an
+    /// origin of `origins`): a request that cannot be answered is not read further.
+    pub fn from_event(
+        event: &Value,
+        origins: &ResponseOrigins,
+    ) -> Result<Self, ResponseUrlViolation> {
         let text = |key: &str| {
             event
                 .get(key)
@@ -101,7 +106,7 @@ impl CfnRequest {
             .get("ResponseURL")
             .and_then(Value::as_str)
             .ok_or(ResponseUrlViolation::Missing)
-            .and_then(ResponseUrl::parse)?;
+            .and_then(|raw| ResponseUrl::admit(raw, origins))?;
         let request_type = match event.get("RequestType").and_then(Value::as_str) {
             Some("Create") => Ok(RequestType::Create),
             Some("Update") => Ok(RequestType::Update),
@@ -200,20 +205,37 @@ impl Answer {
 /// invokes custom resources asynchronously, so Lambda retries the event (twice, over a few
 /// minutes) and each retry answers again — the work is idempotent (an applied chroot
 /// is `Unchanged` the second time; Delete does nothing).
+///
+/// `origins` are the origins admitted besides CloudFormation's own (the function passes
+/// `Config::response_origins`, from `CFN_RESPONSE_ORIGINS`).
 pub async fn handle<T: Transfer>(
     chroot: &Chroot<T>,
     responder: &Responder,
+    origins: &ResponseOrigins,
     event: Value,
     invocation: &Invocation,
 ) -> Result<Value, HandlerError> {
     let remaining = invocation.remaining();
     let deadline = Instant::now() + remaining;
-    let request = match CfnRequest::from_event(&event) {
+    // The ResponseURL is judged before anything else is done: a request whose URL is
+    // not CloudFormation's (nor one of CFN_RESPONSE_ORIGINS) is never worked on, and
+    // the URL is never contacted.
+    let request = match CfnRequest::from_event(&event, origins) {
         Ok(r) => r,
         Err(e) => {
-            // Nowhere to answer: fail loudly so the invocation shows up as an error.
-            tracing::error!(error = %e, "CloudFormation request cannot be answered");
-            return Err(HandlerError::Unanswerable(e.to_string()));
+            // Nowhere to answer: fail loudly so the invocation shows up as an error. The
+            // message names the URL's origin at most, never its path or query.
+            let text = |key: &str| event.get(key).and_then(Value::as_str).map(echo);
+            tracing::error!(
+                error = %e,
+                request_type = text("RequestType"),
+                stack_id = text("StackId"),
+                logical_resource_id = text("LogicalResourceId"),
+                "CloudFormation request cannot be answered: nothing sent, nothing done"
+            );
+            return Err(HandlerError::Unanswerable(format!(
+                "{e}. Nothing was sent and nothing was done"
+            )));
         }
     };
     tracing::info!(
@@ -477,7 +499,8 @@ mod tests {
         if let Some(p) = physical {
             event["PhysicalResourceId"] = p.into();
         }
-        CfnRequest::from_event(&event).unwrap()
+        let origins = ResponseOrigins::parse("http://127.0.0.1:9").unwrap();
+        CfnRequest::from_event(&event, &origins).unwrap()
     }
 
     #[test]
@@ -506,8 +529,10 @@ mod tests {
 
     #[test]
     fn no_response_url_no_request() {
-        let e =
-            CfnRequest::from_event(&serde_json::json!({"RequestType": "Create", "ResponseURL": 5}));
+        let e = CfnRequest::from_event(
+            &serde_json::json!({"RequestType": "Create", "ResponseURL": 5}),
+            &ResponseOrigins::none(),
+        );
         assert_eq!(e.err(), Some(ResponseUrlViolation::Missing));
     }
 }

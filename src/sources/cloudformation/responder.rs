@@ -11,83 +11,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use hyper::{Method, Request, Uri};
+use hyper::{Method, Request};
 use hyper_rustls::HttpsConnectorBuilder;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::rt::TokioExecutor;
 use tokio::time::Instant;
 
-/// CloudFormation's presigned response URL.
-///
-/// Its query string is a credential: whoever holds it can answer for the stack. So
-/// `Display` and `Debug` show only scheme, host and path ([`ResponseUrl::redacted`]),
-/// and the whole URL is reachable only by the code that sends the PUT.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ResponseUrl(Uri);
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ResponseUrlViolation {
-    #[error("ResponseURL is missing or not a string")]
-    Missing,
-    #[error("ResponseURL is not a valid absolute URL")]
-    Malformed,
-    #[error("ResponseURL must be an http or https URL")]
-    Scheme,
-}
-
-impl ResponseUrl {
-    pub fn parse(raw: &str) -> Result<Self, ResponseUrlViolation> {
-        let uri: Uri = raw.parse().map_err(|_| ResponseUrlViolation::Malformed)?;
-        if !matches!(uri.scheme_str(), Some("https" | "http")) {
-            return Err(ResponseUrlViolation::Scheme);
-        }
-        if uri.host().is_none_or(str::is_empty) {
-            return Err(ResponseUrlViolation::Malformed);
-        }
-        // `Uri` keeps an out-of-range port (`:99999`) but reports none, and the client
-        // would then use the scheme's default: refuse it instead.
-        let host_port = uri
-            .authority()
-            .map(|a| a.as_str().rsplit('@').next().unwrap_or_default())
-            .unwrap_or_default();
-        if let Some((_, port)) = host_port.rsplit_once(':')
-            && !host_port.ends_with(']')
-            && !port.parse::<u16>().is_ok_and(|p| p > 0)
-        {
-            return Err(ResponseUrlViolation::Malformed);
-        }
-        Ok(Self(uri))
-    }
-
-    /// `scheme://host[:port]/path`: no query string (the signature), no user info.
-    pub fn redacted(&self) -> String {
-        let scheme = self.0.scheme_str().unwrap_or_default();
-        let host = self.0.host().unwrap_or_default();
-        let port = self
-            .0
-            .port_u16()
-            .map(|p| format!(":{p}"))
-            .unwrap_or_default();
-        format!("{scheme}://{host}{port}{}", self.0.path())
-    }
-
-    fn is_https(&self) -> bool {
-        self.0.scheme_str() == Some("https")
-    }
-}
-
-impl fmt::Display for ResponseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.redacted())
-    }
-}
-
-impl fmt::Debug for ResponseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ResponseUrl({})", self.redacted())
-    }
-}
+use super::response_url::ResponseUrl;
 
 /// How hard to try. Each attempt is also bounded by the invocation's deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,7 +220,7 @@ impl Responder {
         let length = body.len();
         let request = Request::builder()
             .method(Method::PUT)
-            .uri(url.0.clone())
+            .uri(url.uri().clone())
             // The presigned S3 URL is signed without a content type: any non-empty value
             // breaks the signature (403 SignatureDoesNotMatch). hyper would add none,
             // but an explicit empty header is what CloudFormation documents.
@@ -340,53 +271,6 @@ where
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_presigned_query_never_shows() {
-        let url = ResponseUrl::parse(
-            "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/arn%3Aaws%3Acloudformation%3Aus-east-1%3A123456789012%3Astack/sftp/16580499%7CChrootAlice%7C82304eb2?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20261122&X-Amz-Signature=deadbeef",
-        )
-        .unwrap();
-        let expected = "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/arn%3Aaws%3Acloudformation%3Aus-east-1%3A123456789012%3Astack/sftp/16580499%7CChrootAlice%7C82304eb2";
-        assert_eq!(url.redacted(), expected);
-        assert_eq!(url.to_string(), expected);
-        assert_eq!(format!("{url:?}"), format!("ResponseUrl({expected})"));
-    }
-
-    #[test]
-    fn user_info_and_port_are_handled() {
-        let url = ResponseUrl::parse("http://user:pw@127.0.0.1:9124/cfn-response/x?sig=1").unwrap();
-        assert_eq!(url.redacted(), "http://127.0.0.1:9124/cfn-response/x");
-    }
-
-    #[test]
-    fn only_absolute_http_urls_are_accepted() {
-        assert_eq!(
-            ResponseUrl::parse("/relative?x=1"),
-            Err(ResponseUrlViolation::Scheme)
-        );
-        assert_eq!(
-            ResponseUrl::parse("ftp://host/x"),
-            Err(ResponseUrlViolation::Scheme)
-        );
-        assert_eq!(
-            ResponseUrl::parse("not a url"),
-            Err(ResponseUrlViolation::Malformed)
-        );
-        for bad_port in [
-            "http://127.0.0.1:99999/x",
-            "http://127.0.0.1:0/x",
-            "http://h:x1/x",
-        ] {
-            assert_eq!(
-                ResponseUrl::parse(bad_port),
-                Err(ResponseUrlViolation::Malformed),
-                "{bad_port}"
-            );
-        }
-        assert!(ResponseUrl::parse("http://[::1]:9124/x").is_ok());
-        assert!(ResponseUrl::parse("http://[::1]/x").is_ok());
-    }
-
     #[tokio::test]
     async fn without_trust_roots_https_fails_cleanly_instead_of_panicking() {
         let responder = Responder {
@@ -396,7 +280,8 @@ mod tests {
             },
             policy: RetryPolicy::default(),
         };
-        let url = ResponseUrl::parse("https://example.invalid/r?X-Amz-Signature=s").unwrap();
+        let sink = crate::domain::ResponseOrigins::parse("https://example.invalid").unwrap();
+        let url = ResponseUrl::admit("https://example.invalid/r?X-Amz-Signature=s", &sink).unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         let err = responder
             .put(&url, Bytes::from_static(b"{}"), deadline)

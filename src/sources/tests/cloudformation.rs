@@ -10,10 +10,11 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::*;
+use crate::domain::ResponseOrigins;
 use crate::sources::HandlerError;
 use crate::sources::cloudformation::{
-    self, Answer, CfnRequest, CfnStatus, RequestType, Responder, ResponseUrlViolation, RetryPolicy,
-    physical_id,
+    self, Answer, CfnRequest, CfnStatus, Refusal, RequestType, Responder, ResponseUrlViolation,
+    RetryPolicy, physical_id,
 };
 use crate::transfer::TransferErrorKind;
 
@@ -109,6 +110,11 @@ fn responder() -> Responder {
     })
 }
 
+/// `CFN_RESPONSE_ORIGINS` admitting the endpoint at `url` (`http://127.0.0.1:<port>`).
+fn admitting(url: &str) -> ResponseOrigins {
+    ResponseOrigins::parse(url).expect("an origin")
+}
+
 fn received(rx: &mut mpsc::UnboundedReceiver<Put>) -> Vec<Put> {
     std::iter::from_fn(|| rx.try_recv().ok()).collect()
 }
@@ -117,9 +123,15 @@ fn received(rx: &mut mpsc::UnboundedReceiver<Put>) -> Vec<Put> {
 /// checked to be exactly the one body the endpoint received.
 async fn answer(c: &Chroot<MemoryTransfer>, event: impl FnOnce(&str) -> Value) -> Value {
     let (url, mut rx) = endpoint(200).await;
-    let sent = cloudformation::handle(c, &responder(), event(&url), &invocation())
-        .await
-        .expect("the response is delivered");
+    let sent = cloudformation::handle(
+        c,
+        &responder(),
+        &admitting(&url),
+        event(&url),
+        &invocation(),
+    )
+    .await
+    .expect("the response is delivered");
     let puts = received(&mut rx);
     assert_eq!(puts.len(), 1, "{puts:?}");
     let put = &puts[0];
@@ -148,7 +160,8 @@ fn a_request_is_read_leniently_but_needs_somewhere_to_answer() {
         Some("s-0123456789abcdef0/users/carol"),
         carol(),
     );
-    let r = CfnRequest::from_event(&event).unwrap();
+    let cloudformation_only = ResponseOrigins::none();
+    let r = CfnRequest::from_event(&event, &cloudformation_only).unwrap();
     assert_eq!(r.request_type, Ok(RequestType::Update));
     assert_eq!(r.stack_id, STACK);
     assert_eq!(r.logical_resource_id, LOGICAL);
@@ -167,7 +180,7 @@ fn a_request_is_read_leniently_but_needs_somewhere_to_answer() {
     let mut e = event.clone();
     e["ResourceProperties"] = json!("carol");
     e["PhysicalResourceId"] = json!("");
-    let r = CfnRequest::from_event(&e).unwrap();
+    let r = CfnRequest::from_event(&e, &cloudformation_only).unwrap();
     assert_eq!(
         r.properties,
         Err("ResourceProperties must be an object, got a string".to_owned())
@@ -176,23 +189,47 @@ fn a_request_is_read_leniently_but_needs_somewhere_to_answer() {
     assert_eq!(r.id_on_failure(), "failed-create/CarolChroot");
     e["ResourceProperties"] = Value::Null;
     e["RequestType"] = json!("Replace");
-    let r = CfnRequest::from_event(&e).unwrap();
+    let r = CfnRequest::from_event(&e, &cloudformation_only).unwrap();
     assert_eq!(r.properties.unwrap().len(), 0);
     assert_eq!(r.request_type, Err("Replace".to_owned()));
 
+    let refused = |origin: &str, why| ResponseUrlViolation::NotCloudFormation {
+        origin: origin.to_owned(),
+        why,
+    };
+    let malformed = |why: &str| ResponseUrlViolation::Malformed(why.to_owned());
     for (url, violation) in [
         (Value::Null, ResponseUrlViolation::Missing),
         (json!(42), ResponseUrlViolation::Missing),
-        (json!("ftp://example.com/r"), ResponseUrlViolation::Scheme),
+        (
+            json!("ftp://example.com/r"),
+            refused("ftp://example.com:21", Refusal::Scheme),
+        ),
+        (
+            json!("http://127.0.0.1:9/r"),
+            refused("http://127.0.0.1:9", Refusal::Scheme),
+        ),
+        (
+            json!("https://s3.amazonaws.com.evil.example/r"),
+            refused("https://s3.amazonaws.com.evil.example:443", Refusal::Host),
+        ),
+        (
+            json!("https://user:pw@s3.amazonaws.com/r"),
+            ResponseUrlViolation::UserInfo,
+        ),
         (
             json!("/cfn/r?X-Amz-Signature=s"),
-            ResponseUrlViolation::Scheme,
+            malformed("relative URL without a base"),
         ),
-        (json!("http://[::1/"), ResponseUrlViolation::Malformed),
+        (json!("http://[::1/"), malformed("invalid IPv6 address")),
     ] {
         let mut e = event.clone();
         e["ResponseURL"] = url.clone();
-        assert_eq!(CfnRequest::from_event(&e).err(), Some(violation), "{url}");
+        assert_eq!(
+            CfnRequest::from_event(&e, &cloudformation_only).err(),
+            Some(violation),
+            "{url}"
+        );
     }
 }
 
@@ -216,8 +253,11 @@ fn the_physical_id_is_the_targets_label() {
 
 #[test]
 fn an_answer_is_drafted_for_its_request_and_points_failures_at_the_logs() {
-    let request =
-        CfnRequest::from_event(&cfn_event("http://127.0.0.1:9", "Create", None, carol())).unwrap();
+    let request = CfnRequest::from_event(
+        &cfn_event("http://127.0.0.1:9", "Create", None, carol()),
+        &admitting("http://127.0.0.1:9"),
+    )
+    .unwrap();
     let invocation = crate::invocation::Invocation {
         request_id: "lambda-req".into(),
         log_group: "/aws/lambda/transfer-chroot".into(),
@@ -485,11 +525,16 @@ async fn a_request_with_nowhere_to_answer_fails_the_invocation_without_a_call() 
         Value::Null,
         json!("ftp://example.com/r"),
         json!("not a url"),
+        // Not the admitted origin, and not CloudFormation's.
+        json!("http://127.0.0.1:10/r"),
+        json!("https://127.0.0.1:9/r"),
+        json!("https://user:pw@s3.amazonaws.com/r"),
     ] {
         let c = chroot();
         let mut event = cfn_event("http://127.0.0.1:9", "Create", None, carol());
         event["ResponseURL"] = url.clone();
-        let e = cloudformation::handle(&c, &responder(), event, &invocation())
+        let origins = admitting("http://127.0.0.1:9");
+        let e = cloudformation::handle(&c, &responder(), &origins, event, &invocation())
             .await
             .expect_err("unanswerable");
         assert!(matches!(e, HandlerError::Unanswerable(_)), "{url}: {e:?}");
@@ -508,6 +553,7 @@ async fn an_undelivered_response_fails_the_invocation_so_lambda_retries() {
         let e = cloudformation::handle(
             &c,
             &responder(),
+            &admitting(&url),
             cfn_event(&url, "Create", None, carol()),
             &invocation(),
         )

@@ -163,6 +163,16 @@ pub fn config_with(overrides: &[(&str, &str)]) -> Config {
     Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration is valid")
 }
 
+/// [`config_with`] whose `CFN_RESPONSE_ORIGINS` is `standin`'s own origin, so the
+/// stand-in's response sink is where CloudFormation responses may go (the demo's
+/// `http://127.0.0.1:9124` is replaced; `overrides` still win).
+pub fn config_for(standin: &StandIn, overrides: &[(&str, &str)]) -> Config {
+    let sink = standin.endpoint();
+    let mut vars = vec![("CFN_RESPONSE_ORIGINS", sink.as_str())];
+    vars.extend_from_slice(overrides);
+    config_with(&vars)
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
@@ -170,7 +180,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let standin = StandIn::start(&seed()).await.expect("stand-in starts");
     let transfer = SdkTransfer::new(sdk_client(&standin.endpoint(), 3));
-    let app = App::new(config_with(overrides), transfer);
+    let app = App::new(config_for(&standin, overrides), transfer);
     TestApp { standin, app }
 }
 
