@@ -314,7 +314,7 @@ async fn each_validation_class_is_a_400_naming_the_field() {
         (
             v2(
                 "PUT",
-                &format!("/servers/{s}/accesses/{FINANCE_SID}"),
+                &format!("/servers/{DIRECTORY_SERVER}/accesses/{FINANCE_SID}"),
                 "",
                 None,
             ),
@@ -484,7 +484,7 @@ async fn missing_user_access_and_server_are_404() {
         v2("GET", &format!("{USERS}/nobody"), "", None),
         v1(
             "PUT",
-            &format!("/servers/{SERVER}/accesses/S-1-5-21-9"),
+            &format!("/servers/{DIRECTORY_SERVER}/accesses/S-1-5-21-9"),
             Some(home("/acme-sftp/groups/x")),
         ),
         v1("GET", "/servers/s-11111111111111111/users/alice", None),
@@ -687,7 +687,7 @@ async fn explicit_route_parameters_stand_in_for_a_path_that_does_not_match() {
     // HTTP API: the route key names the route.
     let mut e = v2("PUT", "/chroot/anything", "", Some(json!({})));
     e["routeKey"] = "PUT /servers/{ServerId}/accesses/{ExternalId}".into();
-    e["pathParameters"] = json!({"ServerId": SERVER, "ExternalId": FINANCE_SID});
+    e["pathParameters"] = json!({"ServerId": DIRECTORY_SERVER, "ExternalId": FINANCE_SID});
     let r = call(&t, e).await;
     r.assert_status(400);
     assert_eq!(r.fields(), ["HomeDirectory"], "an access needs its target");
@@ -734,7 +734,7 @@ async fn get_reports_chrooted_false_for_a_path_user_then_true_after_put() {
 #[tokio::test]
 async fn access_put_and_get() {
     let t = spawn_app().await;
-    let path = format!("/servers/{SERVER}/accesses/{FINANCE_SID}");
+    let path = format!("/servers/{DIRECTORY_SERVER}/accesses/{FINANCE_SID}");
     let r = call(&t, v2("GET", &path, "", None)).await;
     r.assert_status(200);
     assert_eq!(r.body["ExternalId"], FINANCE_SID);

@@ -167,7 +167,7 @@ async fn create_of_an_access_is_keyed_by_external_id() {
         request(
             &t,
             CREATE,
-            json!({"ServerId": SERVER, "ExternalId": FINANCE_SID,
+            json!({"ServerId": DIRECTORY_SERVER, "ExternalId": FINANCE_SID,
                    "HomeDirectory": "/acme-sftp/groups/finance/${transfer:UserName}"}),
         ),
     )
@@ -175,7 +175,7 @@ async fn create_of_an_access_is_keyed_by_external_id() {
     assert_eq!(body["Status"], "SUCCESS", "{body}");
     assert_eq!(
         body["PhysicalResourceId"],
-        format!("{SERVER}/accesses/{FINANCE_SID}")
+        format!("{DIRECTORY_SERVER}/accesses/{FINANCE_SID}")
     );
     assert_eq!(body["Data"]["ExternalId"], FINANCE_SID);
     assert_eq!(

@@ -260,7 +260,7 @@ async fn access_keeps_transfer_username_variable() {
     let t = spawn_app().await;
     let out = t.outcome(event("direct-update-access.json")).await;
     assert_eq!(out.status, Status::Updated, "{out:?}");
-    let access = t.standin.access(SERVER, FINANCE_SID).unwrap();
+    let access = t.standin.access(DIRECTORY_SERVER, FINANCE_SID).unwrap();
     assert_eq!(
         access["HomeDirectoryMappings"],
         json!([{"Entry": "/", "Target": "/acme-sftp/groups/finance/${transfer:UserName}"}])

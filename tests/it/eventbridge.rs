@@ -177,7 +177,7 @@ async fn group_change_chroots_the_access_so_each_member_gets_a_folder() {
     let out = t.outcome(event("eventbridge-group-changed.json")).await;
     assert_eq!(out.status, Status::Updated, "{out:?}");
     assert_eq!(out.identity.external_id.as_deref(), Some(FINANCE_SID));
-    let access = t.standin.access(SERVER, FINANCE_SID).unwrap();
+    let access = t.standin.access(DIRECTORY_SERVER, FINANCE_SID).unwrap();
     assert_eq!(access["HomeDirectoryType"], "LOGICAL");
     // `${UserName}` in the profile becomes Transfer's own login-time variable.
     assert_eq!(

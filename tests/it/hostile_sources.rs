@@ -447,7 +447,7 @@ fn check_http(reply: &Result<Value, String>) -> Result<(u64, Value), TestCaseErr
 
 fn hostile_path() -> impl Strategy<Value = String> {
     let user = "/servers/s-0123456789abcdef0/users/";
-    let access = "/servers/s-0123456789abcdef0/accesses/";
+    let access = "/servers/s-0123456789abcdef1/accesses/";
     prop_oneof![
         hostile_name().prop_map(move |n| format!("{user}{n}")),
         hostile_name().prop_map(move |n| format!("{access}{n}")),

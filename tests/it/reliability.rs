@@ -136,7 +136,7 @@ async fn check_converges(t: &TestApp, answers: &[(Value, Outcome)]) {
             json!([{"Entry": "/", "Target": target}])
         );
     }
-    let finance = t.standin.access(SERVER, FINANCE_SID).expect("access");
+    let finance = t.standin.access(DIRECTORY_SERVER, FINANCE_SID).expect("access");
     assert_eq!(finance["HomeDirectoryType"], "LOGICAL");
 }
 

@@ -626,7 +626,7 @@ async fn api_gateway_answers_documented_codes_under_each_fault() {
             api("GET", "/servers/s-0123456789abcdef0/users/bob", None),
             api(
                 "PUT",
-                &format!("/servers/s-0123456789abcdef0/accesses/{FINANCE_SID}"),
+                &format!("/servers/{DIRECTORY_SERVER}/accesses/{FINANCE_SID}"),
                 Some(json!({"HomeDirectory": "/acme-sftp/groups/finance"})),
             ),
         ]
@@ -713,7 +713,7 @@ fn membership(user: &str) -> Value {
 fn group_changed() -> Value {
     eventbridge_event(
         "Directory Group Changed",
-        json!({"ServerId": SERVER, "ExternalId": FINANCE_SID, "GroupName": "sftp-finance"}),
+        json!({"ServerId": DIRECTORY_SERVER, "ExternalId": FINANCE_SID, "GroupName": "sftp-finance"}),
     )
 }
 

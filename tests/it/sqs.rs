@@ -119,7 +119,7 @@ async fn mixed_batch_reports_exactly_the_failed_records() {
             "good-access",
             eventbridge(
                 "Directory Group Changed",
-                json!({"ExternalId": ENGINEERING_SID, "GroupName": "sftp-engineering"}),
+                json!({"ServerId": DIRECTORY_SERVER, "ExternalId": ENGINEERING_SID, "GroupName": "sftp-engineering"}),
             ),
         ),
         (
@@ -150,7 +150,7 @@ async fn mixed_batch_reports_exactly_the_failed_records() {
         dave["HomeDirectoryMappings"][0]["Target"],
         "/acme-sftp/home/dave@example.com"
     );
-    let access = t.standin.access(SERVER, ENGINEERING_SID).unwrap();
+    let access = t.standin.access(DIRECTORY_SERVER, ENGINEERING_SID).unwrap();
     assert_eq!(
         access["HomeDirectoryMappings"][0]["Target"],
         "/acme-sftp/groups/engineering/${transfer:UserName}"

@@ -18,6 +18,8 @@ use transfer_chroot::{App, Config, Invocation, Outcome};
 use transfer_standin::StandIn;
 
 pub const SERVER: &str = "s-0123456789abcdef0";
+/// The directory (AWS_DIRECTORY_SERVICE) server of the demo seed: where accesses live.
+pub const DIRECTORY_SERVER: &str = "s-0123456789abcdef1";
 pub const FINANCE_SID: &str = "S-1-5-21-1004336348-1177238915-682003330-1105";
 
 /// What a reply must never show: SDK and transport internals, code locations, panics,
