@@ -1,7 +1,8 @@
 //! A local stand-in for AWS Transfer Family, for tests and the demo.
 //!
 //! It speaks Transfer's wire protocol (awsJson1.1: `POST /`, `X-Amz-Target:
-//! TransferService.<Op>`, errors as `{"__type": ...}`) on loopback, keeps users and
+//! TransferService.<Op>`, errors as `{"__type": ...}` with the HTTP status the service
+//! model binds) on loopback, keeps users and
 //! accesses in memory (seeded from JSON), enforces the service model's constraints with
 //! the model's own patterns, records every request, and injects faults on demand
 //! (throttling, 5xx, latency, dropped connections). It also accepts the PUT of
@@ -18,6 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use hyper::header::{HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -25,13 +27,20 @@ use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+/// The account and region in every ARN the stand-in answers.
+const ACCOUNT: &str = "111122223333";
+const REGION: &str = "us-east-1";
+
 /// What to do to a matching request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Fault {
-    /// HTTP 400 `ThrottlingException`.
+    /// HTTP 429 `ThrottlingException` with `RetryAfterSeconds: "1"`, as the service
+    /// model binds it.
     Throttle,
-    /// This HTTP status with `InternalServiceError` (500), `AccessDeniedException` (4xx)
-    /// or `ServiceUnavailableException` (any other).
+    /// This HTTP status with `AccessDeniedException` (4xx), `InternalFailure` (500: the
+    /// model binds none of Transfer's errors to 500, this is AWS's common one) or
+    /// `ServiceUnavailableException` (any other; the model binds it, and
+    /// `InternalServiceError`, to 503).
     Status(u16),
     /// Close the connection without answering.
     Drop,
@@ -331,6 +340,23 @@ fn json_reply(status: StatusCode, body: &Value, request_id: &str) -> Reply {
         .unwrap_or_default()
 }
 
+/// HTTP 429 `ThrottlingException`: `RetryAfterSeconds` in the body (awsJson1.1 carries
+/// every member there; the SDK reads it) and as `Retry-After`, where the model's
+/// `httpHeader` binding would put it.
+fn throttled(retry_after_seconds: u64, request_id: &str) -> Reply {
+    let mut reply = aws_error(
+        429,
+        "ThrottlingException",
+        "Rate exceeded",
+        json!({"RetryAfterSeconds": retry_after_seconds.to_string()}),
+        request_id,
+    );
+    reply
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+    reply
+}
+
 fn aws_error(status: u16, kind: &str, message: &str, extra: Value, request_id: &str) -> Reply {
     let mut body = json!({"__type": kind, "Message": message});
     if let (Some(b), Value::Object(extra)) = (body.as_object_mut(), extra) {
@@ -460,16 +486,10 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
             lock(&state.requests).push(record);
             return Err(Dropped);
         }
-        Some(Fault::Throttle) => Some(aws_error(
-            400,
-            "ThrottlingException",
-            "Rate exceeded",
-            json!({"RetryAfterSeconds": "1"}),
-            &request_id,
-        )),
+        Some(Fault::Throttle) => Some(throttled(1, &request_id)),
         Some(Fault::Status(status)) => {
             let kind = match status {
-                500 => "InternalServiceError",
+                500 => "InternalFailure",
                 // A 4xx that no retry will fix, as AWS answers a role without permission.
                 400..=499 => "AccessDeniedException",
                 _ => "ServiceUnavailableException",
@@ -509,7 +529,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
                 Ok(body) => json_reply(StatusCode::OK, &body, &request_id),
                 Err(e) => {
                     record.error = Some(e.kind.to_owned());
-                    aws_error(400, e.kind, &e.message, e.extra, &request_id)
+                    aws_error(e.status, e.kind, &e.message, e.extra, &request_id)
                 }
             },
         },
@@ -602,7 +622,9 @@ fn control(state: &State, method: &Method, path: &str, body: &Bytes) -> Reply {
     }
 }
 
+/// An error answer: the HTTP status is the one the service model binds to `kind`.
 struct ApiError {
+    status: u16,
     kind: &'static str,
     message: String,
     extra: Value,
@@ -610,7 +632,17 @@ struct ApiError {
 
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError {
+        status: 400,
         kind: "InvalidRequestException",
+        message: message.into(),
+        extra: json!({}),
+    }
+}
+
+fn serialization(message: impl Into<String>) -> ApiError {
+    ApiError {
+        status: 400,
+        kind: "SerializationException",
         message: message.into(),
         extra: json!({}),
     }
@@ -618,10 +650,15 @@ fn invalid(message: impl Into<String>) -> ApiError {
 
 fn not_found(kind: &str, name: &str) -> ApiError {
     ApiError {
+        status: 404,
         kind: "ResourceNotFoundException",
         message: format!("Unknown {}: {name}", kind.to_lowercase()),
         extra: json!({"Resource": name, "ResourceType": kind}),
     }
+}
+
+fn user_arn(server: &str, name: &str) -> String {
+    format!("arn:aws:transfer:{REGION}:{ACCOUNT}:user/{server}/{name}")
 }
 
 // The service model's patterns (API 2018-11-05). Java's `\w`/`\d`/`\s` are ASCII and
@@ -666,11 +703,7 @@ fn check_string(
             }
             Ok(Some(s.clone()))
         }
-        Some(_) => Err(ApiError {
-            kind: "SerializationException",
-            message: format!("{field} must be a string"),
-            extra: json!({}),
-        }),
+        Some(_) => Err(serialization(format!("{field} must be a string"))),
     }
 }
 
@@ -781,60 +814,58 @@ fn merge(stored: &mut Map<String, Value>, input: &Map<String, Value>) -> Result<
 }
 
 fn operate(state: &State, operation: &str, input: &Map<String, Value>) -> Result<Value, ApiError> {
-    let server_id =
-        check_string(input, "ServerId", true, (19, 19), Some(&SERVER_ID))?.unwrap_or_default();
-    let mut servers = lock(&state.servers);
-    let server = servers
-        .get_mut(&server_id)
-        .ok_or_else(|| not_found("Server", &server_id))?;
     match operation {
-        "DescribeUser" | "UpdateUser" => {
-            let name = check_string(input, "UserName", true, (3, 100), Some(&USER_NAME))?
-                .unwrap_or_default();
-            if operation == "UpdateUser" {
-                validate_update(input)?;
-            }
-            let user = server
-                .users
-                .get_mut(&name)
-                .ok_or_else(|| not_found("User", &name))?;
-            if operation == "DescribeUser" {
-                let mut described = user.clone();
-                described.insert(
-                    "Arn".into(),
-                    json!(format!(
-                        "arn:aws:transfer:us-east-1:111122223333:user/{server_id}/{name}"
-                    )),
-                );
-                return Ok(json!({"ServerId": server_id, "User": described}));
-            }
-            let mut updated = user.clone();
-            merge(&mut updated, input)?;
-            *user = updated;
-            Ok(json!({"ServerId": server_id, "UserName": name}))
-        }
-        "DescribeAccess" | "UpdateAccess" => {
-            let id = check_string(input, "ExternalId", true, (1, 256), Some(&EXTERNAL_ID))?
-                .unwrap_or_default();
-            if operation == "UpdateAccess" {
-                validate_update(input)?;
-            }
-            let access = server
-                .accesses
-                .get_mut(&id)
-                .ok_or_else(|| not_found("Access", &id))?;
-            if operation == "DescribeAccess" {
-                return Ok(json!({"ServerId": server_id, "Access": access.clone()}));
-            }
-            let mut updated = access.clone();
-            merge(&mut updated, input)?;
-            *access = updated;
-            Ok(json!({"ServerId": server_id, "ExternalId": id}))
+        "DescribeUser" | "UpdateUser" | "DescribeAccess" | "UpdateAccess" => {
+            member(state, operation, input)
         }
         other => Err(ApiError {
+            status: 400,
             kind: "UnknownOperationException",
             message: format!("the stand-in does not implement {other}"),
             extra: json!({}),
         }),
+    }
+}
+
+/// DescribeUser, UpdateUser, DescribeAccess, UpdateAccess: every field is checked
+/// before the server, then the user or access, is looked up.
+fn member(state: &State, operation: &str, input: &Map<String, Value>) -> Result<Value, ApiError> {
+    let server_id =
+        check_string(input, "ServerId", true, (19, 19), Some(&SERVER_ID))?.unwrap_or_default();
+    let user = operation.ends_with("User");
+    let name = if user {
+        check_string(input, "UserName", true, (3, 100), Some(&USER_NAME))?
+    } else {
+        check_string(input, "ExternalId", true, (1, 256), Some(&EXTERNAL_ID))?
+    }
+    .unwrap_or_default();
+    let update = operation.starts_with("Update");
+    if update {
+        validate_update(input)?;
+    }
+    let mut servers = lock(&state.servers);
+    let server = servers
+        .get_mut(&server_id)
+        .ok_or_else(|| not_found("Server", &server_id))?;
+    let stored = if user {
+        server.users.get_mut(&name)
+    } else {
+        server.accesses.get_mut(&name)
+    }
+    .ok_or_else(|| not_found(if user { "User" } else { "Access" }, &name))?;
+    match (user, update) {
+        (true, false) => {
+            let mut described = stored.clone();
+            described.insert("Arn".into(), json!(user_arn(&server_id, &name)));
+            Ok(json!({"ServerId": server_id, "User": described}))
+        }
+        (false, false) => Ok(json!({"ServerId": server_id, "Access": stored.clone()})),
+        (_, true) => {
+            let mut updated = stored.clone();
+            merge(&mut updated, input)?;
+            *stored = updated;
+            let key = if user { "UserName" } else { "ExternalId" };
+            Ok(json!({"ServerId": server_id, key: name}))
+        }
     }
 }
