@@ -2,15 +2,49 @@
 //!
 //! It speaks Transfer's wire protocol (awsJson1.1: `POST /`, `X-Amz-Target:
 //! TransferService.<Op>`, errors as `{"__type": ...}` with the HTTP status the service
-//! model binds) on loopback, keeps users and
-//! accesses in memory (seeded from JSON), enforces the service model's constraints with
-//! the model's own patterns, records every request, and injects faults on demand
-//! (throttling, 5xx, latency, dropped connections). It also accepts the PUT of
+//! model binds) on loopback, keeps servers, users and accesses in memory (seeded from
+//! JSON), enforces the service model's constraints with the model's own patterns,
+//! records every request, and injects faults on demand (throttling, 5xx, latency,
+//! dropped connections). It also accepts the PUT of
 //! CloudFormation custom-resource responses on any other path and records them.
+//!
+//! Operations: ListServers, DescribeServer, ListUsers, DescribeUser, UpdateUser,
+//! ListAccesses, DescribeAccess, UpdateAccess. Every field is checked against the model
+//! before anything is looked up. Listings come in name order, `MaxResults` (1..1000,
+//! default [`DEFAULT_MAX_RESULTS`]) at a time, with an opaque `NextToken` bound to its
+//! operation and server while entries remain.
+//!
+//! # Seed
+//!
+//! ```json
+//! {"Servers": [{
+//!   "ServerId": "s-0123456789abcdef0",
+//!   "IdentityProviderType": "SERVICE_MANAGED",  // API_GATEWAY, AWS_DIRECTORY_SERVICE, AWS_LAMBDA
+//!   "Domain": "S3",                             // EFS
+//!   "DirectoryListingOptimization": "DISABLED", // ENABLED; S3 servers only
+//!   "State": "ONLINE",                          // OFFLINE, STARTING, STOPPING, START_FAILED, STOP_FAILED
+//!   "EndpointType": "PUBLIC",                   // VPC, VPC_ENDPOINT
+//!   "LoggingRole": "arn:aws:iam::111122223333:role/transfer-logging",
+//!   "Users": [{"UserName": "alice", "HomeDirectoryType": "PATH", "HomeDirectory": "/b/alice"}],
+//!   "Accesses": [{"ExternalId": "S-1-5-21-1004336348-1177238915-682003330-1105"}],
+//!   "GenerateUsers": {"Count": 100000, "Prefix": "user", "HomeDirectory": "/b/${UserName}"}
+//! }]}
+//! ```
+//!
+//! Only `ServerId` is required; the defaults are the first values above, and no
+//! `LoggingRole`. Users and accesses are kept as given (DescribeUser/DescribeAccess answer
+//! them as stored); names, ids, roles and generated homes must satisfy the model.
+//! `GenerateUsers` is [`GenerateUsers`].
+//!
+//! # Control plane
+//!
+//! Under `/_standin/`: `GET requests | responses | state | peak`; `POST faults`
+//! (a [`Faults`]: rules and latency), `POST clear`.
 //!
 //! moto's Transfer backend has no UpdateUser/UpdateAccess, hence this crate.
 
 use std::collections::BTreeMap;
+use std::hash::RandomState;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
@@ -26,6 +60,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+mod lists;
+mod seed;
+mod token;
+
+pub use lists::DEFAULT_MAX_RESULTS;
+pub use seed::{GenerateUsers, SeedError};
 
 /// The account and region in every ARN the stand-in answers.
 const ACCOUNT: &str = "111122223333";
@@ -138,12 +179,20 @@ pub struct ResponsePut {
     pub accepted: bool,
 }
 
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+/// A server as seeded (see `seed.rs`), as `/_standin/state` shows it.
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct ServerState {
-    #[serde(default)]
+    identity_provider_type: String,
+    domain: String,
+    /// `Some` for S3 servers only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    directory_listing_optimization: Option<String>,
+    state: String,
+    endpoint_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logging_role: Option<String>,
     users: BTreeMap<String, Map<String, Value>>,
-    #[serde(default)]
     accesses: BTreeMap<String, Map<String, Value>>,
 }
 
@@ -151,6 +200,8 @@ struct ServerState {
 struct State {
     servers: Mutex<BTreeMap<String, ServerState>>,
     faults: Mutex<Faults>,
+    /// Seals NextTokens: one key per stand-in, so another instance's tokens are foreign.
+    token_key: RandomState,
     requests: Mutex<Vec<Recorded>>,
     responses: Mutex<Vec<ResponsePut>>,
     in_flight: AtomicUsize,
@@ -158,7 +209,7 @@ struct State {
     next_id: AtomicU64,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -175,52 +226,9 @@ impl Drop for StandIn {
     }
 }
 
-/// Parses a seed: `{"Servers": [{"ServerId": .., "Users": [..], "Accesses": [..]}]}`.
-fn load_seed(seed: &Value) -> Result<BTreeMap<String, ServerState>, String> {
-    let mut servers = BTreeMap::new();
-    let list = seed
-        .get("Servers")
-        .and_then(Value::as_array)
-        .ok_or("seed needs a Servers array")?;
-    for server in list {
-        let id = server
-            .get("ServerId")
-            .and_then(Value::as_str)
-            .ok_or("each server needs a ServerId")?;
-        let mut state = ServerState::default();
-        for user in server
-            .get("Users")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let u = user.as_object().ok_or("a user must be an object")?;
-            let name = u
-                .get("UserName")
-                .and_then(Value::as_str)
-                .ok_or("a user needs a UserName")?;
-            state.users.insert(name.to_owned(), u.clone());
-        }
-        for access in server
-            .get("Accesses")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let a = access.as_object().ok_or("an access must be an object")?;
-            let id = a
-                .get("ExternalId")
-                .and_then(Value::as_str)
-                .ok_or("an access needs an ExternalId")?;
-            state.accesses.insert(id.to_owned(), a.clone());
-        }
-        servers.insert(id.to_owned(), state);
-    }
-    Ok(servers)
-}
-
 impl StandIn {
-    /// Starts on a free loopback port.
+    /// Starts on a free loopback port, holding what `seed` holds (format: `seed.rs`;
+    /// `demo/seed.json` is one).
     pub async fn start(seed: &Value) -> std::io::Result<Self> {
         Self::start_on("127.0.0.1:0".parse().expect("literal address"), seed).await
     }
@@ -232,7 +240,7 @@ impl StandIn {
                 "the stand-in only listens on loopback",
             ));
         }
-        let servers = load_seed(seed).map_err(std::io::Error::other)?;
+        let servers = seed::load(seed)?;
         let state = Arc::new(State::default());
         *lock(&state.servers) = servers;
         let listener = TcpListener::bind(addr).await?;
@@ -340,6 +348,18 @@ fn json_reply(status: StatusCode, body: &Value, request_id: &str) -> Reply {
         .unwrap_or_default()
 }
 
+fn aws_error(status: u16, kind: &str, message: &str, extra: Value, request_id: &str) -> Reply {
+    let mut body = json!({"__type": kind, "Message": message});
+    if let (Some(b), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        b.extend(extra);
+    }
+    json_reply(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        &body,
+        request_id,
+    )
+}
+
 /// HTTP 429 `ThrottlingException`: `RetryAfterSeconds` in the body (awsJson1.1 carries
 /// every member there; the SDK reads it) and as `Retry-After`, where the model's
 /// `httpHeader` binding would put it.
@@ -355,18 +375,6 @@ fn throttled(retry_after_seconds: u64, request_id: &str) -> Reply {
         .headers_mut()
         .insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds));
     reply
-}
-
-fn aws_error(status: u16, kind: &str, message: &str, extra: Value, request_id: &str) -> Reply {
-    let mut body = json!({"__type": kind, "Message": message});
-    if let (Some(b), Value::Object(extra)) = (body.as_object_mut(), extra) {
-        b.extend(extra);
-    }
-    json_reply(
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        &body,
-        request_id,
-    )
 }
 
 /// Takes the first matching rule, consuming one of its `times`.
@@ -589,9 +597,11 @@ async fn response_sink(
         .unwrap_or_default())
 }
 
-/// The control plane for out-of-process users (the demo, the benchmark).
+/// The control plane for out-of-process users (the demo, the benchmark); the crate
+/// documentation lists its paths.
 fn control(state: &State, method: &Method, path: &str, body: &Bytes) -> Reply {
     let ok = |v: Value| json_reply(StatusCode::OK, &v, "control");
+    let bad = |e: String| json_reply(StatusCode::BAD_REQUEST, &json!({"error": e}), "control");
     match (method, path) {
         (&Method::GET, "/_standin/requests") => ok(json!(*lock(&state.requests))),
         (&Method::GET, "/_standin/responses") => ok(json!(*lock(&state.responses))),
@@ -602,11 +612,7 @@ fn control(state: &State, method: &Method, path: &str, body: &Bytes) -> Reply {
                 *lock(&state.faults) = f;
                 ok(json!({"ok": true}))
             }
-            Err(e) => json_reply(
-                StatusCode::BAD_REQUEST,
-                &json!({"error": e.to_string()}),
-                "control",
-            ),
+            Err(e) => bad(e.to_string()),
         },
         (&Method::POST, "/_standin/clear") => {
             lock(&state.requests).clear();
@@ -815,6 +821,9 @@ fn merge(stored: &mut Map<String, Value>, input: &Map<String, Value>) -> Result<
 
 fn operate(state: &State, operation: &str, input: &Map<String, Value>) -> Result<Value, ApiError> {
     match operation {
+        "ListServers" => lists::list_servers(state, input),
+        "DescribeServer" => lists::describe_server(state, input),
+        "ListUsers" | "ListAccesses" => lists::list_members(state, operation, input),
         "DescribeUser" | "UpdateUser" | "DescribeAccess" | "UpdateAccess" => {
             member(state, operation, input)
         }
