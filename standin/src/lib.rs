@@ -5,7 +5,7 @@
 //! model binds) on loopback, keeps servers, users and accesses in memory (seeded from
 //! JSON), enforces the service model's constraints with the model's own patterns,
 //! records every request, and injects faults on demand (throttling, 5xx, latency,
-//! dropped connections). It also accepts the PUT of
+//! dropped connections, per-operation rate limits). It also accepts the PUT of
 //! CloudFormation custom-resource responses on any other path and records them.
 //!
 //! Operations: ListServers, DescribeServer, ListUsers, DescribeUser, UpdateUser,
@@ -38,8 +38,9 @@
 //!
 //! # Control plane
 //!
-//! Under `/_standin/`: `GET requests | responses | state | peak`; `POST faults`
-//! (a [`Faults`]: rules and latency), `POST clear`.
+//! Under `/_standin/`: `GET requests | responses | state | peak | faults`; `POST faults`
+//! (a [`Faults`]: rules, latency and [`RateLimit`]s), `POST rate-limits` (a list of
+//! [`RateLimit`]: the rate limits only), `POST clear`.
 //!
 //! moto's Transfer backend has no UpdateUser/UpdateAccess, hence this crate.
 
@@ -48,7 +49,7 @@ use std::hash::RandomState;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -62,10 +63,12 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 mod lists;
+mod rate;
 mod seed;
 mod token;
 
 pub use lists::DEFAULT_MAX_RESULTS;
+pub use rate::RateLimit;
 pub use seed::{GenerateUsers, SeedError};
 
 /// The account and region in every ARN the stand-in answers.
@@ -129,7 +132,7 @@ impl FaultRule {
 }
 
 /// Fault settings as the control endpoint takes them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Faults {
     /// Added to every Transfer request.
@@ -137,6 +140,11 @@ pub struct Faults {
     pub latency_ms: u64,
     #[serde(default)]
     pub rules: Vec<FaultRule>,
+    /// Token buckets by operation (the last one given for an operation applies). A rule's
+    /// fault comes first; a signed request that no rule answers takes a token or is
+    /// answered `ThrottlingException`.
+    #[serde(default)]
+    pub rate_limits: Vec<RateLimit>,
 }
 
 /// One request as the stand-in saw it.
@@ -151,6 +159,9 @@ pub struct Recorded {
     pub error: Option<String>,
     /// SigV4 `Authorization` for service `transfer` was present.
     pub signed: bool,
+    /// Answered `ThrottlingException` by a rate limit (not by a fault rule).
+    #[serde(default)]
+    pub throttled: bool,
 }
 
 impl Recorded {
@@ -200,6 +211,7 @@ struct ServerState {
 struct State {
     servers: Mutex<BTreeMap<String, ServerState>>,
     faults: Mutex<Faults>,
+    buckets: Mutex<rate::Buckets>,
     /// Seals NextTokens: one key per stand-in, so another instance's tokens are foreign.
     token_key: RandomState,
     requests: Mutex<Vec<Recorded>>,
@@ -300,8 +312,10 @@ impl StandIn {
         self.state.peak.store(0, Ordering::SeqCst);
     }
 
+    /// Replaces every fault setting (rules, latency, rate limits); buckets start full.
     pub fn set_faults(&self, faults: Faults) {
         *lock(&self.state.faults) = faults;
+        lock(&self.state.buckets).clear();
     }
 
     pub fn add_fault(&self, rule: FaultRule) {
@@ -310,6 +324,25 @@ impl StandIn {
 
     pub fn set_latency(&self, latency: Duration) {
         lock(&self.state.faults).latency_ms = latency.as_millis() as u64;
+    }
+
+    /// Limits `operation` to `requests_per_second` with bursts of `burst` (replacing its
+    /// limit, if any; its bucket starts full). Panics on a negative or NaN rate.
+    pub fn set_rate_limit(&self, operation: &str, requests_per_second: f64, burst: u32) {
+        let limit = RateLimit::new(operation, requests_per_second, burst);
+        if let Err(e) = limit.check() {
+            panic!("{e}");
+        }
+        let mut faults = lock(&self.state.faults);
+        faults.rate_limits.retain(|l| l.operation != operation);
+        faults.rate_limits.push(limit);
+        lock(&self.state.buckets).clear();
+    }
+
+    /// Lifts every rate limit.
+    pub fn clear_rate_limits(&self) {
+        lock(&self.state.faults).rate_limits.clear();
+        lock(&self.state.buckets).clear();
     }
 
     /// The most Transfer requests ever handled at once since the last clear.
@@ -375,6 +408,15 @@ fn throttled(retry_after_seconds: u64, request_id: &str) -> Reply {
         .headers_mut()
         .insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds));
     reply
+}
+
+/// Takes a token for `operation` when it is rate limited; the wait for one otherwise.
+fn take_token(state: &State, operation: &str) -> Result<(), Duration> {
+    let limit = rate::limit_for(&lock(&state.faults).rate_limits, operation);
+    match limit {
+        Some(limit) => lock(&state.buckets).take(&limit, Instant::now()),
+        None => Ok(()),
+    }
 }
 
 /// Takes the first matching rule, consuming one of its `times`.
@@ -485,6 +527,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
         fault: fault.clone(),
         error: None,
         signed,
+        throttled: false,
     };
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
@@ -525,15 +568,20 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
             json!({}),
             &request_id,
         ),
-        None => match input {
-            None => aws_error(
+        None => match (take_token(&state, &operation), input) {
+            (Err(wait), _) => {
+                record.throttled = true;
+                record.error = Some("ThrottlingException".into());
+                throttled(rate::retry_after_seconds(wait), &request_id)
+            }
+            (Ok(()), None) => aws_error(
                 400,
                 "SerializationException",
                 "request body is not a JSON object",
                 json!({}),
                 &request_id,
             ),
-            Some(input) => match operate(&state, &operation, &input) {
+            (Ok(()), Some(input)) => match operate(&state, &operation, &input) {
                 Ok(body) => json_reply(StatusCode::OK, &body, &request_id),
                 Err(e) => {
                     record.error = Some(e.kind.to_owned());
@@ -597,6 +645,10 @@ async fn response_sink(
         .unwrap_or_default())
 }
 
+fn check_limits(limits: &[RateLimit]) -> Result<(), String> {
+    limits.iter().try_for_each(RateLimit::check)
+}
+
 /// The control plane for out-of-process users (the demo, the benchmark); the crate
 /// documentation lists its paths.
 fn control(state: &State, method: &Method, path: &str, body: &Bytes) -> Reply {
@@ -607,13 +659,31 @@ fn control(state: &State, method: &Method, path: &str, body: &Bytes) -> Reply {
         (&Method::GET, "/_standin/responses") => ok(json!(*lock(&state.responses))),
         (&Method::GET, "/_standin/state") => ok(json!(*lock(&state.servers))),
         (&Method::GET, "/_standin/peak") => ok(json!({"Peak": state.peak.load(Ordering::SeqCst)})),
-        (&Method::POST, "/_standin/faults") => match serde_json::from_slice::<Faults>(body) {
+        (&Method::GET, "/_standin/faults") => ok(json!(*lock(&state.faults))),
+        (&Method::POST, "/_standin/faults") => match serde_json::from_slice::<Faults>(body)
+            .map_err(|e| e.to_string())
+            .and_then(|f| check_limits(&f.rate_limits).map(|()| f))
+        {
             Ok(f) => {
                 *lock(&state.faults) = f;
+                lock(&state.buckets).clear();
                 ok(json!({"ok": true}))
             }
-            Err(e) => bad(e.to_string()),
+            Err(e) => bad(e),
         },
+        (&Method::POST, "/_standin/rate-limits") => {
+            match serde_json::from_slice::<Vec<RateLimit>>(body)
+                .map_err(|e| e.to_string())
+                .and_then(|l| check_limits(&l).map(|()| l))
+            {
+                Ok(limits) => {
+                    lock(&state.faults).rate_limits = limits;
+                    lock(&state.buckets).clear();
+                    ok(json!({"ok": true}))
+                }
+                Err(e) => bad(e),
+            }
+        }
         (&Method::POST, "/_standin/clear") => {
             lock(&state.requests).clear();
             lock(&state.responses).clear();
