@@ -34,13 +34,15 @@
 //! Only `ServerId` is required; the defaults are the first values above, and no
 //! `LoggingRole`. Users and accesses are kept as given (DescribeUser/DescribeAccess answer
 //! them as stored); names, ids, roles and generated homes must satisfy the model.
-//! `GenerateUsers` is [`GenerateUsers`].
+//! `GenerateUsers` is [`GenerateUsers`]; [`StandIn::seed_users`] and
+//! [`StandIn::generate_users`] add users to a running stand-in.
 //!
 //! # Control plane
 //!
 //! Under `/_standin/`: `GET requests | responses | state | peak | faults`; `POST faults`
 //! (a [`Faults`]: rules, latency and [`RateLimit`]s), `POST rate-limits` (a list of
-//! [`RateLimit`]: the rate limits only), `POST clear`.
+//! [`RateLimit`]: the rate limits only), `POST users` (`{"ServerId", "Users": [..],
+//! "Generate": {..}}`), `POST clear`.
 //!
 //! moto's Transfer backend has no UpdateUser/UpdateAccess, hence this crate.
 
@@ -345,6 +347,27 @@ impl StandIn {
         lock(&self.state.buckets).clear();
     }
 
+    /// Adds users (JSON objects with a valid `UserName`, kept as given) to `server`; a
+    /// name already there is replaced. All are checked before any is added. Returns the
+    /// server's user count afterwards.
+    pub fn seed_users<I>(&self, server: &str, users: I) -> Result<usize, SeedError>
+    where
+        I: IntoIterator<Item = Value>,
+    {
+        add_users(&self.state, server, seed::user_entries(users)?)
+    }
+
+    /// Adds the users `spec` generates to `server` (see [`GenerateUsers`]). Returns the
+    /// server's user count afterwards.
+    pub fn generate_users(&self, server: &str, spec: &GenerateUsers) -> Result<usize, SeedError> {
+        add_users(&self.state, server, spec.users()?)
+    }
+
+    /// How many users `server` has, if it exists.
+    pub fn user_count(&self, server: &str) -> Option<usize> {
+        lock(&self.state.servers).get(server).map(|s| s.users.len())
+    }
+
     /// The most Transfer requests ever handled at once since the last clear.
     pub fn peak_concurrency(&self) -> usize {
         self.state.peak.load(Ordering::SeqCst)
@@ -379,6 +402,16 @@ fn json_reply(status: StatusCode, body: &Value, request_id: &str) -> Reply {
         .header("x-amzn-requestid", request_id)
         .body(Full::new(Bytes::from(body.to_string())))
         .unwrap_or_default()
+}
+
+/// Adds users to a server in one bulk merge, under the lock only for the merge.
+fn add_users(state: &State, server: &str, users: seed::Entries) -> Result<usize, SeedError> {
+    let mut servers = lock(&state.servers);
+    let s = servers
+        .get_mut(server)
+        .ok_or_else(|| SeedError::new(format!("no server {server} in the stand-in")))?;
+    seed::insert_users(&mut s.users, users);
+    Ok(s.users.len())
 }
 
 fn aws_error(status: u16, kind: &str, message: &str, extra: Value, request_id: &str) -> Reply {
@@ -645,6 +678,28 @@ async fn response_sink(
         .unwrap_or_default())
 }
 
+/// A user-seeding request on the control plane: `Users` as given, then `Generate`d ones.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SeedUsers {
+    server_id: String,
+    #[serde(default)]
+    users: Vec<Value>,
+    #[serde(default)]
+    generate: Option<GenerateUsers>,
+}
+
+fn seed_users_request(state: &State, body: &Bytes) -> Result<Value, String> {
+    let req: SeedUsers = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let mut users = seed::user_entries(req.users).map_err(|e| e.to_string())?;
+    if let Some(spec) = &req.generate {
+        users.extend(spec.users().map_err(|e| e.to_string())?);
+    }
+    let added = users.len();
+    let count = add_users(state, &req.server_id, users).map_err(|e| e.to_string())?;
+    Ok(json!({"Added": added, "UserCount": count}))
+}
+
 fn check_limits(limits: &[RateLimit]) -> Result<(), String> {
     limits.iter().try_for_each(RateLimit::check)
 }
@@ -684,6 +739,10 @@ fn control(state: &State, method: &Method, path: &str, body: &Bytes) -> Reply {
                 Err(e) => bad(e),
             }
         }
+        (&Method::POST, "/_standin/users") => match seed_users_request(state, body) {
+            Ok(v) => ok(v),
+            Err(e) => bad(e),
+        },
         (&Method::POST, "/_standin/clear") => {
             lock(&state.requests).clear();
             lock(&state.responses).clear();
