@@ -1,23 +1,62 @@
 //! A local stand-in for AWS Transfer Family, for tests and the demo.
 //!
 //! It speaks Transfer's wire protocol (awsJson1.1: `POST /`, `X-Amz-Target:
-//! TransferService.<Op>`, errors as `{"__type": ...}`) on loopback, keeps users and
-//! accesses in memory (seeded from JSON), enforces the service model's constraints with
-//! the model's own patterns, records every request, and injects faults on demand
-//! (throttling, 5xx, latency, dropped connections). It also accepts the PUT of
+//! TransferService.<Op>`, errors as `{"__type": ...}` with the HTTP status the service
+//! model binds) on loopback, keeps servers, users and accesses in memory (seeded from
+//! JSON), enforces the service model's constraints with the model's own patterns,
+//! records every request, and injects faults on demand (throttling, 5xx, latency,
+//! dropped connections, per-operation rate limits). It also accepts the PUT of
 //! CloudFormation custom-resource responses on any other path and records them.
+//!
+//! Operations: ListServers, DescribeServer, ListUsers, DescribeUser, UpdateUser,
+//! ListAccesses, DescribeAccess, UpdateAccess. Every field is checked against the model
+//! before anything is looked up. Listings come in name order, `MaxResults` (1..1000,
+//! default [`DEFAULT_MAX_RESULTS`]) at a time, with an opaque `NextToken` bound to its
+//! operation and server while entries remain.
+//!
+//! # Seed
+//!
+//! ```json
+//! {"Servers": [{
+//!   "ServerId": "s-0123456789abcdef0",
+//!   "IdentityProviderType": "SERVICE_MANAGED",  // API_GATEWAY, AWS_DIRECTORY_SERVICE, AWS_LAMBDA
+//!   "Domain": "S3",                             // EFS
+//!   "DirectoryListingOptimization": "DISABLED", // ENABLED; S3 servers only
+//!   "State": "ONLINE",                          // OFFLINE, STARTING, STOPPING, START_FAILED, STOP_FAILED
+//!   "EndpointType": "PUBLIC",                   // VPC, VPC_ENDPOINT
+//!   "LoggingRole": "arn:aws:iam::111122223333:role/transfer-logging",
+//!   "Users": [{"UserName": "alice", "HomeDirectoryType": "PATH", "HomeDirectory": "/b/alice"}],
+//!   "Accesses": [{"ExternalId": "S-1-5-21-1004336348-1177238915-682003330-1105"}],
+//!   "GenerateUsers": {"Count": 100000, "Prefix": "user", "HomeDirectory": "/b/${UserName}"}
+//! }]}
+//! ```
+//!
+//! Only `ServerId` is required; the defaults are the first values above, and no
+//! `LoggingRole`. Users and accesses are kept as given (DescribeUser/DescribeAccess answer
+//! them as stored); names, ids, roles and generated homes must satisfy the model.
+//! `GenerateUsers` is [`GenerateUsers`]; [`StandIn::seed_users`] and
+//! [`StandIn::generate_users`] add users to a running stand-in.
+//!
+//! # Control plane
+//!
+//! Under `/_standin/`: `GET requests | responses | state | peak | faults`; `POST faults`
+//! (a [`Faults`]: rules, latency and [`RateLimit`]s), `POST rate-limits` (a list of
+//! [`RateLimit`]: the rate limits only), `POST users` (`{"ServerId", "Users": [..],
+//! "Generate": {..}}`), `POST clear`.
 //!
 //! moto's Transfer backend has no UpdateUser/UpdateAccess, hence this crate.
 
 use std::collections::BTreeMap;
+use std::hash::RandomState;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use hyper::header::{HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -25,13 +64,29 @@ use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+mod lists;
+mod rate;
+mod seed;
+mod token;
+
+pub use lists::DEFAULT_MAX_RESULTS;
+pub use rate::RateLimit;
+pub use seed::{GenerateUsers, SeedError};
+
+/// The account and region in every ARN the stand-in answers.
+const ACCOUNT: &str = "111122223333";
+const REGION: &str = "us-east-1";
+
 /// What to do to a matching request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Fault {
-    /// HTTP 400 `ThrottlingException`.
+    /// HTTP 429 `ThrottlingException` with `RetryAfterSeconds: "1"`, as the service
+    /// model binds it.
     Throttle,
-    /// This HTTP status with `InternalServiceError` (500), `AccessDeniedException` (4xx)
-    /// or `ServiceUnavailableException` (any other).
+    /// This HTTP status with `AccessDeniedException` (4xx), `InternalFailure` (500: the
+    /// model binds none of Transfer's errors to 500, this is AWS's common one) or
+    /// `ServiceUnavailableException` (any other; the model binds it, and
+    /// `InternalServiceError`, to 503).
     Status(u16),
     /// Close the connection without answering.
     Drop,
@@ -79,7 +134,7 @@ impl FaultRule {
 }
 
 /// Fault settings as the control endpoint takes them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Faults {
     /// Added to every Transfer request.
@@ -87,6 +142,11 @@ pub struct Faults {
     pub latency_ms: u64,
     #[serde(default)]
     pub rules: Vec<FaultRule>,
+    /// Token buckets by operation (the last one given for an operation applies). A rule's
+    /// fault comes first; a signed request that no rule answers takes a token or is
+    /// answered `ThrottlingException`.
+    #[serde(default)]
+    pub rate_limits: Vec<RateLimit>,
 }
 
 /// One request as the stand-in saw it.
@@ -101,6 +161,9 @@ pub struct Recorded {
     pub error: Option<String>,
     /// SigV4 `Authorization` for service `transfer` was present.
     pub signed: bool,
+    /// Answered `ThrottlingException` by a rate limit (not by a fault rule).
+    #[serde(default)]
+    pub throttled: bool,
 }
 
 impl Recorded {
@@ -129,12 +192,20 @@ pub struct ResponsePut {
     pub accepted: bool,
 }
 
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+/// A server as seeded (see `seed.rs`), as `/_standin/state` shows it.
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct ServerState {
-    #[serde(default)]
+    identity_provider_type: String,
+    domain: String,
+    /// `Some` for S3 servers only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    directory_listing_optimization: Option<String>,
+    state: String,
+    endpoint_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logging_role: Option<String>,
     users: BTreeMap<String, Map<String, Value>>,
-    #[serde(default)]
     accesses: BTreeMap<String, Map<String, Value>>,
 }
 
@@ -142,6 +213,9 @@ struct ServerState {
 struct State {
     servers: Mutex<BTreeMap<String, ServerState>>,
     faults: Mutex<Faults>,
+    buckets: Mutex<rate::Buckets>,
+    /// Seals NextTokens: one key per stand-in, so another instance's tokens are foreign.
+    token_key: RandomState,
     requests: Mutex<Vec<Recorded>>,
     responses: Mutex<Vec<ResponsePut>>,
     in_flight: AtomicUsize,
@@ -149,7 +223,7 @@ struct State {
     next_id: AtomicU64,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -166,52 +240,9 @@ impl Drop for StandIn {
     }
 }
 
-/// Parses a seed: `{"Servers": [{"ServerId": .., "Users": [..], "Accesses": [..]}]}`.
-fn load_seed(seed: &Value) -> Result<BTreeMap<String, ServerState>, String> {
-    let mut servers = BTreeMap::new();
-    let list = seed
-        .get("Servers")
-        .and_then(Value::as_array)
-        .ok_or("seed needs a Servers array")?;
-    for server in list {
-        let id = server
-            .get("ServerId")
-            .and_then(Value::as_str)
-            .ok_or("each server needs a ServerId")?;
-        let mut state = ServerState::default();
-        for user in server
-            .get("Users")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let u = user.as_object().ok_or("a user must be an object")?;
-            let name = u
-                .get("UserName")
-                .and_then(Value::as_str)
-                .ok_or("a user needs a UserName")?;
-            state.users.insert(name.to_owned(), u.clone());
-        }
-        for access in server
-            .get("Accesses")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let a = access.as_object().ok_or("an access must be an object")?;
-            let id = a
-                .get("ExternalId")
-                .and_then(Value::as_str)
-                .ok_or("an access needs an ExternalId")?;
-            state.accesses.insert(id.to_owned(), a.clone());
-        }
-        servers.insert(id.to_owned(), state);
-    }
-    Ok(servers)
-}
-
 impl StandIn {
-    /// Starts on a free loopback port.
+    /// Starts on a free loopback port, holding what `seed` holds (format: `seed.rs`;
+    /// `demo/seed.json` is one).
     pub async fn start(seed: &Value) -> std::io::Result<Self> {
         Self::start_on("127.0.0.1:0".parse().expect("literal address"), seed).await
     }
@@ -223,7 +254,7 @@ impl StandIn {
                 "the stand-in only listens on loopback",
             ));
         }
-        let servers = load_seed(seed).map_err(std::io::Error::other)?;
+        let servers = seed::load(seed)?;
         let state = Arc::new(State::default());
         *lock(&state.servers) = servers;
         let listener = TcpListener::bind(addr).await?;
@@ -283,8 +314,10 @@ impl StandIn {
         self.state.peak.store(0, Ordering::SeqCst);
     }
 
+    /// Replaces every fault setting (rules, latency, rate limits); buckets start full.
     pub fn set_faults(&self, faults: Faults) {
         *lock(&self.state.faults) = faults;
+        lock(&self.state.buckets).clear();
     }
 
     pub fn add_fault(&self, rule: FaultRule) {
@@ -293,6 +326,46 @@ impl StandIn {
 
     pub fn set_latency(&self, latency: Duration) {
         lock(&self.state.faults).latency_ms = latency.as_millis() as u64;
+    }
+
+    /// Limits `operation` to `requests_per_second` with bursts of `burst` (replacing its
+    /// limit, if any; its bucket starts full). Panics on a negative or NaN rate.
+    pub fn set_rate_limit(&self, operation: &str, requests_per_second: f64, burst: u32) {
+        let limit = RateLimit::new(operation, requests_per_second, burst);
+        if let Err(e) = limit.check() {
+            panic!("{e}");
+        }
+        let mut faults = lock(&self.state.faults);
+        faults.rate_limits.retain(|l| l.operation != operation);
+        faults.rate_limits.push(limit);
+        lock(&self.state.buckets).clear();
+    }
+
+    /// Lifts every rate limit.
+    pub fn clear_rate_limits(&self) {
+        lock(&self.state.faults).rate_limits.clear();
+        lock(&self.state.buckets).clear();
+    }
+
+    /// Adds users (JSON objects with a valid `UserName`, kept as given) to `server`; a
+    /// name already there is replaced. All are checked before any is added. Returns the
+    /// server's user count afterwards.
+    pub fn seed_users<I>(&self, server: &str, users: I) -> Result<usize, SeedError>
+    where
+        I: IntoIterator<Item = Value>,
+    {
+        add_users(&self.state, server, seed::user_entries(users)?)
+    }
+
+    /// Adds the users `spec` generates to `server` (see [`GenerateUsers`]). Returns the
+    /// server's user count afterwards.
+    pub fn generate_users(&self, server: &str, spec: &GenerateUsers) -> Result<usize, SeedError> {
+        add_users(&self.state, server, spec.users()?)
+    }
+
+    /// How many users `server` has, if it exists.
+    pub fn user_count(&self, server: &str) -> Option<usize> {
+        lock(&self.state.servers).get(server).map(|s| s.users.len())
     }
 
     /// The most Transfer requests ever handled at once since the last clear.
@@ -331,6 +404,16 @@ fn json_reply(status: StatusCode, body: &Value, request_id: &str) -> Reply {
         .unwrap_or_default()
 }
 
+/// Adds users to a server in one bulk merge, under the lock only for the merge.
+fn add_users(state: &State, server: &str, users: seed::Entries) -> Result<usize, SeedError> {
+    let mut servers = lock(&state.servers);
+    let s = servers
+        .get_mut(server)
+        .ok_or_else(|| SeedError::new(format!("no server {server} in the stand-in")))?;
+    seed::insert_users(&mut s.users, users);
+    Ok(s.users.len())
+}
+
 fn aws_error(status: u16, kind: &str, message: &str, extra: Value, request_id: &str) -> Reply {
     let mut body = json!({"__type": kind, "Message": message});
     if let (Some(b), Value::Object(extra)) = (body.as_object_mut(), extra) {
@@ -341,6 +424,32 @@ fn aws_error(status: u16, kind: &str, message: &str, extra: Value, request_id: &
         &body,
         request_id,
     )
+}
+
+/// HTTP 429 `ThrottlingException`: `RetryAfterSeconds` in the body (awsJson1.1 carries
+/// every member there; the SDK reads it) and as `Retry-After`, where the model's
+/// `httpHeader` binding would put it.
+fn throttled(retry_after_seconds: u64, request_id: &str) -> Reply {
+    let mut reply = aws_error(
+        429,
+        "ThrottlingException",
+        "Rate exceeded",
+        json!({"RetryAfterSeconds": retry_after_seconds.to_string()}),
+        request_id,
+    );
+    reply
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+    reply
+}
+
+/// Takes a token for `operation` when it is rate limited; the wait for one otherwise.
+fn take_token(state: &State, operation: &str) -> Result<(), Duration> {
+    let limit = rate::limit_for(&lock(&state.faults).rate_limits, operation);
+    match limit {
+        Some(limit) => lock(&state.buckets).take(&limit, Instant::now()),
+        None => Ok(()),
+    }
 }
 
 /// Takes the first matching rule, consuming one of its `times`.
@@ -451,6 +560,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
         fault: fault.clone(),
         error: None,
         signed,
+        throttled: false,
     };
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
@@ -460,16 +570,10 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
             lock(&state.requests).push(record);
             return Err(Dropped);
         }
-        Some(Fault::Throttle) => Some(aws_error(
-            400,
-            "ThrottlingException",
-            "Rate exceeded",
-            json!({"RetryAfterSeconds": "1"}),
-            &request_id,
-        )),
+        Some(Fault::Throttle) => Some(throttled(1, &request_id)),
         Some(Fault::Status(status)) => {
             let kind = match status {
-                500 => "InternalServiceError",
+                500 => "InternalFailure",
                 // A 4xx that no retry will fix, as AWS answers a role without permission.
                 400..=499 => "AccessDeniedException",
                 _ => "ServiceUnavailableException",
@@ -497,19 +601,24 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
             json!({}),
             &request_id,
         ),
-        None => match input {
-            None => aws_error(
+        None => match (take_token(&state, &operation), input) {
+            (Err(wait), _) => {
+                record.throttled = true;
+                record.error = Some("ThrottlingException".into());
+                throttled(rate::retry_after_seconds(wait), &request_id)
+            }
+            (Ok(()), None) => aws_error(
                 400,
                 "SerializationException",
                 "request body is not a JSON object",
                 json!({}),
                 &request_id,
             ),
-            Some(input) => match operate(&state, &operation, &input) {
+            (Ok(()), Some(input)) => match operate(&state, &operation, &input) {
                 Ok(body) => json_reply(StatusCode::OK, &body, &request_id),
                 Err(e) => {
                     record.error = Some(e.kind.to_owned());
-                    aws_error(400, e.kind, &e.message, e.extra, &request_id)
+                    aws_error(e.status, e.kind, &e.message, e.extra, &request_id)
                 }
             },
         },
@@ -569,24 +678,70 @@ async fn response_sink(
         .unwrap_or_default())
 }
 
-/// The control plane for out-of-process users (the demo, the benchmark).
+/// A user-seeding request on the control plane: `Users` as given, then `Generate`d ones.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SeedUsers {
+    server_id: String,
+    #[serde(default)]
+    users: Vec<Value>,
+    #[serde(default)]
+    generate: Option<GenerateUsers>,
+}
+
+fn seed_users_request(state: &State, body: &Bytes) -> Result<Value, String> {
+    let req: SeedUsers = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let mut users = seed::user_entries(req.users).map_err(|e| e.to_string())?;
+    if let Some(spec) = &req.generate {
+        users.extend(spec.users().map_err(|e| e.to_string())?);
+    }
+    let added = users.len();
+    let count = add_users(state, &req.server_id, users).map_err(|e| e.to_string())?;
+    Ok(json!({"Added": added, "UserCount": count}))
+}
+
+fn check_limits(limits: &[RateLimit]) -> Result<(), String> {
+    limits.iter().try_for_each(RateLimit::check)
+}
+
+/// The control plane for out-of-process users (the demo, the benchmark); the crate
+/// documentation lists its paths.
 fn control(state: &State, method: &Method, path: &str, body: &Bytes) -> Reply {
     let ok = |v: Value| json_reply(StatusCode::OK, &v, "control");
+    let bad = |e: String| json_reply(StatusCode::BAD_REQUEST, &json!({"error": e}), "control");
     match (method, path) {
         (&Method::GET, "/_standin/requests") => ok(json!(*lock(&state.requests))),
         (&Method::GET, "/_standin/responses") => ok(json!(*lock(&state.responses))),
         (&Method::GET, "/_standin/state") => ok(json!(*lock(&state.servers))),
         (&Method::GET, "/_standin/peak") => ok(json!({"Peak": state.peak.load(Ordering::SeqCst)})),
-        (&Method::POST, "/_standin/faults") => match serde_json::from_slice::<Faults>(body) {
+        (&Method::GET, "/_standin/faults") => ok(json!(*lock(&state.faults))),
+        (&Method::POST, "/_standin/faults") => match serde_json::from_slice::<Faults>(body)
+            .map_err(|e| e.to_string())
+            .and_then(|f| check_limits(&f.rate_limits).map(|()| f))
+        {
             Ok(f) => {
                 *lock(&state.faults) = f;
+                lock(&state.buckets).clear();
                 ok(json!({"ok": true}))
             }
-            Err(e) => json_reply(
-                StatusCode::BAD_REQUEST,
-                &json!({"error": e.to_string()}),
-                "control",
-            ),
+            Err(e) => bad(e),
+        },
+        (&Method::POST, "/_standin/rate-limits") => {
+            match serde_json::from_slice::<Vec<RateLimit>>(body)
+                .map_err(|e| e.to_string())
+                .and_then(|l| check_limits(&l).map(|()| l))
+            {
+                Ok(limits) => {
+                    lock(&state.faults).rate_limits = limits;
+                    lock(&state.buckets).clear();
+                    ok(json!({"ok": true}))
+                }
+                Err(e) => bad(e),
+            }
+        }
+        (&Method::POST, "/_standin/users") => match seed_users_request(state, body) {
+            Ok(v) => ok(v),
+            Err(e) => bad(e),
         },
         (&Method::POST, "/_standin/clear") => {
             lock(&state.requests).clear();
@@ -602,7 +757,9 @@ fn control(state: &State, method: &Method, path: &str, body: &Bytes) -> Reply {
     }
 }
 
+/// An error answer: the HTTP status is the one the service model binds to `kind`.
 struct ApiError {
+    status: u16,
     kind: &'static str,
     message: String,
     extra: Value,
@@ -610,7 +767,17 @@ struct ApiError {
 
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError {
+        status: 400,
         kind: "InvalidRequestException",
+        message: message.into(),
+        extra: json!({}),
+    }
+}
+
+fn serialization(message: impl Into<String>) -> ApiError {
+    ApiError {
+        status: 400,
+        kind: "SerializationException",
         message: message.into(),
         extra: json!({}),
     }
@@ -618,10 +785,15 @@ fn invalid(message: impl Into<String>) -> ApiError {
 
 fn not_found(kind: &str, name: &str) -> ApiError {
     ApiError {
+        status: 404,
         kind: "ResourceNotFoundException",
         message: format!("Unknown {}: {name}", kind.to_lowercase()),
         extra: json!({"Resource": name, "ResourceType": kind}),
     }
+}
+
+fn user_arn(server: &str, name: &str) -> String {
+    format!("arn:aws:transfer:{REGION}:{ACCOUNT}:user/{server}/{name}")
 }
 
 // The service model's patterns (API 2018-11-05). Java's `\w`/`\d`/`\s` are ASCII and
@@ -666,11 +838,7 @@ fn check_string(
             }
             Ok(Some(s.clone()))
         }
-        Some(_) => Err(ApiError {
-            kind: "SerializationException",
-            message: format!("{field} must be a string"),
-            extra: json!({}),
-        }),
+        Some(_) => Err(serialization(format!("{field} must be a string"))),
     }
 }
 
@@ -781,60 +949,61 @@ fn merge(stored: &mut Map<String, Value>, input: &Map<String, Value>) -> Result<
 }
 
 fn operate(state: &State, operation: &str, input: &Map<String, Value>) -> Result<Value, ApiError> {
-    let server_id =
-        check_string(input, "ServerId", true, (19, 19), Some(&SERVER_ID))?.unwrap_or_default();
-    let mut servers = lock(&state.servers);
-    let server = servers
-        .get_mut(&server_id)
-        .ok_or_else(|| not_found("Server", &server_id))?;
     match operation {
-        "DescribeUser" | "UpdateUser" => {
-            let name = check_string(input, "UserName", true, (3, 100), Some(&USER_NAME))?
-                .unwrap_or_default();
-            if operation == "UpdateUser" {
-                validate_update(input)?;
-            }
-            let user = server
-                .users
-                .get_mut(&name)
-                .ok_or_else(|| not_found("User", &name))?;
-            if operation == "DescribeUser" {
-                let mut described = user.clone();
-                described.insert(
-                    "Arn".into(),
-                    json!(format!(
-                        "arn:aws:transfer:us-east-1:111122223333:user/{server_id}/{name}"
-                    )),
-                );
-                return Ok(json!({"ServerId": server_id, "User": described}));
-            }
-            let mut updated = user.clone();
-            merge(&mut updated, input)?;
-            *user = updated;
-            Ok(json!({"ServerId": server_id, "UserName": name}))
-        }
-        "DescribeAccess" | "UpdateAccess" => {
-            let id = check_string(input, "ExternalId", true, (1, 256), Some(&EXTERNAL_ID))?
-                .unwrap_or_default();
-            if operation == "UpdateAccess" {
-                validate_update(input)?;
-            }
-            let access = server
-                .accesses
-                .get_mut(&id)
-                .ok_or_else(|| not_found("Access", &id))?;
-            if operation == "DescribeAccess" {
-                return Ok(json!({"ServerId": server_id, "Access": access.clone()}));
-            }
-            let mut updated = access.clone();
-            merge(&mut updated, input)?;
-            *access = updated;
-            Ok(json!({"ServerId": server_id, "ExternalId": id}))
+        "ListServers" => lists::list_servers(state, input),
+        "DescribeServer" => lists::describe_server(state, input),
+        "ListUsers" | "ListAccesses" => lists::list_members(state, operation, input),
+        "DescribeUser" | "UpdateUser" | "DescribeAccess" | "UpdateAccess" => {
+            member(state, operation, input)
         }
         other => Err(ApiError {
+            status: 400,
             kind: "UnknownOperationException",
             message: format!("the stand-in does not implement {other}"),
             extra: json!({}),
         }),
+    }
+}
+
+/// DescribeUser, UpdateUser, DescribeAccess, UpdateAccess: every field is checked
+/// before the server, then the user or access, is looked up.
+fn member(state: &State, operation: &str, input: &Map<String, Value>) -> Result<Value, ApiError> {
+    let server_id =
+        check_string(input, "ServerId", true, (19, 19), Some(&SERVER_ID))?.unwrap_or_default();
+    let user = operation.ends_with("User");
+    let name = if user {
+        check_string(input, "UserName", true, (3, 100), Some(&USER_NAME))?
+    } else {
+        check_string(input, "ExternalId", true, (1, 256), Some(&EXTERNAL_ID))?
+    }
+    .unwrap_or_default();
+    let update = operation.starts_with("Update");
+    if update {
+        validate_update(input)?;
+    }
+    let mut servers = lock(&state.servers);
+    let server = servers
+        .get_mut(&server_id)
+        .ok_or_else(|| not_found("Server", &server_id))?;
+    let stored = if user {
+        server.users.get_mut(&name)
+    } else {
+        server.accesses.get_mut(&name)
+    }
+    .ok_or_else(|| not_found(if user { "User" } else { "Access" }, &name))?;
+    match (user, update) {
+        (true, false) => {
+            let mut described = stored.clone();
+            described.insert("Arn".into(), json!(user_arn(&server_id, &name)));
+            Ok(json!({"ServerId": server_id, "User": described}))
+        }
+        (false, false) => Ok(json!({"ServerId": server_id, "Access": stored.clone()})),
+        (_, true) => {
+            let mut updated = stored.clone();
+            merge(&mut updated, input)?;
+            *stored = updated;
+            let key = if user { "UserName" } else { "ExternalId" };
+            Ok(json!({"ServerId": server_id, key: name}))
+        }
     }
 }

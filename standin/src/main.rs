@@ -1,6 +1,8 @@
-//! `transfer-standin --listen 127.0.0.1:9124 --seed events/standin-seed.json`
+//! `transfer-standin --listen 127.0.0.1:9124 --seed demo/seed.json`
 //!
-//! Runs the local Transfer Family stand-in until interrupted (SIGINT/SIGTERM).
+//! Runs the local Transfer Family stand-in until interrupted (SIGINT/SIGTERM). The seed
+//! format is in the library's documentation; a server's `GenerateUsers` seeds a large
+//! fleet (`{"Count": 100000}`), and `POST /_standin/users` adds users to a running one.
 
 use std::net::SocketAddr;
 
