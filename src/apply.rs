@@ -14,9 +14,7 @@ use crate::input::CommandInput;
 use crate::outcome::{ErrorBody, ErrorCode, Identity, Outcome, Rejection, Status};
 use crate::plan;
 use crate::servers::{self, ServerCache};
-use crate::transfer::{
-    LiveHome, Reply, ServerFacts, StorageDomain, Transfer, TransferError, TransferErrorKind,
-};
+use crate::transfer::{LiveHome, Reply, ServerFacts, StorageDomain, Transfer, TransferError};
 
 /// The function's dependencies: configuration and the Transfer port, built once per
 /// cold start and shared by every invocation.
@@ -68,13 +66,7 @@ impl<T: Transfer> Chroot<T> {
         };
         let live = match self.transfer.describe(&command.target).await {
             Ok(live) => live,
-            Err(e) => {
-                if e.kind == TransferErrorKind::NotFound {
-                    // The server may be gone or replaced: ask again next time.
-                    self.servers.forget(&command.target.server);
-                }
-                return failed(identity, &e);
-            }
+            Err(e) => return failed(identity, &e),
         };
         self.write(command, live, &facts).await
     }

@@ -7,8 +7,8 @@ use crate::command::Defaults;
 use std::collections::BTreeSet;
 
 use crate::domain::{
-    ExternalId, Guardrails, HomeRoot, HomeTemplate, ResponseOrigins, RoleArn, ServerId,
-    TargetKind, UserName,
+    ExternalId, Guardrails, HomeRoot, HomeTemplate, ResponseOrigins, RoleArn, ServerId, TargetKind,
+    UserName,
 };
 use crate::profiles::GroupProfiles;
 

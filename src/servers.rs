@@ -17,9 +17,9 @@ use crate::domain::storage::{bucket_name, efs_id, first_segment};
 use crate::domain::{FieldError, ServerId, Target, TargetKind};
 use crate::transfer::{IdentityProvider, ServerFacts, StorageDomain, Transfer, TransferError};
 
-/// Facts about servers, read once per server per execution environment. A server that
-/// is not found is not remembered, and [`ServerCache::forget`] drops one that a later
-/// call reported as gone, so the next invocation asks again.
+/// Facts about servers, read once per server per execution environment. A failed read
+/// (a server not found, Transfer unavailable) is not remembered: the next command asks
+/// again. Server ids are never reused, so what was read stays true for the server's life.
 #[derive(Debug, Default)]
 pub struct ServerCache {
     known: Mutex<HashMap<ServerId, ServerFacts>>,
@@ -48,10 +48,6 @@ impl ServerCache {
         let facts = transfer.describe_server(server).await?.value;
         self.lock().insert(server.clone(), facts.clone());
         Ok(facts)
-    }
-
-    pub fn forget(&self, server: &ServerId) {
-        self.lock().remove(server);
     }
 }
 
@@ -186,7 +182,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn one_describe_per_server_and_a_refresh_after_forget() {
+    async fn one_describe_per_server_and_a_refresh_after_a_failure() {
         let server = ServerId::parse("s-0123456789abcdef0").unwrap();
         let other = ServerId::parse("s-00000000000000000").unwrap();
         let t = MemoryTransfer::new().with(
@@ -202,9 +198,6 @@ mod tests {
         }
         cache.facts(&t, &other).await.unwrap();
         assert_eq!(t.server_calls(), [server.clone(), other.clone()]);
-        cache.forget(&server);
-        cache.facts(&t, &server).await.unwrap();
-        assert_eq!(t.server_calls().len(), 3);
 
         // A failed describe is not remembered.
         let cache = ServerCache::new();

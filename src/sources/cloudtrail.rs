@@ -21,7 +21,7 @@ use crate::domain::{
 use crate::drift::{self, Finding};
 use crate::input::Fields;
 use crate::outcome::{Identity, Outcome, Rejection, Status, echo};
-use crate::transfer::{Transfer, TransferErrorKind};
+use crate::transfer::Transfer;
 
 pub const API_CALL: &str = "AWS API Call via CloudTrail";
 pub const SOURCE: &str = "aws.transfer";
@@ -105,9 +105,6 @@ async fn check<T: Transfer>(chroot: &Chroot<T>, target: &Target) -> Outcome {
     let live = match chroot.inspect(target).await {
         Ok(live) => live,
         Err(e) => {
-            if e.kind == TransferErrorKind::NotFound {
-                chroot.servers.forget(&target.server);
-            }
             let mut outcome = Outcome::failed(identity, (&e).into());
             outcome.request_id = e.request_id.clone();
             return outcome;

@@ -309,9 +309,12 @@ impl StandIn {
             .count()
     }
 
+    /// Starts a fresh request log: recorded requests, the peak and the request id
+    /// counter (`standin-00000001` is again the next request's id).
     pub fn clear_requests(&self) {
         lock(&self.state.requests).clear();
         self.state.peak.store(0, Ordering::SeqCst);
+        self.state.next_id.store(0, Ordering::SeqCst);
     }
 
     /// Replaces every fault setting (rules, latency, rate limits); buckets start full.

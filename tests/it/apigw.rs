@@ -476,7 +476,7 @@ async fn guardrails_answer_403() {
 async fn missing_user_access_and_server_are_404() {
     let t = spawn_app_with(&[(
         "ALLOWED_SERVER_IDS",
-        "s-0123456789abcdef0,s-11111111111111111",
+        "s-0123456789abcdef0,s-0123456789abcdef1,s-11111111111111111",
     )])
     .await;
     for e in [

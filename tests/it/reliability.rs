@@ -35,6 +35,8 @@ async fn app_with_short_timeouts() -> TestApp {
         standin,
         app: App::new(config_with(&[]), transfer),
     }
+    .warmed()
+    .await
 }
 
 /// Commands that write, read only, and are refused: the mix every load case runs.
@@ -136,7 +138,10 @@ async fn check_converges(t: &TestApp, answers: &[(Value, Outcome)]) {
             json!([{"Entry": "/", "Target": target}])
         );
     }
-    let finance = t.standin.access(DIRECTORY_SERVER, FINANCE_SID).expect("access");
+    let finance = t
+        .standin
+        .access(DIRECTORY_SERVER, FINANCE_SID)
+        .expect("access");
     assert_eq!(finance["HomeDirectoryType"], "LOGICAL");
 }
 

@@ -124,7 +124,7 @@ async fn app(n: usize) -> TestApp {
         max_backoff: Duration::from_millis(40),
         attempt_timeout: ATTEMPT_TIMEOUT,
     });
-    TestApp { standin, app }
+    TestApp { standin, app }.warmed().await
 }
 
 /// The mapping target of a chrooted subject, `None` when it is not chrooted.
@@ -734,7 +734,7 @@ async fn eventbridge_once(t: &TestApp, event: Value, case: Case) -> Result<Strin
                 (Some(u), _) => assert_eq!(user_target(t, u), Some(format!("/acme-sftp/home/{u}"))),
                 (_, Some(a)) => assert!(
                     t.standin
-                        .access(SERVER, a)
+                        .access(DIRECTORY_SERVER, a)
                         .as_ref()
                         .and_then(chroot_target)
                         .is_some()

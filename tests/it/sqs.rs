@@ -94,6 +94,8 @@ async fn app_with_users(n: usize, overrides: &[(&str, &str)]) -> TestApp {
         app: App::new(config_with(overrides), transfer),
         standin,
     }
+    .warmed()
+    .await
 }
 
 #[tokio::test]

@@ -179,7 +179,14 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
 
+/// The function as a *warm* execution environment runs it (see [`TestApp::warmed`]).
+/// [`spawn_cold_app_with`] is the first invocation after a cold start.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    spawn_cold_app_with(overrides).await.warmed().await
+}
+
+/// A freshly started function: nothing known of any server yet.
+pub async fn spawn_cold_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let standin = StandIn::start(&seed()).await.expect("stand-in starts");
     let transfer = SdkTransfer::new(sdk_client(&standin.endpoint(), 3));
     let app = App::new(config_for(&standin, overrides), transfer);
@@ -187,6 +194,19 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
 }
 
 impl TestApp {
+    /// As a warm execution environment: every allowed server described once (the
+    /// per-environment `DescribeServer` cache), and the stand-in's request log started
+    /// anew, so a test sees exactly the calls its events cause.
+    pub async fn warmed(self) -> Self {
+        let chroot = &self.app.chroot;
+        for server in &chroot.config.guardrails.servers {
+            // A server the seed does not hold stays unknown, as on AWS.
+            let _ = chroot.servers.facts(&chroot.transfer, server).await;
+        }
+        self.standin.clear_requests();
+        self
+    }
+
     /// Invokes the handler as Lambda would, with `budget` before the deadline.
     pub async fn invoke_with_budget(
         &self,
