@@ -39,12 +39,28 @@ set -m  # background jobs get their own process group, so they can be stopped wh
 target/debug/transfer-standin --listen "$STANDIN_ADDR" --seed demo/seed.json >target/demo-standin.log 2>&1 &
 pids+=($!)
 
+# A real S3 on loopback (moto) for the home-folder check: the demo's bucket with some
+# homes' folder objects, so the results show what a missing one looks like.
+say "starting moto (S3) on loopback"
+source scripts/moto.sh
+pids+=("$MOTO_PID")
+"$VENV/bin/python" - "$MOTO_ENDPOINT" <<'PY'
+import sys, boto3
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="AKIDDEMO", aws_secret_access_key="demo-secret")
+s3.create_bucket(Bucket="acme-sftp")
+for key in ["home/bob/", "home/dave/", "groups/finance/", "groups/engineering/"]:
+    s3.put_object(Bucket="acme-sftp", Key=key, Body=b"")
+print("s3://acme-sftp holds", ", ".join(o["Key"] for o in s3.list_objects_v2(Bucket="acme-sftp")["Contents"]))
+PY
+
 # The function's configuration: demo/config.env (single-quoted so ${UserName} stays
 # literal) plus the SDK settings that point it at the stand-in.
 ENV_FILE=target/demo.env
 {
   grep -v '^\s*#' demo/config.env | grep '=' | while IFS='=' read -r k v; do printf "%s='%s'\n" "$k" "$v"; done
   echo "AWS_ENDPOINT_URL_TRANSFER='http://$STANDIN_ADDR'"
+  echo "AWS_ENDPOINT_URL_S3='$MOTO_ENDPOINT'"
   echo "AWS_REGION='us-east-1'"
   echo "AWS_ACCESS_KEY_ID='AKIDDEMO'"
   echo "AWS_SECRET_ACCESS_KEY='demo-secret'"
@@ -62,11 +78,28 @@ for _ in $(seq 1 120); do
 done
 
 status=0
-# A story order: direct commands, directory events, the API, then CloudFormation.
+# A story order: direct commands, directory events, drift (CloudTrail), the API, then
+# CloudFormation.
 if [ $# -gt 0 ]; then events=("$@"); else
   events=(events/direct-*.json events/eventbridge-*.json events/cloudtrail-*.json events/sqs-*.json events/apigw-*.json events/cfn-*.json)
 fi
+# Someone changes alice by hand (as the console or the CLI would, straight to Transfer):
+# the CloudTrail record of that call is events/cloudtrail-update-user.json.
+hand_change() {
+  say "── (by hand) UpdateUser alice: HomeDirectoryType PATH, outside the chroot"
+  python3 - "$STANDIN_ADDR" <<'PY'
+import json, sys, urllib.request
+body = json.dumps({"ServerId": "s-0123456789abcdef0", "UserName": "alice",
+                   "HomeDirectoryType": "PATH", "HomeDirectory": "/acme-sftp/home/alice"}).encode()
+req = urllib.request.Request("http://" + sys.argv[1] + "/", data=body, method="POST", headers={
+    "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TransferService.UpdateUser",
+    "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDADMIN/20261201/us-east-1/transfer/aws4_request"})
+print(urllib.request.urlopen(req).read().decode())
+PY
+}
+
 for f in "${events[@]}"; do
+  [ "$f" = events/cloudtrail-update-user.json ] && hand_change
   say "── $f"
   if ! cargo lambda invoke -A 127.0.0.1 -P "$LAMBDA_PORT" --data-file "$f" transfer-chroot 2>&1 \
       | python3 -c 'import json,sys
