@@ -521,7 +521,7 @@ fn home_folder_permissions_are_derived_from_the_home_roots_and_follow_the_parame
         let refs = parameters_in(&s["Resource"]);
         assert!(refs.contains(&"HomeRoots"), "{sid}: {refs:?}");
         assert!(
-            !refs.iter().any(|r| *r == "AllowedServerIds"),
+            !refs.contains(&"AllowedServerIds"),
             "{sid} is about folders only"
         );
     }
