@@ -78,10 +78,10 @@ for _ in $(seq 1 120); do
 done
 
 status=0
-# A story order: direct commands, directory events, drift (CloudTrail), the API, then
-# CloudFormation.
+# A story order: direct commands, directory events, drift (CloudTrail), the API,
+# CloudFormation, then an audit of the whole (demo) fleet.
 if [ $# -gt 0 ]; then events=("$@"); else
-  events=(events/direct-*.json events/eventbridge-*.json events/cloudtrail-*.json events/sqs-*.json events/apigw-*.json events/cfn-*.json)
+  events=(events/direct-*.json events/eventbridge-*.json events/cloudtrail-*.json events/sqs-*.json events/apigw-*.json events/cfn-*.json events/audit-*.json)
 fi
 # Someone changes alice by hand (as the console or the CLI would, straight to Transfer):
 # the CloudTrail record of that call is events/cloudtrail-update-user.json.

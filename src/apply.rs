@@ -362,6 +362,14 @@ mod tests {
             ) -> Result<Reply<crate::transfer::ServerFacts>, TransferError> {
                 std::future::pending().await
             }
+            async fn list(
+                &self,
+                _: &crate::domain::ServerId,
+                _: crate::domain::TargetKind,
+                _: Option<&str>,
+            ) -> Result<Reply<crate::transfer::Page>, TransferError> {
+                std::future::pending().await
+            }
         }
         let c = Chroot::new(chroot(false).config.as_ref().clone(), Never);
         let o = c

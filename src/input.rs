@@ -379,6 +379,43 @@ impl CommandInput {
     }
 }
 
+/// Every field an audit may carry.
+pub const AUDIT_FIELDS: &[&str] = &["Action", "ServerId", "Fix", "DryRun", "Continuation"];
+
+/// An audit (`{"Action": "Audit", ...}`) as a source read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditInput {
+    pub refused_keys: Vec<FieldError>,
+    pub server_id: Option<Given<String>>,
+    pub fix: Option<Given<bool>>,
+    pub dry_run: Option<Given<bool>>,
+    pub continuation: Option<Given<String>>,
+}
+
+impl AuditInput {
+    pub fn read(map: &Map<String, Value>, lenient_scalars: bool) -> Self {
+        let f = Fields::new(map, lenient_scalars);
+        Self {
+            refused_keys: f
+                .unknown(AUDIT_FIELDS)
+                .map(|k| {
+                    FieldError::new(
+                        echo(k),
+                        format!(
+                            "unknown field (expected one of: {})",
+                            AUDIT_FIELDS.join(", ")
+                        ),
+                    )
+                })
+                .collect(),
+            server_id: f.string("ServerId"),
+            fix: f.flag("Fix"),
+            dry_run: f.flag("DryRun"),
+            continuation: f.string("Continuation"),
+        }
+    }
+}
+
 /// Who a JSON object is about, echoed as given (for a result when nothing else could
 /// be read, e.g. an event given up on at the deadline).
 pub fn echo_identity(map: &Map<String, Value>) -> Identity {

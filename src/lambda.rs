@@ -57,6 +57,9 @@ impl<T: Transfer> App<T> {
                 Shape::Sqs => sources::sqs::handle(chroot, event, invocation).await,
                 Shape::ApiGateway => sources::apigw::handle(chroot, event, invocation).await,
                 Shape::EventBridge => sources::eventbridge::handle(chroot, event, invocation).await,
+                Shape::Direct if sources::direct::is_audit(&event) => {
+                    Ok(sources::direct::audit(chroot, &event, invocation).await)
+                }
                 Shape::Direct => Ok(sources::direct::handle(chroot, &event, invocation)
                     .await
                     .to_json()),

@@ -14,6 +14,7 @@
 //! - [`lambda`]: the entry point that routes an event to its source.
 
 pub mod apply;
+pub mod audit;
 pub mod command;
 pub mod config;
 pub mod domain;

@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
 use super::{
-    HomeDirectoryType, IdentityProvider, LiveHome, LivePosix, Reply, ServerFacts, StorageDomain,
-    Transfer, TransferError, TransferErrorKind, UpdateRequest,
+    HomeDirectoryType, IdentityProvider, LIST_PAGE_SIZE, Listed, LiveHome, LivePosix, Page, Reply,
+    ServerFacts, StorageDomain, Transfer, TransferError, TransferErrorKind, UpdateRequest,
 };
-use crate::domain::{ServerId, Target};
+use crate::domain::{ServerId, Target, TargetKind};
 
 /// One call the fake answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +26,7 @@ struct State {
     homes: BTreeMap<Target, LiveHome>,
     /// Servers not named here are service-managed S3 servers (the service's defaults).
     servers: BTreeMap<ServerId, ServerFacts>,
-    server_calls: Vec<ServerId>,
+    server_calls: Vec<(&'static str, ServerId)>,
     calls: Vec<Call>,
     /// Failures handed out to the next calls, in order: for any operation (`None`) or
     /// for the one named.
@@ -36,6 +36,8 @@ struct State {
 #[derive(Debug, Default)]
 pub struct MemoryTransfer {
     state: Mutex<State>,
+    /// Listing page size (tests use small pages); `None`: the service's 1000.
+    page_size: Option<usize>,
 }
 
 /// A service-managed S3 server with directory listing optimisation on (no folder
@@ -68,6 +70,12 @@ impl MemoryTransfer {
 
     pub fn insert(&self, target: Target, live: LiveHome) {
         self.lock().homes.insert(target, live);
+    }
+
+    /// Lists in pages of `size` (to test pagination without 1000 targets).
+    pub fn with_page_size(mut self, size: usize) -> Self {
+        self.page_size = Some(size.max(1));
+        self
     }
 
     /// Sets what `DescribeServer` says of `server`.
@@ -134,17 +142,18 @@ impl MemoryTransfer {
         })
     }
 
-    /// Records a `DescribeServer`; the failure queued for it, if any.
-    fn server_call(&self, server: &ServerId) -> Option<TransferError> {
+    /// Records a server-level call (`DescribeServer`, `ListUsers`, `ListAccesses`); the
+    /// failure queued for that operation by name, if any.
+    fn server_call(&self, operation: &'static str, server: &ServerId) -> Option<TransferError> {
         let mut state = self.lock();
-        state.server_calls.push(server.clone());
+        state.server_calls.push((operation, server.clone()));
         let queued = state
             .failures
             .iter()
-            .position(|(op, _)| *op == Some("DescribeServer"));
+            .position(|(op, _)| *op == Some(operation));
         let (_, kind) = queued.and_then(|i| state.failures.remove(i))?;
         Some(TransferError {
-            operation: "DescribeServer",
+            operation,
             kind,
             code: format!("{kind:?}"),
             message: format!("injected {kind:?}"),
@@ -156,7 +165,22 @@ impl MemoryTransfer {
 
     /// The servers described so far, in order.
     pub fn server_calls(&self) -> Vec<ServerId> {
-        self.lock().server_calls.clone()
+        self.lock()
+            .server_calls
+            .iter()
+            .filter(|(op, _)| *op == "DescribeServer")
+            .map(|(_, s)| s.clone())
+            .collect()
+    }
+
+    /// The listings made so far: (`ListUsers` | `ListAccesses`, server), in order.
+    pub fn list_calls(&self) -> Vec<(&'static str, ServerId)> {
+        self.lock()
+            .server_calls
+            .iter()
+            .filter(|(op, _)| op.starts_with("List"))
+            .cloned()
+            .collect()
     }
 
     fn request_id(&self) -> Option<String> {
@@ -231,12 +255,66 @@ impl Transfer for MemoryTransfer {
         server: &ServerId,
     ) -> Result<Reply<ServerFacts>, TransferError> {
         let target_like = self.lock().servers.get(server).cloned();
-        if let Some(e) = self.server_call(server) {
+        if let Some(e) = self.server_call("DescribeServer", server) {
             return Err(e);
         }
         Ok(Reply {
             value: target_like.unwrap_or_else(default_server),
             request_id: self.request_id(),
+        })
+    }
+
+    async fn list(
+        &self,
+        server: &ServerId,
+        kind: TargetKind,
+        next_token: Option<&str>,
+    ) -> Result<Reply<Page>, TransferError> {
+        let operation = match kind {
+            TargetKind::User => "ListUsers",
+            TargetKind::Access => "ListAccesses",
+        };
+        let start = match next_token {
+            None => 0,
+            Some(t) => t
+                .strip_prefix("memory:")
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| TransferError {
+                    operation,
+                    kind: TransferErrorKind::InvalidRequest,
+                    code: "InvalidNextTokenException".to_owned(),
+                    message: format!("Transfer Family: invalid NextToken {t:?}"),
+                    request_id: None,
+                    retry_after: None,
+                    source: None,
+                })?,
+        };
+        if let Some(e) = self.server_call(operation, server) {
+            return Err(e);
+        }
+        let state = self.lock();
+        let all: Vec<Listed> = state
+            .homes
+            .iter()
+            .filter(|(t, _)| t.server == *server && t.kind() == kind)
+            .map(|(t, live)| Listed {
+                name: t.subject.as_str().to_owned(),
+                home: LiveHome {
+                    home_directory_mappings: Vec::new(),
+                    policy: None,
+                    posix_profile: None,
+                    ..live.clone()
+                },
+            })
+            .collect();
+        let size = self.page_size.unwrap_or(LIST_PAGE_SIZE as usize);
+        let end = (start + size).min(all.len());
+        Ok(Reply {
+            value: Page {
+                items: all.get(start..end).unwrap_or_default().to_vec(),
+                next_token: (end < all.len()).then(|| format!("memory:{end}")),
+            },
+            request_id: Some(format!("memory-{}", state.calls.len())),
         })
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 pub use crate::domain::Subject;
-use crate::domain::{ChrootTarget, ServerId, Settings, Target};
+use crate::domain::{ChrootTarget, ServerId, Settings, Target, TargetKind};
 
 /// `HomeDirectoryType` as Transfer reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,6 +251,25 @@ pub struct ServerFacts {
     pub directory_listing_optimization: bool,
 }
 
+/// Page size of `ListUsers`/`ListAccesses`: the largest the service allows.
+pub const LIST_PAGE_SIZE: i32 = 1000;
+
+/// One user or access as `ListUsers`/`ListAccesses` shows it: its name and its home,
+/// without mappings (a `LOGICAL` one needs a Describe to show them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The user name or external id, as Transfer holds it (not re-validated).
+    pub name: String,
+    pub home: LiveHome,
+}
+
+/// One page of a listing, and the token of the next (`None`: the last page).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Page {
+    pub items: Vec<Listed>,
+    pub next_token: Option<String>,
+}
+
 /// A successful call's value with the AWS request id that produced it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply<T> {
@@ -309,4 +328,13 @@ pub trait Transfer: Send + Sync {
         &self,
         server: &ServerId,
     ) -> impl Future<Output = Result<Reply<ServerFacts>, TransferError>> + Send;
+
+    /// One page of the users (`TargetKind::User`) or accesses of `server`, from
+    /// `next_token` (`None`: the first page), [`LIST_PAGE_SIZE`] at most.
+    fn list(
+        &self,
+        server: &ServerId,
+        kind: TargetKind,
+        next_token: Option<&str>,
+    ) -> impl Future<Output = Result<Reply<Page>, TransferError>> + Send;
 }

@@ -14,10 +14,11 @@ use aws_sdk_transfer::types::{
 };
 
 use super::{
-    HomeDirectoryType, IdentityProvider, LiveHome, LivePosix, Mapping, MappingType, Reply,
-    ServerFacts, StorageDomain, Subject, Transfer, TransferError, TransferErrorKind, UpdateRequest,
+    HomeDirectoryType, IdentityProvider, LIST_PAGE_SIZE, Listed, LiveHome, LivePosix, Mapping,
+    MappingType, Page, Reply, ServerFacts, StorageDomain, Subject, Transfer, TransferError,
+    TransferErrorKind, UpdateRequest,
 };
-use crate::domain::{ServerId, Target};
+use crate::domain::{ServerId, Target, TargetKind};
 
 /// How long one connection attempt may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -315,6 +316,98 @@ impl Transfer for SdkTransfer {
             value,
             request_id: out.request_id().map(str::to_owned),
         })
+    }
+
+    async fn list(
+        &self,
+        server: &ServerId,
+        kind: TargetKind,
+        next_token: Option<&str>,
+    ) -> Result<Reply<Page>, TransferError> {
+        // The SDK's paginators, one page per call: the audit decides between pages
+        // whether there is time for the next, and keeps the token to resume from.
+        let listed = |name: Option<&str>,
+                      home: Option<&str>,
+                      kind: Option<&str>,
+                      role: Option<&str>| Listed {
+            name: name.unwrap_or_default().to_owned(),
+            home: LiveHome {
+                home_directory: home.map(str::to_owned),
+                home_directory_type: kind.map(HomeDirectoryType::from_wire),
+                role: role.map(str::to_owned),
+                ..LiveHome::default()
+            },
+        };
+        let page = match kind {
+            TargetKind::User => {
+                let out = self
+                    .client
+                    .list_users()
+                    .server_id(server.as_str())
+                    .set_next_token(next_token.map(str::to_owned))
+                    .into_paginator()
+                    .page_size(LIST_PAGE_SIZE)
+                    .send()
+                    .next()
+                    .await
+                    .transpose()
+                    .map_err(|e| classify("ListUsers", e, |_| None))?;
+                out.map(|o| Reply {
+                    request_id: o.request_id().map(str::to_owned),
+                    value: Page {
+                        items: o
+                            .users()
+                            .iter()
+                            .map(|u| {
+                                listed(
+                                    u.user_name(),
+                                    u.home_directory(),
+                                    u.home_directory_type().map(|t| t.as_str()),
+                                    u.role(),
+                                )
+                            })
+                            .collect(),
+                        next_token: o.next_token().map(str::to_owned),
+                    },
+                })
+            }
+            TargetKind::Access => {
+                let out = self
+                    .client
+                    .list_accesses()
+                    .server_id(server.as_str())
+                    .set_next_token(next_token.map(str::to_owned))
+                    .into_paginator()
+                    .page_size(LIST_PAGE_SIZE)
+                    .send()
+                    .next()
+                    .await
+                    .transpose()
+                    .map_err(|e| classify("ListAccesses", e, |_| None))?;
+                out.map(|o| Reply {
+                    request_id: o.request_id().map(str::to_owned),
+                    value: Page {
+                        items: o
+                            .accesses()
+                            .iter()
+                            .map(|a| {
+                                listed(
+                                    a.external_id(),
+                                    a.home_directory(),
+                                    a.home_directory_type().map(|t| t.as_str()),
+                                    a.role(),
+                                )
+                            })
+                            .collect(),
+                        next_token: o.next_token().map(str::to_owned),
+                    },
+                })
+            }
+        };
+        Ok(page.unwrap_or(Reply {
+            value: Page::default(),
+            request_id: None,
+        }))
     }
 }
 

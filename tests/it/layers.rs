@@ -16,6 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["plan", "servers", "drift"],
     &["apply"],
+    &["audit"],
     &["sources"],
     &["lambda"],
 ];

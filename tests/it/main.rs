@@ -6,6 +6,7 @@
 mod common;
 
 mod apigw;
+mod audit;
 mod cloudformation;
 mod cloudformation_allowlist;
 mod cloudtrail;

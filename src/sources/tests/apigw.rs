@@ -404,6 +404,14 @@ impl Transfer for Hinted {
     ) -> Result<Reply<crate::transfer::ServerFacts>, TransferError> {
         self.0.describe_server(server).await.map_err(hint)
     }
+    async fn list(
+        &self,
+        server: &crate::domain::ServerId,
+        kind: crate::domain::TargetKind,
+        next_token: Option<&str>,
+    ) -> Result<Reply<crate::transfer::Page>, TransferError> {
+        self.0.list(server, kind, next_token).await.map_err(hint)
+    }
 }
 
 #[tokio::test]

@@ -1,0 +1,837 @@
+//! The fleet audit (`{"Action": "Audit", "ServerId"?, "Fix"?, "DryRun"?}`): every user
+//! and access of the allowed servers classified as [`crate::drift`] does it, counted
+//! exactly, the non-chrooted ones reported, and the drifted ones fixed on request.
+//!
+//! - Listed page by page (`ListUsers` where users exist, `ListAccesses` where accesses
+//!   exist, from the server's identity provider), never the whole fleet in memory:
+//!   the counts and at most [`MAX_FINDINGS`] findings are all that is kept.
+//! - Only `LOGICAL` targets are described (a listing shows a `PATH` one's home, but no
+//!   mappings); a fix of a `PATH` one is written from what the listing showed.
+//! - An audit that cannot finish before the deadline stops at an item boundary and
+//!   answers a `Continuation`: itself an event (`{"Action": "Audit", ...,
+//!   "Continuation": "<cursor>"}`) that resumes exactly there. The cursor names the run,
+//!   the server, the kind, the page's token and the position in the page, and carries a
+//!   digest of its content and of the allowed servers, so that an edited cursor, or one
+//!   made for another deployment, is refused with a clear error rather than resuming
+//!   somewhere else. It is integrity, not secrecy: anyone who may invoke the function
+//!   may start an audit anyway, and the guardrails hold for every fix.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use crate::apply::Chroot;
+use crate::domain::{ExternalId, FieldError, ServerId, Subject, Target, TargetKind, UserName};
+use crate::drift::{self, Class, Finding};
+use crate::input::{AuditInput, Given};
+use crate::outcome::{ErrorBody, ErrorCode, Rejection, Status};
+use crate::transfer::{HomeDirectoryType, IdentityProvider, Listed, Reply, Transfer};
+
+/// Findings listed in one result; past it the result says `Truncated` (the counts stay
+/// exact, and every finding has its log line).
+pub const MAX_FINDINGS: usize = 100;
+
+/// Kept free before the deadline when an audit stops to answer with a continuation: the
+/// longest a single item can take (a Describe and an Update, each bounded by the SDK's
+/// operation timeout) would not fit, so an item is only started with this much left.
+pub const ITEM_RESERVE: Duration = Duration::from_secs(2);
+
+/// A validated audit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audit {
+    pub servers: Vec<ServerId>,
+    pub fix: bool,
+    pub dry_run: bool,
+    pub resume: Option<Cursor>,
+}
+
+/// Where a run stands: the next item to look at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The run's id (the first invocation's request id).
+    pub run: String,
+    /// Index into the run's servers.
+    pub server: usize,
+    pub kind: CursorKind,
+    /// The token of the page holding the next item (`None`: the first page).
+    pub token: Option<String>,
+    /// The next item's position in that page.
+    pub position: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CursorKind {
+    Users,
+    Accesses,
+}
+
+impl CursorKind {
+    fn of(kind: TargetKind) -> Self {
+        match kind {
+            TargetKind::User => Self::Users,
+            TargetKind::Access => Self::Accesses,
+        }
+    }
+
+    fn kind(self) -> TargetKind {
+        match self {
+            Self::Users => TargetKind::User,
+            Self::Accesses => TargetKind::Access,
+        }
+    }
+}
+
+/// What the digest binds a cursor to: the deployment's allowed servers.
+fn fingerprint(allowed: &[ServerId]) -> String {
+    let mut ids: Vec<&str> = allowed.iter().map(ServerId::as_str).collect();
+    ids.sort_unstable();
+    ids.join(",")
+}
+
+fn digest(payload: &str, allowed: &[ServerId]) -> String {
+    let mut h = Sha256::new();
+    h.update(b"transfer-chroot audit cursor v1\n");
+    h.update(fingerprint(allowed).as_bytes());
+    h.update(b"\n");
+    h.update(payload.as_bytes());
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Cursor {
+    /// `<base64url(JSON)>.<digest>`.
+    pub fn encode(&self, allowed: &[ServerId]) -> String {
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default());
+        let tag = digest(&payload, allowed);
+        format!("{payload}.{tag}")
+    }
+
+    pub fn decode(raw: &str, allowed: &[ServerId]) -> Result<Self, String> {
+        let (payload, tag) = raw
+            .rsplit_once('.')
+            .ok_or("is not a continuation made by this function")?;
+        if digest(payload, allowed) != tag {
+            return Err(
+                "was altered, or made for another deployment (other ALLOWED_SERVER_IDS): \
+                        start a new audit instead"
+                    .to_owned(),
+            );
+        }
+        let bytes = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| "is not a continuation made by this function")?;
+        serde_json::from_slice(&bytes)
+            .map_err(|_| "is not a continuation made by this function".into())
+    }
+}
+
+impl Audit {
+    /// Validates `input` against the allowed servers (a named server must be one).
+    pub fn parse(input: &AuditInput, allowed: &[ServerId]) -> Result<Self, Box<Rejection>> {
+        let mut errs = input.refused_keys.clone();
+        let mut push = |f: &str, m: String| errs.push(FieldError::new(f, m));
+        let mut refused = Vec::new();
+        let servers = match &input.server_id {
+            None => allowed.to_vec(),
+            Some(Err(e)) => {
+                push("ServerId", e.clone());
+                Vec::new()
+            }
+            Some(Ok(raw)) => match ServerId::parse(raw) {
+                Ok(s) if allowed.contains(&s) => vec![s],
+                Ok(s) => {
+                    refused.push(FieldError::new(
+                        "ServerId",
+                        format!("{s} is not in ALLOWED_SERVER_IDS"),
+                    ));
+                    Vec::new()
+                }
+                Err(e) => {
+                    push("ServerId", e.to_string());
+                    Vec::new()
+                }
+            },
+        };
+        let mut flag = |name: &str, given: &Option<Given<bool>>| match given {
+            None => false,
+            Some(Ok(b)) => *b,
+            Some(Err(e)) => {
+                push(name, e.clone());
+                false
+            }
+        };
+        let fix = flag("Fix", &input.fix);
+        let dry_run = flag("DryRun", &input.dry_run);
+        let resume = match &input.continuation {
+            None => None,
+            Some(Err(e)) => {
+                push("Continuation", e.clone());
+                None
+            }
+            Some(Ok(raw)) => match Cursor::decode(raw, allowed) {
+                Ok(c) if c.server < servers.len().max(1) => Some(c),
+                Ok(_) => {
+                    push(
+                        "Continuation",
+                        "names a server this audit does not cover".into(),
+                    );
+                    None
+                }
+                Err(e) => {
+                    push("Continuation", e);
+                    None
+                }
+            },
+        };
+        let identity = crate::outcome::Identity::default();
+        if !errs.is_empty() {
+            return Err(Box::new(Rejection::invalid(identity, errs)));
+        }
+        if !refused.is_empty() {
+            return Err(Box::new(Rejection::new(
+                identity,
+                ErrorCode::NotAllowed,
+                refused,
+            )));
+        }
+        Ok(Self {
+            servers,
+            fix,
+            dry_run,
+            resume,
+        })
+    }
+}
+
+/// The exact counts of one invocation's part of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Counts {
+    pub chrooted: u64,
+    pub drifted: u64,
+    pub needs_attention: u64,
+    pub exempt: u64,
+    pub fixed: u64,
+    pub queued: u64,
+    pub failed: u64,
+}
+
+impl Counts {
+    fn count(&mut self, class: Class) {
+        match class {
+            Class::Chrooted => self.chrooted += 1,
+            Class::Drifted => self.drifted += 1,
+            Class::NeedsAttention => self.needs_attention += 1,
+            Class::Exempt => self.exempt += 1,
+        }
+    }
+
+    pub fn seen(&self) -> u64 {
+        self.chrooted + self.drifted + self.needs_attention + self.exempt
+    }
+}
+
+/// One non-chrooted user or access.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AuditFinding {
+    pub server_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    pub class: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The derived chroot of a drifted one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// What the fix did (`Updated`, `Planned`, `Failed`), when one was attempted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+/// The result of one invocation of an audit run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AuditReport {
+    /// `Audited`; `Failed` when a listing failed (with `Error`, and a `Continuation`
+    /// that retries from where it stopped).
+    pub status: String,
+    pub action: String,
+    pub run_id: String,
+    pub servers: Vec<String>,
+    pub counts: Counts,
+    pub findings: Vec<AuditFinding>,
+    pub truncated: bool,
+    /// The event that resumes the run, or `null` when it is complete.
+    pub continuation: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+/// A run in progress: counts, the findings kept, and where it stands.
+struct Run<'a> {
+    audit: &'a Audit,
+    run_id: String,
+    counts: Counts,
+    findings: Vec<AuditFinding>,
+    truncated: bool,
+}
+
+impl Run<'_> {
+    fn record(
+        &mut self,
+        target: &Target,
+        finding: &Finding,
+        fixed: Option<&crate::outcome::Outcome>,
+    ) {
+        let class = finding.class();
+        self.counts.count(class);
+        if class == Class::Chrooted {
+            return;
+        }
+        let (reason, chroot) = match finding {
+            Finding::Drifted { chroot, reason } => (Some(reason.clone()), Some(chroot.to_string())),
+            Finding::NeedsAttention { reason } => (Some(reason.clone()), None),
+            Finding::Exempt => (Some("exempt (EXEMPT_USERS)".to_owned()), None),
+            Finding::Chrooted { .. } => (None, None),
+        };
+        let status = fixed.map(|o| o.status.as_str().to_owned());
+        let error = fixed.and_then(|o| o.error.clone());
+        tracing::warn!(
+            target_resource = %target,
+            class = class.as_str(),
+            reason = reason.as_deref(),
+            chroot = chroot.as_deref(),
+            fix = status.as_deref(),
+            run = %self.run_id,
+            "audit finding"
+        );
+        if self.findings.len() >= MAX_FINDINGS {
+            self.truncated = true;
+            return;
+        }
+        let (user_name, external_id) = match &target.subject {
+            Subject::User(u) => (Some(u.to_string()), None),
+            Subject::Access(a) => (None, Some(a.to_string())),
+        };
+        self.findings.push(AuditFinding {
+            server_id: target.server.to_string(),
+            user_name,
+            external_id,
+            class: class.as_str().to_owned(),
+            reason,
+            target: chroot,
+            status,
+            error,
+        });
+    }
+
+    fn continuation(&self, cursor: &Cursor, allowed: &[ServerId]) -> Value {
+        let mut event = json!({
+            "Action": "Audit",
+            "Fix": self.audit.fix,
+            "DryRun": self.audit.dry_run,
+            "Continuation": cursor.encode(allowed),
+        });
+        if self.audit.servers.len() == 1 && allowed.len() != 1 {
+            event["ServerId"] = self.audit.servers[0].as_str().into();
+        }
+        event
+    }
+}
+
+/// The kinds of target a server holds, by its identity provider.
+fn kinds_of(provider: &IdentityProvider) -> &'static [TargetKind] {
+    match provider {
+        IdentityProvider::ServiceManaged => &[TargetKind::User],
+        IdentityProvider::AwsDirectoryService => &[TargetKind::Access],
+        _ => &[],
+    }
+}
+
+fn subject_of(kind: TargetKind, name: &str) -> Option<Subject> {
+    match kind {
+        TargetKind::User => UserName::parse(name).ok().map(Subject::User),
+        TargetKind::Access => ExternalId::parse(name).ok().map(Subject::Access),
+    }
+}
+
+/// Runs (or resumes) an audit until it is done or `deadline` is near.
+pub async fn run<T: Transfer>(
+    chroot: &Chroot<T>,
+    audit: &Audit,
+    run_id: &str,
+    deadline: Instant,
+) -> AuditReport {
+    let stop_at = deadline.checked_sub(ITEM_RESERVE).unwrap_or(deadline);
+    run_until(chroot, audit, run_id, &mut || Instant::now() >= stop_at).await
+}
+
+/// [`run`], asking `stop` before each page and each item (after the first item of the
+/// invocation) whether to stop there.
+pub async fn run_until<T: Transfer>(
+    chroot: &Chroot<T>,
+    audit: &Audit,
+    run_id: &str,
+    stop: &mut (dyn FnMut() -> bool + Send),
+) -> AuditReport {
+    let allowed = &chroot.config.guardrails.servers;
+    let mut run = Run {
+        audit,
+        run_id: audit
+            .resume
+            .as_ref()
+            .map_or_else(|| run_id.to_owned(), |c| c.run.clone()),
+        counts: Counts::default(),
+        findings: Vec::new(),
+        truncated: false,
+    };
+    let mut cursor = audit.resume.clone().unwrap_or(Cursor {
+        run: run.run_id.clone(),
+        server: 0,
+        kind: CursorKind::Users,
+        token: None,
+        position: 0,
+    });
+    let dry_run = audit.dry_run || chroot.config.dry_run;
+    // Every invocation looks at one item at least before it may stop, so a run always
+    // moves on, however short its invocations (the reserve is sized for one item).
+    let mut progressed = false;
+
+    let failure = 'servers: loop {
+        let Some(server) = audit.servers.get(cursor.server) else {
+            break None;
+        };
+        let facts = match chroot.servers.facts(&chroot.transfer, server).await {
+            Ok(f) => f,
+            Err(e) => break Some(ErrorBody::from(&e)),
+        };
+        let kinds = kinds_of(&facts.identity_provider);
+        // A resumed cursor for a kind this server does not hold moves to the next server.
+        if !kinds.contains(&cursor.kind.kind()) {
+            match kinds.first() {
+                Some(k) if cursor.token.is_none() && cursor.position == 0 => {
+                    cursor.kind = CursorKind::of(*k);
+                }
+                _ => {
+                    cursor = next_server(&cursor);
+                    continue;
+                }
+            }
+        }
+        let kind = cursor.kind.kind();
+        loop {
+            if progressed && stop() {
+                return report(&run, Some(&cursor), allowed, None);
+            }
+            let page = match chroot
+                .transfer
+                .list(server, kind, cursor.token.as_deref())
+                .await
+            {
+                Ok(p) => p.value,
+                Err(e) => break 'servers Some(ErrorBody::from(&e)),
+            };
+            let items = page.items.len();
+            for (i, listed) in page.items.into_iter().enumerate().skip(cursor.position) {
+                if progressed && stop() {
+                    cursor.position = i;
+                    return report(&run, Some(&cursor), allowed, None);
+                }
+                look_at(chroot, &mut run, server, kind, listed, &facts, dry_run).await;
+                progressed = true;
+            }
+            cursor.position = 0;
+            match page.next_token {
+                Some(next) if items > 0 => cursor.token = Some(next),
+                _ => break,
+            }
+        }
+        cursor = next_server(&cursor);
+    };
+    match failure {
+        None => report(&run, None, allowed, None),
+        Some(error) => report(&run, Some(&cursor), allowed, Some(error)),
+    }
+}
+
+fn next_server(c: &Cursor) -> Cursor {
+    Cursor {
+        run: c.run.clone(),
+        server: c.server + 1,
+        kind: CursorKind::Users,
+        token: None,
+        position: 0,
+    }
+}
+
+/// Classifies one listed target (describing it only when `LOGICAL`) and fixes it
+/// when asked and drifted.
+async fn look_at<T: Transfer>(
+    chroot: &Chroot<T>,
+    run: &mut Run<'_>,
+    server: &ServerId,
+    kind: TargetKind,
+    listed: Listed,
+    facts: &crate::transfer::ServerFacts,
+    dry_run: bool,
+) {
+    let Some(subject) = subject_of(kind, &listed.name) else {
+        // Transfer holds a name its own model refuses: nothing to derive from.
+        run.counts.count(Class::NeedsAttention);
+        tracing::warn!(server = %server, name = %crate::outcome::echo(&listed.name), "audit: listed name is not valid");
+        return;
+    };
+    let target = Target::new(server.clone(), subject);
+    let live = if listed.home.home_directory_type == Some(HomeDirectoryType::Logical)
+        && !drift::is_exempt(&target, &chroot.config)
+    {
+        match chroot.inspect(&target).await {
+            Ok(live) => live,
+            Err(e) => {
+                run.counts.failed += 1;
+                tracing::warn!(target_resource = %target, error = %e, "audit: describe failed");
+                return;
+            }
+        }
+    } else {
+        Reply {
+            value: listed.home,
+            request_id: None,
+        }
+    };
+    let finding = drift::classify(&target, &live.value, &chroot.config);
+    let fixed = match finding.fix(&target, dry_run) {
+        Some(command) if run.audit.fix => {
+            let refused = crate::servers::refusals(facts, &command);
+            let outcome = if refused.is_empty() {
+                chroot.write(&command, live, facts).await
+            } else {
+                crate::outcome::Outcome::rejected(Rejection::invalid(command.identity(), refused))
+            };
+            match outcome.status {
+                Status::Updated => run.counts.fixed += 1,
+                Status::Failed => run.counts.failed += 1,
+                _ => {}
+            }
+            Some(outcome)
+        }
+        _ => None,
+    };
+    run.record(&target, &finding, fixed.as_ref());
+}
+
+fn report(
+    run: &Run<'_>,
+    cursor: Option<&Cursor>,
+    allowed: &[ServerId],
+    error: Option<ErrorBody>,
+) -> AuditReport {
+    let continuation = cursor.map(|c| run.continuation(c, allowed));
+    let report = AuditReport {
+        status: if error.is_some() {
+            Status::Failed.as_str()
+        } else {
+            "Audited"
+        }
+        .to_owned(),
+        action: "Audit".to_owned(),
+        run_id: run.run_id.clone(),
+        servers: run.audit.servers.iter().map(ToString::to_string).collect(),
+        counts: run.counts,
+        findings: run.findings.clone(),
+        truncated: run.truncated,
+        continuation,
+        error,
+    };
+    let c = &report.counts;
+    tracing::info!(
+        run = %report.run_id,
+        status = %report.status,
+        chrooted = c.chrooted,
+        drifted = c.drifted,
+        needs_attention = c.needs_attention,
+        exempt = c.exempt,
+        fixed = c.fixed,
+        failed = c.failed,
+        complete = report.continuation.is_none(),
+        "audit"
+    );
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::input::AuditInput;
+    use crate::transfer::memory::MemoryTransfer;
+    use crate::transfer::{LiveHome, Mapping, ServerFacts, StorageDomain};
+    use serde_json::json;
+
+    const S: &str = "s-0123456789abcdef0";
+    const D: &str = "s-0123456789abcdef1";
+
+    fn config() -> Config {
+        Config::from_pairs(&[
+            (
+                "ALLOWED_SERVER_IDS",
+                "s-0123456789abcdef0,s-0123456789abcdef1",
+            ),
+            ("HOME_ROOTS", "/acme-sftp/home,/acme-sftp/groups"),
+            ("HOME_TEMPLATE", "/acme-sftp/home/${UserName}"),
+            ("EXEMPT_USERS", "admin"),
+        ])
+        .unwrap()
+    }
+
+    fn path(home: Option<&str>) -> LiveHome {
+        LiveHome {
+            home_directory: home.map(str::to_owned),
+            home_directory_type: Some(HomeDirectoryType::Path),
+            ..LiveHome::default()
+        }
+    }
+
+    fn logical(targets: &[&str]) -> LiveHome {
+        LiveHome {
+            home_directory: Some("/".into()),
+            home_directory_type: Some(HomeDirectoryType::Logical),
+            home_directory_mappings: targets
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Mapping::directory(if i == 0 { "/" } else { "/more" }, t))
+                .collect(),
+            ..LiveHome::default()
+        }
+    }
+
+    /// A fleet with each class, on a users server and a directory server.
+    fn fleet(page: usize) -> Chroot<MemoryTransfer> {
+        let user = |n: &str| -> Target { format!("{S}/users/{n}").parse().unwrap() };
+        let t = MemoryTransfer::new()
+            .with_page_size(page)
+            .with(user("alice"), path(Some("/acme-sftp/home/alice"))) // drifted (home)
+            .with(user("bob"), logical(&["/acme-sftp/home/bob"])) // chrooted
+            .with(user("carol"), path(Some("/acme-sftp"))) // needs attention
+            .with(user("dave"), path(None)) // drifted (template)
+            .with(user("admin"), path(Some("/"))) // exempt
+            .with(
+                user("erin"),
+                logical(&["/acme-sftp/home/erin", "/acme-sftp/x"]),
+            ) // needs attention
+            .with(
+                format!("{D}/accesses/S-1-5-21-1").parse().unwrap(),
+                path(Some("/acme-sftp/groups/finance")),
+            ) // drifted
+            .with_server(
+                ServerId::parse(D).unwrap(),
+                ServerFacts {
+                    identity_provider: IdentityProvider::AwsDirectoryService,
+                    domain: StorageDomain::S3,
+                    directory_listing_optimization: true,
+                },
+            );
+        Chroot::new(config(), t)
+    }
+
+    fn audit(c: &Chroot<MemoryTransfer>, v: Value) -> Result<Audit, Box<Rejection>> {
+        Audit::parse(
+            &AuditInput::read(v.as_object().unwrap(), false),
+            &c.config.guardrails.servers,
+        )
+    }
+
+    async fn run_to_end(c: &Chroot<MemoryTransfer>, v: Value) -> AuditReport {
+        let a = audit(c, v).unwrap();
+        run(c, &a, "run-1", Instant::now() + Duration::from_secs(60)).await
+    }
+
+    #[tokio::test]
+    async fn every_class_is_counted_and_only_logical_targets_are_described() {
+        let c = fleet(2);
+        let r = run_to_end(&c, json!({"Action": "Audit"})).await;
+        assert_eq!(
+            r.counts,
+            Counts {
+                chrooted: 1,
+                drifted: 3,
+                needs_attention: 2,
+                exempt: 1,
+                ..Counts::default()
+            }
+        );
+        assert_eq!(r.findings.len(), 6, "{:#?}", r.findings);
+        assert!(r.continuation.is_none() && !r.truncated);
+        let described: Vec<String> = c
+            .transfer
+            .calls()
+            .iter()
+            .map(|c| c.target.to_string())
+            .collect();
+        assert_eq!(
+            described,
+            [format!("{S}/users/bob"), format!("{S}/users/erin")]
+        );
+        assert_eq!(c.transfer.writes(), 0, "no Fix: nothing written");
+        // Users where users exist, accesses where accesses exist; pages of 2.
+        let lists: Vec<String> = c
+            .transfer
+            .list_calls()
+            .iter()
+            .map(|(o, s)| format!("{o} {s}"))
+            .collect();
+        assert_eq!(
+            lists,
+            [
+                format!("ListUsers {S}"),
+                format!("ListUsers {S}"),
+                format!("ListUsers {S}"),
+                format!("ListAccesses {D}")
+            ]
+        );
+        let dave = r
+            .findings
+            .iter()
+            .find(|f| f.user_name.as_deref() == Some("dave"))
+            .unwrap();
+        assert_eq!(dave.class, "Drifted");
+        assert_eq!(dave.target.as_deref(), Some("/acme-sftp/home/dave"));
+        assert!(dave.reason.as_deref().unwrap().contains("HOME_TEMPLATE"));
+    }
+
+    #[tokio::test]
+    async fn fix_writes_exactly_the_drifted_and_a_second_audit_is_all_chrooted_or_left() {
+        let c = fleet(1000);
+        let r = run_to_end(&c, json!({"Action": "Audit", "Fix": true})).await;
+        assert_eq!(r.counts.fixed, 3);
+        assert_eq!(c.transfer.writes(), 3);
+        let written: Vec<String> = c
+            .transfer
+            .calls()
+            .iter()
+            .filter(|c| c.operation.starts_with("Update"))
+            .map(|c| c.target.subject.as_str().to_owned())
+            .collect();
+        assert_eq!(written, ["alice", "dave", "S-1-5-21-1"]);
+        let again = run_to_end(&c, json!({"Action": "Audit", "Fix": true})).await;
+        assert_eq!(again.counts.chrooted, 4);
+        assert_eq!(again.counts.drifted, 0);
+        assert_eq!(c.transfer.writes(), 3, "nothing more written");
+    }
+
+    #[tokio::test]
+    async fn dry_run_writes_nothing() {
+        let c = fleet(1000);
+        let r = run_to_end(&c, json!({"Action": "Audit", "Fix": true, "DryRun": true})).await;
+        assert_eq!(r.counts.drifted, 3);
+        assert_eq!(r.counts.fixed, 0);
+        assert_eq!(c.transfer.writes(), 0);
+        assert!(
+            r.findings
+                .iter()
+                .filter(|f| f.class == "Drifted")
+                .all(|f| f.status.as_deref() == Some("Planned"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_deadline_mid_fleet_yields_a_continuation_that_completes_the_run_exactly() {
+        let c = fleet(2);
+        let whole = run_to_end(&c, json!({"Action": "Audit"})).await.counts;
+        // Stop after every item: the sum of all parts is the whole, nothing twice.
+        let mut total = Counts::default();
+        let mut event = json!({"Action": "Audit"});
+        let mut parts = 0;
+        loop {
+            let a = audit(&c, event.clone()).unwrap();
+            // Time for one page check and one item, then the deadline: the smallest
+            // step an invocation can make.
+            let mut asked = 0;
+            let mut stop = || {
+                asked += 1;
+                asked > 2
+            };
+            let r = run_until(&c, &a, "run-2", &mut stop).await;
+            total.chrooted += r.counts.chrooted;
+            total.drifted += r.counts.drifted;
+            total.needs_attention += r.counts.needs_attention;
+            total.exempt += r.counts.exempt;
+            parts += 1;
+            assert_eq!(r.run_id, "run-2");
+            match r.continuation {
+                Some(next) => event = next,
+                None => break,
+            }
+            assert!(parts < 100, "the run ends");
+        }
+        assert_eq!(total, whole);
+    }
+
+    #[test]
+    fn tampered_foreign_and_malformed_continuations_are_refused() {
+        let c = fleet(2);
+        let allowed = &c.config.guardrails.servers;
+        let cursor = Cursor {
+            run: "r".into(),
+            server: 0,
+            kind: CursorKind::Users,
+            token: Some("memory:2".into()),
+            position: 1,
+        };
+        let good = cursor.encode(allowed);
+        assert_eq!(Cursor::decode(&good, allowed).unwrap(), cursor);
+        let (payload, tag) = good.rsplit_once('.').unwrap();
+        let other = cursor_with_position(&cursor, 0).encode(allowed);
+        let forged = format!("{}.{tag}", other.rsplit_once('.').unwrap().0);
+        let foreign = cursor.encode(&[ServerId::parse("s-00000000000000000").unwrap()]);
+        for bad in [
+            forged.as_str(),
+            foreign.as_str(),
+            "nonsense",
+            &format!("{payload}x.{tag}"),
+        ] {
+            let refused = audit(&c, json!({"Action": "Audit", "Continuation": bad})).unwrap_err();
+            assert_eq!(refused.error.fields[0].field, "Continuation", "{bad}");
+        }
+        assert!(audit(&c, json!({"Action": "Audit", "Continuation": good})).is_ok());
+    }
+
+    fn cursor_with_position(c: &Cursor, position: usize) -> Cursor {
+        Cursor {
+            position,
+            ..c.clone()
+        }
+    }
+
+    #[test]
+    fn bad_input_lists_every_field_and_another_server_is_not_allowed() {
+        let c = fleet(2);
+        let r = audit(
+            &c,
+            json!({"Action": "Audit", "ServerId": 1, "Fix": "yes", "Extra": 1}),
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = r.error.fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["Extra", "ServerId", "Fix"]);
+        let r = audit(
+            &c,
+            json!({"Action": "Audit", "ServerId": "s-11111111111111111"}),
+        )
+        .unwrap_err();
+        assert_eq!(r.error.code, ErrorCode::NotAllowed);
+        let one = audit(&c, json!({"Action": "Audit", "ServerId": D})).unwrap();
+        assert_eq!(one.servers, [ServerId::parse(D).unwrap()]);
+    }
+}
