@@ -35,6 +35,9 @@ pub struct Config {
     /// Where a CloudFormation `ResponseURL` may point besides CloudFormation's own
     /// (`CFN_RESPONSE_ORIGINS`, for local runs and tests; none when unset).
     pub response_origins: ResponseOrigins,
+    /// `COMMAND_QUEUE_URL`: where an audit with `Fix` queues one direct command per
+    /// drifted target (and its own continuation); `None`: fixes in the invocation.
+    pub command_queue_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -203,6 +206,22 @@ impl Config {
             }),
         };
 
+        // An SQS queue URL (`https://sqs.<region>.amazonaws.com/<account>/<name>`, or a
+        // local SQS's); the SDK sends to it, so only its shape is checked here.
+        let command_queue_url = var("COMMAND_QUEUE_URL")
+            .map(|raw| raw.trim().to_owned())
+            .filter(|raw| !raw.is_empty())
+            .and_then(|raw| match url::Url::parse(&raw) {
+                Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => Some(raw),
+                _ => {
+                    fail(
+                        "COMMAND_QUEUE_URL",
+                        format!("{raw:?} is not an http(s) queue URL"),
+                    );
+                    None
+                }
+            });
+
         let home_template = var("HOME_TEMPLATE")
             .filter(|s| !s.trim().is_empty())
             .and_then(|raw| {
@@ -247,6 +266,7 @@ impl Config {
             create_home_folders,
             sqs_concurrency,
             response_origins,
+            command_queue_url,
         })
     }
 }
@@ -311,6 +331,8 @@ mod tests {
             ("EXEMPT_USERS", "admin,a b"),
             ("EXEMPT_USERS", "ok,x"),
             ("CREATE_HOME_FOLDERS", "yes"),
+            ("COMMAND_QUEUE_URL", "not a url"),
+            ("COMMAND_QUEUE_URL", "ftp://queue"),
             ("CHECK_HOME_FOLDERS", "1.0"),
             ("SQS_MAX_CONCURRENCY", "0"),
             ("HOME_TEMPLATE", "/acme-sftp/home/shared"),
