@@ -22,14 +22,22 @@ from cfnlint.rules import CloudFormationLintRule, RuleMatch
 
 SOURCE = "template-rules/README.md"
 
-# The Transfer operations the function calls (src/transfer/sdk.rs).
-TRANSFER_ACTIONS = (
-    "transfer:DescribeUser",
-    "transfer:UpdateUser",
-    "transfer:DescribeAccess",
-    "transfer:UpdateAccess",
-    "transfer:DescribeServer",
-)
+# The Transfer operations the function calls (src/transfer/sdk.rs), each with the
+# resource type the Service Authorization Reference names for it: "user" is
+# user/<server>/<name>, "server" is server/<server>. Accesses have no ARN and authorise
+# on their server; so do the listings of a server's users and accesses (the audit).
+TRANSFER_ACTIONS = {
+    "transfer:DescribeUser": "user",
+    "transfer:UpdateUser": "user",
+    "transfer:DescribeAccess": "server",
+    "transfer:UpdateAccess": "server",
+    "transfer:DescribeServer": "server",
+    "transfer:ListUsers": "server",
+    "transfer:ListAccesses": "server",
+}
+
+# What each resource type's ARN must look like, for the messages.
+RESOURCE_SHAPES = {"user": "user/<server>/*", "server": "server/<server>"}
 
 # The only service the function may pass a role to.
 PASSED_TO_SERVICE = "transfer.amazonaws.com"
@@ -365,52 +373,62 @@ class NoStarResource(CloudFormationLintRule):
 class TransferScoped(CloudFormationLintRule):
     """Transfer permissions are the ones the function calls, on the allowed servers.
 
-    The function only calls DescribeUser, UpdateUser, DescribeAccess, UpdateAccess
-    and DescribeServer. Each is granted on the resource type the Service
-    Authorization Reference names for it: users on ``user/<server>/*``, accesses
-    (which have no ARN) and the server itself on ``server/<server>``, always with a
-    named server, never a wildcard one.
-    User and access actions sit in separate statements, or each would also be
-    granted on the other's resource type.
+    The function only calls DescribeUser, UpdateUser, DescribeAccess, UpdateAccess,
+    DescribeServer, ListUsers and ListAccesses. Each is granted on the resource type
+    the Service Authorization Reference names for it: a user's actions on
+    ``user/<server>/*``; accesses (which have no ARN), the server itself and the
+    listings of its users and accesses on ``server/<server>``; always with a named
+    server, never a wildcard one.
+    Actions of different resource types sit in separate statements, or each would
+    also be granted on the other's resource type (ListUsers, a server action despite
+    its name, does not belong with DescribeUser).
     """
 
     id = "E9103"
     shortdesc = "Transfer actions only the ones the function calls, on named servers"
     description = (
         "transfer: actions are DescribeUser/UpdateUser on user/<server>/*"
-        " and DescribeAccess/UpdateAccess/DescribeServer on server/<server>"
+        " and DescribeAccess/UpdateAccess/DescribeServer/ListUsers/ListAccesses"
+        " on server/<server>"
     )
     source_url = SOURCE
     tags = ["iam", "least-privilege", "transfer"]
 
     def match(self, cfn: Any) -> list[RuleMatch]:
         found = []
-        allowed = {a.lower() for a in TRANSFER_ACTIONS}
+        kind_of = {a.lower(): kind for a, kind in TRANSFER_ACTIONS.items()}
         for s in allow_statements(cfn):
             transfer = [a for a in literal_actions(s) if a.lower().startswith("transfer:")]
             if not transfer:
                 continue
             for a in transfer:
-                if a.lower() not in allowed:
+                if a.lower() not in kind_of:
                     found.append(
                         RuleMatch(
                             s.path + ["Action"],
                             f"{s.where}: {a} is not one of {', '.join(TRANSFER_ACTIONS)}",
                         )
                     )
-            wants_user = any(a.lower().endswith("user") for a in transfer)
-            wants_server = any(a.lower().endswith(("access", "server")) for a in transfer)
-            if wants_user and wants_server:
+            # The resource types the statement's actions authorise on. An action the
+            # function does not call (a finding above) is given the type its name
+            # suggests (...User: user; ...Access, ...Server: server), so that its
+            # resources are still judged; a wildcard suggests none, and then no
+            # resource fits.
+            kinds = {k for k in (_resource_kind(a, kind_of) for a in transfer) if k}
+            if len(kinds) > 1:
                 found.append(
                     RuleMatch(
                         s.path + ["Action"],
-                        f"{s.where}: user and access actions share a statement, so both get both resource types",
+                        f"{s.where}: user actions and server actions (accesses, the server, its"
+                        " listings) share a statement, so both get both resource types",
                     )
                 )
             listed = list(elements(s.body.get("Resource"), s.path + ["Resource"]))
             if not listed:
                 found.append(RuleMatch(s.path, f"{s.where}: Transfer actions without Resource"))
-            expected = "user/<server>/*" if wants_user else "server/<server>"
+            wants_user = "user" in kinds
+            wants_server = "server" in kinds
+            expected = RESOURCE_SHAPES["user" if wants_user else "server"]
             for r, p in listed:
                 arn = text_of(r)
                 if arn is None:
@@ -440,6 +458,19 @@ class TransferScoped(CloudFormationLintRule):
                         RuleMatch(p, f"{s.where}: {arn} is not a {expected} ARN naming one server")
                     )
         return found
+
+
+def _resource_kind(action: str, kind_of: dict[str, str]) -> str | None:
+    """The resource type ``action`` authorises on: TRANSFER_ACTIONS's, else a guess
+    from the name's ending; None for a wildcard or another name."""
+    a = action.lower()
+    if a in kind_of:
+        return kind_of[a]
+    if a.endswith("user"):
+        return "user"
+    if a.endswith(("access", "server")):
+        return "server"
+    return None
 
 
 def _parameter_behind(value: Any) -> str | None:

@@ -86,6 +86,25 @@ MUTATIONS = [
         ["E9103"],
     ),
     (
+        "ListUsers joins the user actions' statement",
+        r"- transfer:UpdateUser\n",
+        "- transfer:UpdateUser\n                  - transfer:ListUsers\n",
+        ["E9103"],
+    ),
+    (
+        # (?s) and the lazy .*?: the first server slot after the audit's Sid.
+        "the audit lists the users of every server",
+        r"(?s)(Sid: AuditAllowedServers.*?)server/\$\{Id\}",
+        r"\1server/*",
+        ["E9103"],
+    ),
+    (
+        "the audit may send to every queue",
+        r"(Sid: QueueAuditFixesAndContinuations\n(?:.*\n){2}\s*)Resource: !GetAtt CommandQueue\.Arn",
+        r'\1Resource: "*"',
+        ["E9102"],
+    ),
+    (
         "PassRole may pass roles to Lambda",
         r"iam:PassedToService: transfer\.amazonaws\.com",
         "iam:PassedToService: lambda.amazonaws.com",

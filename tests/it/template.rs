@@ -1,8 +1,9 @@
 //! `template.yaml` facts that need the Rust code: the function `Timeout` against the
-//! SDK timeout constants, the variables `Config` reads wired from parameters, and
-//! the template's own deployment facts the docs promise (the contract's routes, the
-//! role's statements, server slots, sources, alarms, outputs, runtime, architecture,
-//! the custom-resource example).
+//! SDK timeout constants, the variables `Config` reads wired from parameters (or, for
+//! the command queue, from the template's own queue), the audit schedule's event read
+//! by the function's own parser, and the template's own deployment facts the docs
+//! promise (the contract's routes, the role's statements, server slots, sources,
+//! alarms, outputs, runtime, architecture, the custom-resource example).
 //!
 //! The generic rules - no wildcard actions or `Resource: "*"`, Transfer and
 //! `iam:PassRole` scoping, no policy that cannot be read, an explicit role, IAM
@@ -169,13 +170,16 @@ fn parameter_admits(t: &Value, param: &str, value: &str) -> bool {
 // template-rules' E9101-E9106).
 // ---------------------------------------------------------------------------
 
-/// The Transfer operations the function calls.
-const TRANSFER_ACTIONS: [&str; 5] = [
+/// The Transfer operations the function calls (the last two: the fleet audit's
+/// listings).
+const TRANSFER_ACTIONS: [&str; 7] = [
     "transfer:DescribeUser",
     "transfer:UpdateUser",
     "transfer:DescribeAccess",
     "transfer:UpdateAccess",
     "transfer:DescribeServer",
+    "transfer:ListUsers",
+    "transfer:ListAccesses",
 ];
 
 /// The statements of `TransferChrootRole`'s inline policies; a statement under
@@ -211,7 +215,12 @@ fn the_role_grants_what_the_function_calls() {
         .flat_map(|s| s.get("Action").map(elements).unwrap_or_default())
         .filter_map(Value::as_str)
         .collect();
-    for a in TRANSFER_ACTIONS.iter().chain(&["iam:PassRole"]) {
+    // sqs:SendMessage: the audit's fixes and continuations (SendMessageBatch is
+    // authorised by it), and the asynchronous sources' dead letters.
+    for a in TRANSFER_ACTIONS
+        .iter()
+        .chain(&["iam:PassRole", "sqs:SendMessage"])
+    {
         assert!(granted.contains(a), "{a} is not granted: {granted:?}");
     }
 }
@@ -235,8 +244,10 @@ fn the_function_runs_with_the_templates_role_and_its_documented_statements() {
             "WriteOwnLogGroup",
             "ConsumeCommandQueue",
             "ParkFailedAsyncInvocations",
+            "QueueAuditFixesAndContinuations",
             "ChrootUsersOfAllowedServers",
             "ChrootAccessesOfAllowedServers",
+            "AuditAllowedServers",
             "PassOnlyAllowedRolesToTransfer",
             "LookForHomeFolders",
             "TellMissingHomeFoldersFromForbidden",
@@ -248,11 +259,26 @@ fn the_function_runs_with_the_templates_role_and_its_documented_statements() {
         ("WriteOwnLogGroup", "FunctionLogGroup"),
         ("ConsumeCommandQueue", "CommandQueue"),
         ("ParkFailedAsyncInvocations", "EventsDeadLetterQueue"),
+        ("QueueAuditFixesAndContinuations", "CommandQueue"),
     ] {
         let s = statement(&statements, sid);
         let got = intrinsic(&s["Resource"], "Fn::GetAtt").and_then(|a| a.get(0));
         assert_eq!(got.and_then(Value::as_str), Some(target), "{sid}");
     }
+    // The only sends: the dead letters, and the audit's fixes to the queue it consumes.
+    for sid in [
+        "ParkFailedAsyncInvocations",
+        "QueueAuditFixesAndContinuations",
+    ] {
+        let s = statement(&statements, sid);
+        assert_eq!(str_at(s, &["Action"]), Some("sqs:SendMessage"), "{sid}");
+    }
+    // The audit lists, and only lists: writes stay in the chroot statements.
+    let audit: Vec<&str> = elements(&statement(&statements, "AuditAllowedServers")["Action"])
+        .into_iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(audit, ["transfer:ListUsers", "transfer:ListAccesses"]);
 }
 
 fn function(t: &Value) -> &Value {
@@ -420,6 +446,10 @@ fn timeout_covers_the_sdk_retry_budget_and_the_queue_covers_six_timeouts() {
 /// Variables the function reads that the template deliberately never sets.
 const LOCAL_ONLY_VARIABLES: &[&str] = &["CFN_RESPONSE_ORIGINS"];
 
+/// Variables wired from a resource of the template rather than a parameter: the
+/// deployment's own queue, whose URL no one should have to type.
+const FROM_RESOURCES: &[(&str, &str)] = &[("COMMAND_QUEUE_URL", "CommandQueue")];
+
 /// The variables `Config::from_lookup` asks for, in the order it asks.
 fn variables_the_config_reads() -> Vec<String> {
     let asked = RefCell::new(Vec::new());
@@ -431,7 +461,7 @@ fn variables_the_config_reads() -> Vec<String> {
 }
 
 #[test]
-fn every_configuration_variable_is_wired_from_a_parameter() {
+fn every_configuration_variable_is_wired_from_a_parameter_or_the_templates_queue() {
     let t = template();
     let vars = at(&function(&t)["Properties"], &["Environment", "Variables"]).expect("env");
     let mut read: BTreeSet<String> = variables_the_config_reads().into_iter().collect();
@@ -457,12 +487,43 @@ fn every_configuration_variable_is_wired_from_a_parameter() {
         "EXEMPT_USERS",
         "CHECK_HOME_FOLDERS",
         "CREATE_HOME_FOLDERS",
+        "COMMAND_QUEUE_URL",
     ];
     assert_eq!(
         read,
         documented.iter().map(|s| (*s).to_owned()).collect(),
         "Config reads other variables than the template wires"
     );
+    // COMMAND_QUEUE_URL: `!Ref` of an SQS queue is its URL, and it must be the queue
+    // the function consumes (the audit's fixes come back through the SQS source) and
+    // the one its role may send to.
+    for (name, queue) in FROM_RESOURCES {
+        assert!(read.remove(*name), "Config no longer reads {name}");
+        let v = vars.get(*name).unwrap_or_else(|| panic!("{name} not set"));
+        assert_eq!(
+            ref_name(v),
+            Some(*queue),
+            "{name} is the URL of {queue}: {v:?}"
+        );
+        let r = resource(&t, queue).unwrap_or_else(|| panic!("no resource {queue}"));
+        assert_eq!(str_at(r, &["Type"]), Some("AWS::SQS::Queue"), "{queue}");
+        let consumed = at(
+            &function(&t)["Properties"],
+            &["Events", "CommandQueue", "Properties", "Queue"],
+        )
+        .and_then(|q| intrinsic(q, "Fn::GetAtt"))
+        .and_then(|a| a.get(0))
+        .and_then(Value::as_str);
+        assert_eq!(consumed, Some(*queue), "the SQS event consumes {queue}");
+        let statements = role_statements(&t);
+        let sent_to = intrinsic(
+            &statement(&statements, "QueueAuditFixesAndContinuations")["Resource"],
+            "Fn::GetAtt",
+        )
+        .and_then(|a| a.get(0))
+        .and_then(Value::as_str);
+        assert_eq!(sent_to, Some(*queue), "the role may send to {queue}");
+    }
     for name in &read {
         let v = vars
             .get(name.as_str())
@@ -573,6 +634,95 @@ fn drift_events_come_from_cloudtrail_on_the_default_bus_with_the_same_safety_net
 }
 
 #[test]
+fn the_audit_runs_on_a_schedule_daily_with_fix_from_its_parameter_off_by_default() {
+    use transfer_chroot::audit::Audit;
+    use transfer_chroot::input::AuditInput;
+    use transfer_chroot::sources::{Shape, direct, shape};
+
+    let t = template();
+    let events = at(&function(&t)["Properties"], &["Events"])
+        .and_then(Value::as_mapping)
+        .expect("events");
+    let schedules: Vec<(&str, &Value)> = events
+        .iter()
+        .filter(|(_, e)| matches!(str_at(e, &["Type"]), Some("Schedule" | "ScheduleV2")))
+        .filter_map(|(name, e)| Some((name.as_str()?, e)))
+        .collect();
+    assert_eq!(schedules.len(), 1, "one schedule: {schedules:?}");
+    let (name, event) = schedules[0];
+    // An EventBridge rule (Schedule), so SAM adds only a Lambda permission: ScheduleV2
+    // (EventBridge Scheduler) would need a role the template rules cannot see.
+    assert_eq!(str_at(event, &["Type"]), Some("Schedule"));
+    let p = &event["Properties"];
+
+    // When: the AuditSchedule parameter, daily unless told otherwise.
+    assert_eq!(ref_name(&p["Schedule"]), Some("AuditSchedule"));
+    assert_eq!(
+        str_at(&t, &["Parameters", "AuditSchedule", "Default"]),
+        Some("rate(1 day)")
+    );
+    for ok in ["rate(1 day)", "rate(12 hours)", "cron(0 3 * * ? *)"] {
+        assert!(parameter_admits(&t, "AuditSchedule", ok), "{ok}");
+    }
+    for bad in ["", "daily", "rate(1 day) ", "rate()"] {
+        assert!(!parameter_admits(&t, "AuditSchedule", bad), "{bad:?}");
+    }
+
+    // What: {"Action": "Audit", "Fix": <AuditFix>}, report only by default, read by the
+    // function's own router and parser as an audit of every allowed server.
+    assert_eq!(
+        str_at(&t, &["Parameters", "AuditFix", "Default"]),
+        Some("false")
+    );
+    let input = sub_template(&p["Input"]).expect("Input is a Fn::Sub string");
+    assert_eq!(
+        parameters_in(&p["Input"]),
+        ["AuditFix"],
+        "the input depends on AuditFix only"
+    );
+    let config = Config::from_pairs(&[
+        (
+            "ALLOWED_SERVER_IDS",
+            "s-0123456789abcdef0,s-0123456789abcdef1",
+        ),
+        ("HOME_ROOTS", "/acme-sftp/home"),
+    ])
+    .expect("config");
+    let allowed = &config.guardrails.servers;
+    for fix in ["false", "true"] {
+        assert!(parameter_admits(&t, "AuditFix", fix), "{fix}");
+        let rendered = input.replace("${AuditFix}", fix);
+        let event: serde_json::Value = serde_json::from_str(&rendered)
+            .unwrap_or_else(|e| panic!("AuditFix={fix}: {rendered} is not JSON: {e}"));
+        assert_eq!(shape(&event), Shape::Direct, "{rendered}");
+        assert!(direct::is_audit(&event), "{rendered}");
+        let audit = Audit::parse(
+            &AuditInput::read(event.as_object().unwrap(), false),
+            allowed,
+        )
+        .unwrap_or_else(|r| panic!("AuditFix={fix}: {rendered} refused: {r:?}"));
+        assert_eq!(audit.fix, fix == "true", "{rendered}");
+        assert!(!audit.dry_run && audit.resume.is_none());
+        assert_eq!(&audit.servers, allowed, "every allowed server");
+    }
+    assert!(!parameter_admits(&t, "AuditFix", "yes"));
+
+    // The same safety net as the other rules: EventBridge's retries, then the
+    // dead-letter queue, whose policy lets this rule send too.
+    let directory = at(events_of(&t), &["DirectoryEvents", "Properties"]).expect("directory rule");
+    assert_eq!(p["RetryPolicy"], directory["RetryPolicy"]);
+    assert_eq!(p["DeadLetterConfig"], directory["DeadLetterConfig"]);
+    let policy = resource(&t, "EventsDeadLetterQueuePolicy").expect("queue policy");
+    let rule = format!("TransferChrootFunction{name}");
+    let text = serde_yaml::to_string(policy).unwrap();
+    assert!(text.contains(&rule), "{rule} may not park events: {text}");
+}
+
+fn events_of(t: &Value) -> &Value {
+    at(&function(t)["Properties"], &["Events"]).expect("events")
+}
+
+#[test]
 fn the_allowed_servers_parameter_refuses_what_the_policy_cannot_scope() {
     let t = template();
     assert!(parameter_admits(
@@ -607,9 +757,10 @@ fn every_server_slot_of_the_policy_is_conditioned_and_distinct() {
     // slots 2..6 exist only when the list has that many ids.
     let t = template();
     let statements = role_statements(&t);
-    for sid in [
-        "ChrootUsersOfAllowedServers",
-        "ChrootAccessesOfAllowedServers",
+    for (sid, arn) in [
+        ("ChrootUsersOfAllowedServers", ":user/${Id}/*"),
+        ("ChrootAccessesOfAllowedServers", ":server/${Id}"),
+        ("AuditAllowedServers", ":server/${Id}"),
     ] {
         let s = statement(&statements, sid);
         let raw = s["Resource"].as_sequence().expect("resource list");
@@ -632,6 +783,14 @@ fn every_server_slot_of_the_policy_is_conditioned_and_distinct() {
                 .and_then(|sel| sel.get(0))
                 .and_then(Value::as_u64);
             assert_eq!(index, Some(i as u64), "{sid} slot {i} selects id {i}");
+            let text = intrinsic(value, "Fn::Sub")
+                .and_then(|s| s.get(0))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            assert!(
+                text.ends_with(arn),
+                "{sid} slot {i}: {text} is not a {arn} ARN"
+            );
             if let Some(c) = condition {
                 let cond = at(&t, &["Conditions", c]).unwrap_or_else(|| panic!("{c}"));
                 let text = serde_yaml::to_string(cond).unwrap_or_default();
