@@ -13,6 +13,7 @@ use crate::folders::{Folder, FolderError, Folders};
 use crate::input::CommandInput;
 use crate::outcome::{ErrorBody, ErrorCode, Identity, Outcome, Rejection, Status};
 use crate::plan;
+use crate::queue::CommandQueue;
 use crate::servers::{self, ServerCache};
 use crate::transfer::{LiveHome, Reply, ServerFacts, StorageDomain, Transfer, TransferError};
 
@@ -25,6 +26,8 @@ pub struct Chroot<T> {
     pub servers: ServerCache,
     /// The home-folder check's S3 calls; `None`: no check (a configuration without S3).
     pub folders: Option<Arc<dyn Folders>>,
+    /// `COMMAND_QUEUE_URL`'s queue, where an audit's fixes go; `None`: fixed in place.
+    pub queue: Option<Arc<dyn CommandQueue>>,
 }
 
 impl<T: Transfer> Chroot<T> {
@@ -34,7 +37,14 @@ impl<T: Transfer> Chroot<T> {
             transfer,
             servers: ServerCache::new(),
             folders: None,
+            queue: None,
         }
+    }
+
+    /// With the command queue an audit sends its fixes to (`COMMAND_QUEUE_URL`).
+    pub fn with_queue(mut self, queue: Arc<dyn CommandQueue>) -> Self {
+        self.queue = Some(queue);
+        self
     }
 
     /// With the home-folder check's S3 calls (`CHECK_HOME_FOLDERS`).

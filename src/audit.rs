@@ -30,6 +30,7 @@ use crate::domain::{ExternalId, FieldError, ServerId, Subject, Target, TargetKin
 use crate::drift::{self, Class, Finding};
 use crate::input::{AuditInput, Given};
 use crate::outcome::{ErrorBody, ErrorCode, Rejection, Status};
+use crate::queue::{BATCH, CommandQueue};
 use crate::transfer::{HomeDirectoryType, IdentityProvider, Listed, Reply, Transfer};
 
 /// Findings listed in one result; past it the result says `Truncated` (the counts stay
@@ -275,6 +276,9 @@ pub struct AuditReport {
     pub truncated: bool,
     /// The event that resumes the run, or `null` when it is complete.
     pub continuation: Option<Value>,
+    /// The continuation was sent to the command queue: the run goes on by itself.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub continuation_queued: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
 }
@@ -286,14 +290,39 @@ struct Run<'a> {
     counts: Counts,
     findings: Vec<AuditFinding>,
     truncated: bool,
+    /// Where fixes go when the deployment has a command queue (and it is no dry run).
+    queue: Option<&'a dyn CommandQueue>,
+    /// Fix commands not yet sent (at most a batch).
+    pending: Vec<String>,
 }
 
 impl Run<'_> {
+    /// Sends the pending fix commands in one batch.
+    async fn flush(&mut self) {
+        let Some(queue) = self.queue else { return };
+        if self.pending.is_empty() {
+            return;
+        }
+        let sent = self.pending.len() as u64;
+        match queue.send_batch(&self.pending).await {
+            Ok(()) => self.counts.queued += sent,
+            Err(e) => {
+                let unsent = e.unsent as u64;
+                self.counts.queued += sent - unsent.min(sent);
+                self.counts.failed += unsent.min(sent);
+                tracing::error!(run = %self.run_id, error = %e, retryable = e.retryable, "audit: fixes not queued");
+            }
+        }
+        self.pending.clear();
+    }
+
+    /// Counts and reports one finding; `fix` is what became of its fix (`Updated`,
+    /// `Planned`, `Queued`, `Failed` and its error), when one was attempted.
     fn record(
         &mut self,
         target: &Target,
         finding: &Finding,
-        fixed: Option<&crate::outcome::Outcome>,
+        fix: Option<(&str, Option<ErrorBody>)>,
     ) {
         let class = finding.class();
         self.counts.count(class);
@@ -306,8 +335,10 @@ impl Run<'_> {
             Finding::Exempt => (Some("exempt (EXEMPT_USERS)".to_owned()), None),
             Finding::Chrooted { .. } => (None, None),
         };
-        let status = fixed.map(|o| o.status.as_str().to_owned());
-        let error = fixed.and_then(|o| o.error.clone());
+        let (status, error) = match fix {
+            Some((status, error)) => (Some(status.to_owned()), error),
+            None => (None, None),
+        };
         tracing::warn!(
             target_resource = %target,
             class = class.as_str(),
@@ -387,6 +418,7 @@ pub async fn run_until<T: Transfer>(
     stop: &mut (dyn FnMut() -> bool + Send),
 ) -> AuditReport {
     let allowed = &chroot.config.guardrails.servers;
+    let dry_run = audit.dry_run || chroot.config.dry_run;
     let mut run = Run {
         audit,
         run_id: audit
@@ -396,6 +428,8 @@ pub async fn run_until<T: Transfer>(
         counts: Counts::default(),
         findings: Vec::new(),
         truncated: false,
+        queue: chroot.queue.as_deref().filter(|_| audit.fix && !dry_run),
+        pending: Vec::new(),
     };
     let mut cursor = audit.resume.clone().unwrap_or(Cursor {
         run: run.run_id.clone(),
@@ -404,7 +438,6 @@ pub async fn run_until<T: Transfer>(
         token: None,
         position: 0,
     });
-    let dry_run = audit.dry_run || chroot.config.dry_run;
     // Every invocation looks at one item at least before it may stop, so a run always
     // moves on, however short its invocations (the reserve is sized for one item).
     let mut progressed = false;
@@ -433,7 +466,7 @@ pub async fn run_until<T: Transfer>(
         let kind = cursor.kind.kind();
         loop {
             if progressed && stop() {
-                return report(&run, Some(&cursor), allowed, None);
+                return finish(chroot, run, Some(&cursor), allowed, None).await;
             }
             let page = match chroot
                 .transfer
@@ -447,7 +480,7 @@ pub async fn run_until<T: Transfer>(
             for (i, listed) in page.items.into_iter().enumerate().skip(cursor.position) {
                 if progressed && stop() {
                     cursor.position = i;
-                    return report(&run, Some(&cursor), allowed, None);
+                    return finish(chroot, run, Some(&cursor), allowed, None).await;
                 }
                 look_at(chroot, &mut run, server, kind, listed, &facts, dry_run).await;
                 progressed = true;
@@ -461,9 +494,33 @@ pub async fn run_until<T: Transfer>(
         cursor = next_server(&cursor);
     };
     match failure {
-        None => report(&run, None, allowed, None),
-        Some(error) => report(&run, Some(&cursor), allowed, Some(error)),
+        None => finish(chroot, run, None, allowed, None).await,
+        Some(error) => finish(chroot, run, Some(&cursor), allowed, Some(error)).await,
     }
+}
+
+/// Sends what is pending and, with a queue, the continuation of a run stopped by the
+/// deadline (so a fleet of any size completes on its own), then reports.
+async fn finish<T: Transfer>(
+    chroot: &Chroot<T>,
+    mut run: Run<'_>,
+    cursor: Option<&Cursor>,
+    allowed: &[ServerId],
+    error: Option<ErrorBody>,
+) -> AuditReport {
+    run.flush().await;
+    let mut report = report(&run, cursor, allowed, error);
+    if let (Some(queue), Some(next), None) =
+        (chroot.queue.as_deref(), &report.continuation, &report.error)
+    {
+        match queue.send_batch(&[next.to_string()]).await {
+            Ok(()) => report.continuation_queued = true,
+            Err(e) => {
+                tracing::error!(run = %report.run_id, error = %e, "audit: continuation not queued; invoke with the result's Continuation to resume")
+            }
+        }
+    }
+    report
 }
 
 fn next_server(c: &Cursor) -> Cursor {
@@ -512,6 +569,21 @@ async fn look_at<T: Transfer>(
         }
     };
     let finding = drift::classify(&target, &live.value, &chroot.config);
+    if let (Some(_), Some(command)) = (run.queue, finding.fix(&target, false)) {
+        // One direct command per drifted target, applied by the SQS path like any.
+        let mut body = json!({
+            "Action": command.action().as_str(),
+            "ServerId": target.server.as_str(),
+            "HomeDirectory": command.chroot.as_str(),
+        });
+        body[target.kind().field()] = target.subject.as_str().into();
+        run.pending.push(body.to_string());
+        run.record(&target, &finding, Some(("Queued", None)));
+        if run.pending.len() >= BATCH {
+            run.flush().await;
+        }
+        return;
+    }
     let fixed = match finding.fix(&target, dry_run) {
         Some(command) if run.audit.fix => {
             let refused = crate::servers::refusals(facts, &command);
@@ -529,7 +601,11 @@ async fn look_at<T: Transfer>(
         }
         _ => None,
     };
-    run.record(&target, &finding, fixed.as_ref());
+    run.record(
+        &target,
+        &finding,
+        fixed.as_ref().map(|o| (o.status.as_str(), o.error.clone())),
+    );
 }
 
 fn report(
@@ -553,6 +629,7 @@ fn report(
         findings: run.findings.clone(),
         truncated: run.truncated,
         continuation,
+        continuation_queued: false,
         error,
     };
     let c = &report.counts;

@@ -32,6 +32,12 @@ impl<T: Transfer> App<T> {
         self
     }
 
+    /// With the command queue an audit sends its fixes to.
+    pub fn with_queue(mut self, queue: std::sync::Arc<dyn crate::queue::CommandQueue>) -> Self {
+        self.chroot = self.chroot.with_queue(queue);
+        self
+    }
+
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
         let invocation = Invocation::from_context(&event.context);
         self.dispatch(event.payload, &invocation).await

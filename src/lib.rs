@@ -26,6 +26,7 @@ pub mod lambda;
 pub mod outcome;
 pub mod plan;
 pub mod profiles;
+pub mod queue;
 pub mod servers;
 pub mod sources;
 pub mod telemetry;

@@ -6,6 +6,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 use transfer_chroot::folders::s3::SdkFolders;
+use transfer_chroot::queue::sqs::SdkQueue;
 use transfer_chroot::transfer::sdk::{self, SdkTransfer};
 use transfer_chroot::{App, Config, telemetry};
 
@@ -22,12 +23,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .load()
         .await;
     let check_folders = config.check_home_folders;
+    let queue_url = config.command_queue_url.clone();
     let mut app = App::new(
         config,
         SdkTransfer::new(aws_sdk_transfer::Client::new(&sdk)),
     );
     if check_folders {
         app = app.with_folders(Arc::new(SdkFolders::from_conf(&sdk)));
+    }
+    if let Some(url) = queue_url {
+        app = app.with_queue(Arc::new(SdkQueue::from_conf(&sdk, url)));
     }
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

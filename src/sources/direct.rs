@@ -3,10 +3,10 @@
 use serde_json::Value;
 
 use crate::apply::Chroot;
-use crate::audit::Audit;
+use crate::audit::{Audit, AuditReport};
 use crate::input::{AuditInput, CommandInput, Reading};
 use crate::invocation::Invocation;
-use crate::outcome::{ErrorBody, ErrorCode, Identity, Outcome};
+use crate::outcome::{ErrorBody, ErrorCode, Identity, Outcome, Status};
 use crate::transfer::Transfer;
 
 /// Reads a direct command (`{"Action": "UpdateUser", ...}`); `None` if it is not an
@@ -32,42 +32,99 @@ pub fn is_audit(event: &Value) -> bool {
     event.get("Action").and_then(Value::as_str) == Some("Audit")
 }
 
-/// Runs an audit (or resumes one): its report, or the structured refusal of a bad one.
-pub async fn audit<T: Transfer>(
+/// Runs an audit (or resumes one) until `deadline`: its report, or the structured
+/// refusal of a bad one.
+pub async fn audit_report<T: Transfer>(
     chroot: &Chroot<T>,
     event: &Value,
-    invocation: &Invocation,
-) -> Value {
+    run_id: &str,
+    deadline: tokio::time::Instant,
+) -> Result<AuditReport, Outcome> {
     let input = event
         .as_object()
         .map(|m| AuditInput::read(m, false))
         .unwrap_or_default();
     match Audit::parse(&input, &chroot.config.guardrails.servers) {
-        Ok(audit) => {
-            let report = crate::audit::run(
-                chroot,
-                &audit,
-                &invocation.request_id,
-                invocation.work_deadline(),
-            )
-            .await;
-            serde_json::to_value(&report).unwrap_or_else(|_| {
-                Outcome::failed(
-                    Identity::default(),
-                    ErrorBody::new(
-                        ErrorCode::Internal,
-                        "the audit report could not be serialised",
-                    ),
-                )
-                .to_json()
-            })
-        }
+        Ok(audit) => Ok(crate::audit::run(chroot, &audit, run_id, deadline).await),
         Err(rejection) => {
             let outcome = Outcome::rejected(*rejection);
             outcome.log();
-            let mut v = outcome.to_json();
+            Err(outcome)
+        }
+    }
+}
+
+/// An audit invoked directly: the report JSON (or the refusal, as a result).
+pub async fn audit<T: Transfer>(
+    chroot: &Chroot<T>,
+    event: &Value,
+    invocation: &Invocation,
+) -> Value {
+    match audit_report(
+        chroot,
+        event,
+        &invocation.request_id,
+        invocation.work_deadline(),
+    )
+    .await
+    {
+        Ok(report) => serde_json::to_value(&report).unwrap_or_else(|_| {
+            Outcome::failed(
+                Identity::default(),
+                ErrorBody::new(
+                    ErrorCode::Internal,
+                    "the audit report could not be serialised",
+                ),
+            )
+            .to_json()
+        }),
+        Err(refused) => {
+            let mut v = refused.to_json();
             v["Action"] = "Audit".into();
             v
+        }
+    }
+}
+
+/// An audit as one SQS record's outcome: done (`Updated` when it fixed or queued
+/// something, else `Unchanged`, its counts in `Reason`), or `Failed` to be redelivered
+/// (it then resumes from the record's own continuation).
+pub async fn audit_record<T: Transfer>(
+    chroot: &Chroot<T>,
+    event: &Value,
+    message_id: &str,
+    deadline: tokio::time::Instant,
+) -> Outcome {
+    match audit_report(chroot, event, message_id, deadline).await {
+        Err(refused) => refused,
+        Ok(report) => {
+            if let Some(error) = report.error {
+                return Outcome::failed(Identity::default(), error);
+            }
+            let c = report.counts;
+            let status = if c.fixed + c.queued > 0 {
+                Status::Updated
+            } else {
+                Status::Unchanged
+            };
+            let mut outcome = Outcome::new(status, Identity::default());
+            outcome.reason = Some(format!(
+                "audit {}: {} chrooted, {} drifted, {} need attention, {} exempt, {} fixed, {} queued, {} failed{}",
+                report.run_id,
+                c.chrooted,
+                c.drifted,
+                c.needs_attention,
+                c.exempt,
+                c.fixed,
+                c.queued,
+                c.failed,
+                match (&report.continuation, report.continuation_queued) {
+                    (None, _) => "; complete",
+                    (Some(_), true) => "; continued on the queue",
+                    (Some(_), false) => "; NOT continued: the continuation could not be queued",
+                }
+            ));
+            outcome
         }
     }
 }

@@ -323,7 +323,16 @@ async fn run_record<T: Transfer>(
     } else if start >= cutoff {
         Disposition::NotStarted
     } else {
-        match tokio::time::timeout_at(cutoff.into(), process(chroot, record.body.as_deref())).await
+        match tokio::time::timeout_at(
+            cutoff.into(),
+            process(
+                chroot,
+                record.body.as_deref(),
+                &record.message_id,
+                cutoff.into(),
+            ),
+        )
+        .await
         {
             Ok((outcome, profile)) => Disposition::Done {
                 outcome: Box::new(outcome),
@@ -358,7 +367,12 @@ fn target_label(disposition: &Disposition, key: &str) -> String {
 }
 
 /// One body to one outcome. Nothing here fails the batch.
-async fn process<T: Transfer>(chroot: &Chroot<T>, body: Option<&str>) -> (Outcome, Option<String>) {
+async fn process<T: Transfer>(
+    chroot: &Chroot<T>,
+    body: Option<&str>,
+    message_id: &str,
+    cutoff: tokio::time::Instant,
+) -> (Outcome, Option<String>) {
     let Some(body) = body else {
         return (malformed("the record has no body"), None);
     };
@@ -371,6 +385,11 @@ async fn process<T: Transfer>(chroot: &Chroot<T>, body: Option<&str>) -> (Outcom
             let applied = eventbridge::run(chroot, &value).await;
             (applied.outcome, applied.profile)
         }
+        // An audit, or its continuation sent back to the queue by the function itself.
+        Shape::Direct if direct::is_audit(&value) => (
+            direct::audit_record(chroot, &value, message_id, cutoff).await,
+            None,
+        ),
         Shape::Direct => match direct::read(&value) {
             Some(input) => (chroot.run(&input).await, None),
             None => (direct::not_an_object(), None),

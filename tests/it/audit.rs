@@ -14,10 +14,14 @@ use crate::common::*;
 /// The demo fleet plus 2,400 generated users on the first server: 1,500 PATH users
 /// with a home below the root (drifted), 900 chrooted LOGICAL ones.
 async fn big_fleet(overrides: &[(&str, &str)]) -> TestApp {
+    fleet_of(overrides, 1500, 900).await
+}
+
+async fn fleet_of(overrides: &[(&str, &str)], path: usize, logical: usize) -> TestApp {
     let t = spawn_app_with(overrides).await;
     for (prefix, count, kind, home) in [
-        ("path", 1500, "PATH", "/acme-sftp/home/${UserName}"),
-        ("logical", 900, "LOGICAL", "/acme-sftp/home/${UserName}"),
+        ("path", path, "PATH", "/acme-sftp/home/${UserName}"),
+        ("logical", logical, "LOGICAL", "/acme-sftp/home/${UserName}"),
     ] {
         t.standin
             .generate_users(
@@ -180,4 +184,125 @@ async fn bad_audits_are_refused_with_every_field_and_no_call() {
         "{reply}"
     );
     assert!(t.standin.requests().is_empty());
+}
+
+/// The command queue on moto (a real SQS on loopback, started by scripts/test.sh).
+async fn moto_queue(name: &str) -> (aws_sdk_sqs::Client, String) {
+    let endpoint = std::env::var("MOTO_ENDPOINT")
+        .expect("MOTO_ENDPOINT: run the suite with scripts/test.sh, which starts moto");
+    let conf = aws_sdk_sqs::Config::builder()
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "AKIDMOTO", "moto", None, None, "tests",
+        ))
+        .endpoint_url(endpoint)
+        .build();
+    let client = aws_sdk_sqs::Client::from_conf(conf);
+    let url = client
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    let _ = client.purge_queue().queue_url(&url).send().await;
+    (client, url)
+}
+
+/// A small event source mapping: receive up to ten, invoke the function with them as
+/// an SQS batch, delete what succeeded, leave what failed to come back. Until empty.
+async fn drain(t: &TestApp, sqs: &aws_sdk_sqs::Client, url: &str) -> usize {
+    let mut invocations = 0;
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        let messages = got.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return invocations;
+        }
+        let records: Vec<(String, Value)> = messages
+            .iter()
+            .map(|m| {
+                (
+                    m.message_id.clone().unwrap_or_default(),
+                    Value::String(m.body.clone().unwrap_or_default()),
+                )
+            })
+            .collect();
+        let reply = t.invoke(sqs_event(records)).await;
+        invocations += 1;
+        let failed: Vec<&str> = reply["batchItemFailures"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["itemIdentifier"].as_str())
+            .collect();
+        assert!(
+            failed.is_empty(),
+            "nothing fails with a healthy stand-in: {reply}"
+        );
+        let entries = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
+                    .build()
+                    .expect("entry")
+            })
+            .collect();
+        sqs.delete_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .expect("delete");
+        assert!(invocations < 1_000, "the queue drains");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_queue_fixes_and_continuations_go_through_sqs_and_the_fleet_converges() {
+    let (sqs, url) = moto_queue("audit-fan-out").await;
+    let mut t = fleet_of(&[], 300, 100).await;
+    t.app.chroot.queue = Some(std::sync::Arc::new(
+        transfer_chroot::queue::sqs::SdkQueue::new(sqs.clone(), url.clone()),
+    ));
+    // A short first invocation: it queues what it fixed and its own continuation.
+    let first = audit(
+        &t,
+        json!({"Action": "Audit", "Fix": true}),
+        Duration::from_millis(2_800),
+    )
+    .await;
+    assert!(
+        first.continuation.is_some() && first.continuation_queued,
+        "{first:?}"
+    );
+    assert!(first.counts.queued > 0);
+    assert_eq!(
+        first.counts.fixed, 0,
+        "with a queue, nothing is written in the audit itself"
+    );
+    assert_eq!(t.writes(), 0);
+    // The queue applies every fix and runs the rest of the audit by itself.
+    let invocations = drain(&t, &sqs, &url).await;
+    assert!(invocations > 1);
+    assert_eq!(
+        t.writes() as u64,
+        DEMO.drifted + 300,
+        "each drifted target written once"
+    );
+    let after = audit(&t, json!({"Action": "Audit"}), Duration::from_secs(60)).await;
+    assert_eq!(after.counts.drifted, 0, "{after:?}");
+    assert_eq!(after.counts.needs_attention, DEMO.needs_attention);
 }

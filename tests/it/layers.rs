@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["command", "profiles"],
     &["config"],
     &["plan", "servers", "drift"],
-    &["apply"],
+    &["apply", "queue"],
     &["audit"],
     &["sources"],
     &["lambda"],
