@@ -6,7 +6,11 @@
 pub mod memory;
 pub mod sqs;
 
-pub use crate::folders::Pending;
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed future, for the object-safe port.
+pub type Pending<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// `SendMessageBatch` takes at most ten messages.
 pub const BATCH: usize = 10;

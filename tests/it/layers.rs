@@ -9,13 +9,13 @@ use std::path::{Path, PathBuf};
 /// (plus its own submodules and parent's siblings within the same layer).
 const LAYERS: &[&[&str]] = &[
     &["domain"],
-    &["transfer", "folders", "invocation", "telemetry"],
+    &["transfer", "folders", "queue", "invocation", "telemetry"],
     &["outcome"],
     &["input"],
     &["command", "profiles"],
     &["config"],
     &["plan", "servers", "drift"],
-    &["apply", "queue"],
+    &["apply"],
     &["audit"],
     &["sources"],
     &["lambda"],
