@@ -259,6 +259,9 @@ pub struct AuditFinding {
     pub status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
+    /// What the fix's result warned of (a missing home folder, a session policy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The result of one invocation of an audit run.
@@ -322,7 +325,7 @@ impl Run<'_> {
         &mut self,
         target: &Target,
         finding: &Finding,
-        fix: Option<(&str, Option<ErrorBody>)>,
+        fix: Option<(&str, Option<ErrorBody>, Vec<String>)>,
     ) {
         let class = finding.class();
         self.counts.count(class);
@@ -335,9 +338,9 @@ impl Run<'_> {
             Finding::Exempt => (Some("exempt (EXEMPT_USERS)".to_owned()), None),
             Finding::Chrooted { .. } => (None, None),
         };
-        let (status, error) = match fix {
-            Some((status, error)) => (Some(status.to_owned()), error),
-            None => (None, None),
+        let (status, error, warnings) = match fix {
+            Some((status, error, warnings)) => (Some(status.to_owned()), error, warnings),
+            None => (None, None, Vec::new()),
         };
         tracing::warn!(
             target_resource = %target,
@@ -345,6 +348,7 @@ impl Run<'_> {
             reason = reason.as_deref(),
             chroot = chroot.as_deref(),
             fix = status.as_deref(),
+            warnings = (!warnings.is_empty()).then(|| warnings.join("; ")),
             run = %self.run_id,
             "audit finding"
         );
@@ -365,6 +369,7 @@ impl Run<'_> {
             target: chroot,
             status,
             error,
+            warnings,
         });
     }
 
@@ -578,7 +583,7 @@ async fn look_at<T: Transfer>(
         });
         body[target.kind().field()] = target.subject.as_str().into();
         run.pending.push(body.to_string());
-        run.record(&target, &finding, Some(("Queued", None)));
+        run.record(&target, &finding, Some(("Queued", None, Vec::new())));
         if run.pending.len() >= BATCH {
             run.flush().await;
         }
@@ -604,7 +609,9 @@ async fn look_at<T: Transfer>(
     run.record(
         &target,
         &finding,
-        fixed.as_ref().map(|o| (o.status.as_str(), o.error.clone())),
+        fixed
+            .as_ref()
+            .map(|o| (o.status.as_str(), o.error.clone(), o.warnings.clone())),
     );
 }
 
@@ -910,5 +917,40 @@ mod tests {
         assert_eq!(r.error.code, ErrorCode::NotAllowed);
         let one = audit(&c, json!({"Action": "Audit", "ServerId": D})).unwrap();
         assert_eq!(one.servers, [ServerId::parse(D).unwrap()]);
+    }
+
+    #[tokio::test]
+    async fn what_a_fix_warns_of_is_in_its_finding() {
+        // An S3 server without directory listing optimisation, and no folder objects.
+        let c = Chroot::new(
+            config(),
+            MemoryTransfer::new()
+                .with(
+                    format!("{S}/users/alice").parse().unwrap(),
+                    path(Some("/acme-sftp/home/alice")),
+                )
+                .with_server(
+                    ServerId::parse(S).unwrap(),
+                    ServerFacts {
+                        identity_provider: IdentityProvider::ServiceManaged,
+                        domain: StorageDomain::S3,
+                        directory_listing_optimization: false,
+                    },
+                ),
+        )
+        .with_folders(std::sync::Arc::new(
+            crate::folders::memory::MemoryFolders::new(),
+        ));
+        let r = run_to_end(&c, json!({"Action": "Audit", "ServerId": S, "Fix": true})).await;
+        assert_eq!(r.counts.fixed, 1);
+        let alice = &r.findings[0];
+        assert_eq!(alice.status.as_deref(), Some("Updated"));
+        assert!(
+            alice
+                .warnings
+                .iter()
+                .any(|w| w.contains("s3://acme-sftp/home/alice/ does not exist")),
+            "{alice:?}"
+        );
     }
 }
