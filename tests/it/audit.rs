@@ -306,3 +306,224 @@ async fn with_a_queue_fixes_and_continuations_go_through_sqs_and_the_fleet_conve
     assert_eq!(after.counts.drifted, 0, "{after:?}");
     assert_eq!(after.counts.needs_attention, DEMO.needs_attention);
 }
+
+/// A queue with a dead-letter queue behind it (`maxReceiveCount` receives), and a
+/// short visibility timeout so a reported record comes back quickly.
+async fn moto_queue_with_dlq(
+    name: &str,
+    max_receives: u32,
+) -> (aws_sdk_sqs::Client, String, String) {
+    let (sqs, dlq) = moto_queue(&format!("{name}-dlq")).await;
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
+        .expect("arn");
+    let (_, url) = moto_queue(name).await;
+    sqs.set_queue_attributes()
+        .queue_url(&url)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "1",
+        )
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives.to_string()})
+                .to_string(),
+        )
+        .send()
+        .await
+        .expect("redrive policy");
+    (sqs, url, dlq)
+}
+
+/// Messages in the queue, visible or being worked on.
+async fn in_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> u64 {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes
+        .unwrap_or_default();
+    [
+        A::ApproximateNumberOfMessages,
+        A::ApproximateNumberOfMessagesNotVisible,
+    ]
+    .iter()
+    .filter_map(|a| attrs.get(a).and_then(|n| n.parse::<u64>().ok()))
+    .sum()
+}
+
+/// `workers` concurrent pollers (the mapping's maximum concurrency): receive up to ten,
+/// invoke, delete what succeeded, leave what was reported (it comes back after the
+/// visibility timeout, and after `maxReceiveCount` receives goes to the DLQ); each
+/// stops when the queue holds nothing, visible or in flight.
+async fn drain_concurrently(
+    t: std::sync::Arc<TestApp>,
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+    workers: usize,
+) -> (usize, usize) {
+    let mut handles = Vec::new();
+    for _ in 0..workers {
+        let (t, sqs, url) = (t.clone(), sqs.clone(), url.clone());
+        handles.push(tokio::spawn(async move {
+            let (mut invocations, mut reported) = (0, 0);
+            loop {
+                let messages = sqs
+                    .receive_message()
+                    .queue_url(&url)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(1)
+                    .send()
+                    .await
+                    .expect("receive")
+                    .messages
+                    .unwrap_or_default();
+                if messages.is_empty() {
+                    if in_queue(&sqs, &url).await == 0 {
+                        break;
+                    }
+                    continue;
+                }
+                let records = messages
+                    .iter()
+                    .map(|m| {
+                        (
+                            m.message_id.clone().unwrap_or_default(),
+                            Value::String(m.body.clone().unwrap_or_default()),
+                        )
+                    })
+                    .collect::<Vec<_>>();
+                let reply = t.invoke(sqs_event(records)).await;
+                invocations += 1;
+                let failed: Vec<String> = reply["batchItemFailures"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+                    .collect();
+                reported += failed.len();
+                for m in messages
+                    .iter()
+                    .filter(|m| !failed.contains(&m.message_id.clone().unwrap_or_default()))
+                {
+                    // As the mapping does; a handle that expired means the record is
+                    // worked on again, which the commands' idempotence makes harmless.
+                    let _ = sqs
+                        .delete_message()
+                        .queue_url(&url)
+                        .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
+                        .send()
+                        .await;
+                }
+                assert!(invocations < 2_000, "the queue drains");
+            }
+            (invocations, reported)
+        }));
+    }
+    let mut total = (0, 0);
+    for h in handles {
+        let (i, r) = h.await.expect("worker");
+        total.0 += i;
+        total.1 += r;
+    }
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_users_with_faults_converge_through_sqs_and_nothing_is_lost() {
+    use transfer_standin::{Fault, FaultRule};
+    let (sqs, url, dlq) = moto_queue_with_dlq("audit-faults", 3).await;
+    // 2,000 users, 30 % drifted (PATH homes below a root), the rest chrooted.
+    let mut t = fleet_of(&[], 600, 1400).await;
+    t.app.chroot.queue = Some(std::sync::Arc::new(
+        transfer_chroot::queue::sqs::SdkQueue::new(sqs.clone(), url.clone()),
+    ));
+    let report = audit(
+        &t,
+        json!({"Action": "Audit", "ServerId": SERVER, "Fix": true}),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(
+        report.counts.queued,
+        600 + 2,
+        "alice and dave too: {report:?}"
+    );
+    // Transfer misbehaves while the queue is worked: 120 UpdateUser attempts answer 503
+    // (40 commands exhaust the SDK's three attempts and are redelivered), and three
+    // users are refused for good (403), so their messages must end in the DLQ.
+    t.standin
+        .add_fault(FaultRule::new(Fault::Status(503), 120).on("UpdateUser"));
+    let refused = ["path007", "path100", "path555"];
+    for user in refused {
+        t.standin.add_fault(
+            FaultRule::new(Fault::Status(403), u32::MAX)
+                .for_subject(user)
+                .on("UpdateUser"),
+        );
+    }
+    let t = std::sync::Arc::new(t);
+    let (invocations, reported) = drain_concurrently(t.clone(), sqs.clone(), url.clone(), 3).await;
+    assert!(
+        invocations > 60 && reported >= 3 * 3,
+        "{invocations} invocations, {reported} reported"
+    );
+    // The dead-letter queue, with the command of each record parked there.
+    let mut parked = Vec::new();
+    for _ in 0..5 {
+        let got = sqs
+            .receive_message()
+            .queue_url(&dlq)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive dlq")
+            .messages
+            .unwrap_or_default();
+        for m in got {
+            let body: Value = serde_json::from_str(m.body.as_deref().unwrap_or("{}")).unwrap();
+            parked.push(body["UserName"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    parked.sort();
+    // None lost: every drifted user is chrooted, or its command is in the DLQ (the
+    // refused ones for certain; others only if the 503s won three deliveries in a row).
+    let mut not_chrooted = Vec::new();
+    for i in 1..=600 {
+        let name = format!("path{i:03}");
+        let live = t.standin.user(SERVER, &name).expect("user");
+        if live["HomeDirectoryType"] != "LOGICAL" {
+            not_chrooted.push(name);
+        }
+    }
+    assert_eq!(
+        not_chrooted, parked,
+        "each one applied or parked, none lost"
+    );
+    for user in refused {
+        assert!(
+            parked.iter().any(|p| p == user),
+            "{user} refused for good is parked"
+        );
+    }
+    assert!(
+        parked.len() < 30,
+        "the transient faults mostly recovered: {parked:?}"
+    );
+}
