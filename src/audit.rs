@@ -177,7 +177,7 @@ impl Audit {
                 None
             }
             Some(Ok(raw)) => match Cursor::decode(raw, allowed) {
-                Ok(c) if c.server < servers.len().max(1) => Some(c),
+                Ok(c) if c.server < servers.len() => Some(c),
                 Ok(_) => {
                     push(
                         "Continuation",

@@ -338,70 +338,48 @@ impl Transfer for SdkTransfer {
                 ..LiveHome::default()
             },
         };
+        // One page of `$builder` (ListUsers or ListAccesses: other types, same shape).
+        macro_rules! one_page {
+            ($builder:expr, $op:literal, $items:ident, $name:ident) => {{
+                let out = $builder
+                    .server_id(server.as_str())
+                    .set_next_token(next_token.map(str::to_owned))
+                    .into_paginator()
+                    .page_size(LIST_PAGE_SIZE)
+                    .send()
+                    .next()
+                    .await
+                    .transpose()
+                    .map_err(|e| classify($op, e, |_| None))?;
+                out.map(|o| Reply {
+                    request_id: o.request_id().map(str::to_owned),
+                    value: Page {
+                        items: o
+                            .$items()
+                            .iter()
+                            .map(|i| {
+                                listed(
+                                    i.$name(),
+                                    i.home_directory(),
+                                    i.home_directory_type().map(|t| t.as_str()),
+                                    i.role(),
+                                )
+                            })
+                            .collect(),
+                        next_token: o.next_token().map(str::to_owned),
+                    },
+                })
+            }};
+        }
         let page = match kind {
-            TargetKind::User => {
-                let out = self
-                    .client
-                    .list_users()
-                    .server_id(server.as_str())
-                    .set_next_token(next_token.map(str::to_owned))
-                    .into_paginator()
-                    .page_size(LIST_PAGE_SIZE)
-                    .send()
-                    .next()
-                    .await
-                    .transpose()
-                    .map_err(|e| classify("ListUsers", e, |_| None))?;
-                out.map(|o| Reply {
-                    request_id: o.request_id().map(str::to_owned),
-                    value: Page {
-                        items: o
-                            .users()
-                            .iter()
-                            .map(|u| {
-                                listed(
-                                    u.user_name(),
-                                    u.home_directory(),
-                                    u.home_directory_type().map(|t| t.as_str()),
-                                    u.role(),
-                                )
-                            })
-                            .collect(),
-                        next_token: o.next_token().map(str::to_owned),
-                    },
-                })
-            }
+            TargetKind::User => one_page!(self.client.list_users(), "ListUsers", users, user_name),
             TargetKind::Access => {
-                let out = self
-                    .client
-                    .list_accesses()
-                    .server_id(server.as_str())
-                    .set_next_token(next_token.map(str::to_owned))
-                    .into_paginator()
-                    .page_size(LIST_PAGE_SIZE)
-                    .send()
-                    .next()
-                    .await
-                    .transpose()
-                    .map_err(|e| classify("ListAccesses", e, |_| None))?;
-                out.map(|o| Reply {
-                    request_id: o.request_id().map(str::to_owned),
-                    value: Page {
-                        items: o
-                            .accesses()
-                            .iter()
-                            .map(|a| {
-                                listed(
-                                    a.external_id(),
-                                    a.home_directory(),
-                                    a.home_directory_type().map(|t| t.as_str()),
-                                    a.role(),
-                                )
-                            })
-                            .collect(),
-                        next_token: o.next_token().map(str::to_owned),
-                    },
-                })
+                one_page!(
+                    self.client.list_accesses(),
+                    "ListAccesses",
+                    accesses,
+                    external_id
+                )
             }
         };
         Ok(page.unwrap_or(Reply {
