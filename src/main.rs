@@ -34,9 +34,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     if let Some(url) = queue_url {
         app = app.with_queue(Arc::new(SdkQueue::from_conf(&sdk, url)));
     }
-    let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        app.handle(event).await
+    // One App for the execution environment: with AWS_LAMBDA_MAX_CONCURRENCY (Lambda
+    // Managed Instances) the runtime polls that many invocations at once, each a task
+    // sharing it; without the variable, one invocation at a time as before.
+    let app = Arc::new(app);
+    lambda_runtime::run_concurrent(service_fn(move |event: LambdaEvent<Value>| {
+        let app = Arc::clone(&app);
+        async move { app.handle(event).await }
     }))
     .await
 }

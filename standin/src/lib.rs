@@ -66,6 +66,7 @@ use tokio::task::JoinHandle;
 
 mod lists;
 mod rate;
+pub mod runtime_api;
 mod seed;
 mod token;
 

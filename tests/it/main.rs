@@ -19,6 +19,7 @@ mod hostile_sources;
 mod layers;
 mod reliability;
 mod reliability_sources;
+mod runtime;
 mod servers;
 mod sqs;
 mod template;

@@ -1,0 +1,161 @@
+//! The real binary under the compiled Runtime API emulator
+//! (`transfer_standin::runtime_api`, the one `bench/` uses): Lambda Managed Instances'
+//! `AWS_LAMBDA_MAX_CONCURRENCY` serves that many invocations at once in one process;
+//! without it, one at a time. Every invocation is answered with its own result, and
+//! every outcome line carries its own request id.
+
+use std::collections::BTreeSet;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use transfer_standin::StandIn;
+use transfer_standin::runtime_api::{DEFAULT_DEADLINE, RuntimeApi};
+
+use crate::common::{demo_vars, event, seed};
+
+/// Each Transfer call takes this long, so one invocation (one DescribeUser) does too.
+const CALL: Duration = Duration::from_millis(200);
+const INVOCATIONS: usize = 8;
+
+struct Function {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Function {
+    /// The JSON log lines the process printed (stdout), parsed.
+    fn log_lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+fn spawn(api: &RuntimeApi, standin: &StandIn, extra: &[(&str, &str)]) -> Function {
+    let log = std::env::temp_dir().join(format!(
+        "transfer-chroot-runtime-{}-{}.log",
+        std::process::id(),
+        api.addr().port()
+    ));
+    let out = std::fs::File::create(&log).expect("log file");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_transfer-chroot"));
+    cmd.env_clear()
+        .envs(demo_vars())
+        .env("CHECK_HOME_FOLDERS", "false")
+        .env("AWS_LAMBDA_RUNTIME_API", api.addr().to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "transfer-chroot-test")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_ENDPOINT_URL_TRANSFER", standin.endpoint())
+        .envs(extra.iter().copied())
+        .stdout(out)
+        .stderr(Stdio::null());
+    Function {
+        child: cmd.spawn().expect("the function starts"),
+        log,
+    }
+}
+
+/// Starts the function, warms it (one invocation: the server's DescribeServer is then
+/// cached), then sends `INVOCATIONS` at once and reports how long they all took, the
+/// stand-in's peak of concurrent requests, and the results with their request ids.
+async fn burst(extra: &[(&str, &str)]) -> (Duration, usize, Vec<(String, Value)>, Function) {
+    let standin = StandIn::start(&seed()).await.expect("stand-in starts");
+    let api = RuntimeApi::start("127.0.0.1:0".parse().unwrap(), DEFAULT_DEADLINE)
+        .await
+        .expect("emulator starts");
+    let function = spawn(&api, &standin, extra);
+    api.ready().await.expect("the function initialises");
+    let unchanged = event("direct-unchanged.json").to_string();
+    let warm = api
+        .invoke(unchanged.clone())
+        .await
+        .expect("warm-up answered");
+    assert_eq!(warm.kind, "response", "{:?}", warm.body);
+
+    standin.set_latency(CALL);
+    standin.clear_requests();
+    let started = Instant::now();
+    let results =
+        futures::future::join_all((0..INVOCATIONS).map(|_| api.invoke(unchanged.clone()))).await;
+    let elapsed = started.elapsed();
+    let results = results
+        .into_iter()
+        .map(|r| {
+            let r = r.expect("every invocation is answered");
+            assert_eq!(r.kind, "response");
+            let body: Value = serde_json::from_slice(&r.body).expect("a JSON result");
+            (r.request_id, body)
+        })
+        .collect::<Vec<_>>();
+    // One DescribeUser per invocation, nothing more, whatever the concurrency.
+    assert_eq!(standin.calls("DescribeUser"), INVOCATIONS);
+    assert_eq!(standin.requests().len(), INVOCATIONS);
+    (elapsed, standin.peak_concurrency(), results, function)
+}
+
+fn assert_each_answered_and_logged(results: &[(String, Value)], function: &Function) {
+    for (_, body) in results {
+        assert_eq!(body["Status"], "Unchanged", "{body}");
+        assert_eq!(body["UserName"], "bob");
+    }
+    let ids: BTreeSet<&str> = results.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids.len(), INVOCATIONS, "one request id per invocation");
+    // The outcome line of every invocation carries that invocation's request id (the
+    // runtime's span), so interleaved invocations stay attributable.
+    let lines = function.log_lines();
+    let logged: BTreeSet<String> = lines
+        .iter()
+        .filter(|l| l["message"] == "outcome" && l["status"] == "Unchanged")
+        .filter_map(request_id)
+        .collect();
+    for id in &ids {
+        assert!(
+            logged.contains(*id),
+            "no outcome line with requestId {id}: {lines:#?}"
+        );
+    }
+}
+
+/// The request id a log line is attributed to (its runtime span's `requestId`).
+fn request_id(line: &Value) -> Option<String> {
+    line["spans"]
+        .as_array()?
+        .iter()
+        .find_map(|s| s["requestId"].as_str().map(str::to_owned))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_max_concurrency_four_eight_invocations_finish_in_two_waves() {
+    let (elapsed, peak, results, function) = burst(&[("AWS_LAMBDA_MAX_CONCURRENCY", "4")]).await;
+    assert_eq!(peak, 4, "four invocations in flight at once, never more");
+    // Two waves of 200 ms, not eight: a run at one at a time takes 1.6 s or more.
+    assert!(elapsed >= CALL * 2, "{elapsed:?}");
+    assert!(elapsed < CALL * 6, "{elapsed:?}: not concurrent");
+    assert_each_answered_and_logged(&results, &function);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_variable_one_invocation_at_a_time() {
+    let (elapsed, peak, results, function) = burst(&[]).await;
+    assert_eq!(peak, 1, "one invocation at a time");
+    assert!(elapsed >= CALL * INVOCATIONS as u32, "{elapsed:?}");
+    assert_each_answered_and_logged(&results, &function);
+}
