@@ -34,14 +34,16 @@
 //! Only `ServerId` is required; the defaults are the first values above, and no
 //! `LoggingRole`. Users and accesses are kept as given (DescribeUser/DescribeAccess answer
 //! them as stored); names, ids, roles and generated homes must satisfy the model.
-//! `GenerateUsers` is [`GenerateUsers`]; [`StandIn::seed_users`] and
+//! `GenerateUsers` is a [`GenerateUsers`], or a list of them (a mixed fleet, one prefix
+//! per kind of user); [`StandIn::seed_users`] and
 //! [`StandIn::generate_users`] add users to a running stand-in.
 //!
 //! # Control plane
 //!
 //! Under `/_standin/`: `GET requests | responses | state | peak | faults`; `POST faults`
 //! (a [`Faults`]: rules, latency and [`RateLimit`]s), `POST rate-limits` (a list of
-//! [`RateLimit`]: the rate limits only), `POST users` (`{"ServerId", "Users": [..],
+//! [`RateLimit`]: the rate limits only; `"Operation": "*"` is one bucket shared by every
+//! operation), `POST users` (`{"ServerId", "Users": [..],
 //! "Generate": {..}}`), `POST clear`.
 //!
 //! moto's Transfer backend has no UpdateUser/UpdateAccess, hence this crate.
@@ -447,13 +449,18 @@ fn throttled(retry_after_seconds: u64, request_id: &str) -> Reply {
     reply
 }
 
-/// Takes a token for `operation` when it is rate limited; the wait for one otherwise.
+/// Takes a token for `operation` when it is rate limited (first from the shared
+/// [`rate::EVERY_OPERATION`] bucket, then from its own); the wait for one otherwise.
 fn take_token(state: &State, operation: &str) -> Result<(), Duration> {
-    let limit = rate::limit_for(&lock(&state.faults).rate_limits, operation);
-    match limit {
-        Some(limit) => lock(&state.buckets).take(&limit, Instant::now()),
-        None => Ok(()),
+    let limits = lock(&state.faults).rate_limits.clone();
+    let now = Instant::now();
+    let mut buckets = lock(&state.buckets);
+    for name in [rate::EVERY_OPERATION, operation] {
+        if let Some(limit) = rate::limit_for(&limits, name) {
+            buckets.take(&limit, now)?;
+        }
     }
+    Ok(())
 }
 
 /// Takes the first matching rule, consuming one of its `times`.

@@ -1,12 +1,17 @@
 //! Per-operation rate limits: a token bucket for each limited operation, as AWS meters
 //! its APIs (a sustained rate with a burst on top). A request that finds its bucket
 //! empty is answered `ThrottlingException` (HTTP 429) with `RetryAfterSeconds`, the
-//! whole seconds until the bucket holds a token again.
+//! whole seconds until the bucket holds a token again. A limit for the operation
+//! [`EVERY_OPERATION`] (`"*"`) is one bucket shared by every operation (a rate for the
+//! whole API, as an account-level quota meters it), taken before the operation's own.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+
+/// The operation name of the limit shared by every operation.
+pub const EVERY_OPERATION: &str = "*";
 
 /// `requests_per_second` sustained, up to `burst` at once, for calls to `operation`.
 /// A bucket starts full; `burst: 0` throttles every call; `requests_per_second: 0`
@@ -14,7 +19,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RateLimit {
-    /// A Transfer operation (`UpdateUser`, `ListUsers`...).
+    /// A Transfer operation (`UpdateUser`, `ListUsers`...), or `*` for every one.
     pub operation: String,
     pub requests_per_second: f64,
     pub burst: u32,

@@ -319,8 +319,14 @@ fn server_state(id: &str, server: &Map<String, Value>) -> Result<ServerState, Se
         };
         state.accesses.insert(external_id.clone(), a.clone());
     }
-    if let Some(spec) = server.get("GenerateUsers") {
-        let spec: GenerateUsers = serde_json::from_value(spec.clone())
+    // One spec, or a list of them (a mixed fleet: one prefix per kind of user).
+    let specs = match server.get("GenerateUsers") {
+        None => Vec::new(),
+        Some(Value::Array(specs)) => specs.clone(),
+        Some(spec) => vec![spec.clone()],
+    };
+    for spec in specs {
+        let spec: GenerateUsers = serde_json::from_value(spec)
             .map_err(|e| SeedError::new(format!("server {id}: GenerateUsers: {e}")))?;
         let users = spec
             .users()

@@ -992,3 +992,61 @@ fn seeds_the_model_refuses_are_refused() {
         assert!(err.contains(says), "{seed}: {err}");
     }
 }
+
+#[test]
+fn a_shared_limit_meters_every_operation_together() {
+    let api = demo();
+    let set = api.control(
+        "POST",
+        "rate-limits",
+        json!([{"Operation": "*", "RequestsPerSecond": 0, "Burst": 3}]),
+    );
+    assert_eq!(set.status, 200, "{:?}", set.body);
+    // Three calls of three different operations share the one bucket of three.
+    api.call("DescribeUser", json!({"ServerId": S3, "UserName": "alice"}))
+        .assert_ok();
+    api.call("ListUsers", json!({"ServerId": S3})).assert_ok();
+    api.call("DescribeServer", json!({"ServerId": S3}))
+        .assert_ok();
+    api.call(
+        "DescribeAccess",
+        json!({"ServerId": S3, "ExternalId": FINANCE}),
+    )
+    .assert_error(429, "ThrottlingException");
+    api.call("ListUsers", json!({"ServerId": S3}))
+        .assert_error(429, "ThrottlingException");
+    // An operation's own limit applies on top of the shared one.
+    api.standin.clear_rate_limits();
+    api.standin.set_rate_limit("*", 0.0, 10);
+    api.standin.set_rate_limit("ListUsers", 0.0, 1);
+    api.call("ListUsers", json!({"ServerId": S3})).assert_ok();
+    api.call("ListUsers", json!({"ServerId": S3}))
+        .assert_error(429, "ThrottlingException");
+    api.call("DescribeServer", json!({"ServerId": S3}))
+        .assert_ok();
+}
+
+#[test]
+fn a_seed_may_generate_a_mixed_fleet_from_several_specs() {
+    let seed = json!({"Servers": [{"ServerId": S3, "GenerateUsers": [
+        {"Count": 3, "Prefix": "path"},
+        {"Count": 2, "Prefix": "logical", "HomeDirectoryType": "LOGICAL"},
+    ]}]});
+    let api = start(&seed);
+    let standin = &api.standin;
+    assert_eq!(standin.user_count(S3), Some(5));
+    assert_eq!(
+        standin.user(S3, "path2").unwrap()["HomeDirectory"],
+        "/acme-sftp/home/path2"
+    );
+    let logical = standin.user(S3, "logical1").unwrap();
+    assert_eq!(logical["HomeDirectoryType"], "LOGICAL");
+    assert_eq!(
+        logical["HomeDirectoryMappings"],
+        json!([{"Entry": "/", "Target": "/acme-sftp/home/logical1"}])
+    );
+    let bad =
+        json!({"Servers": [{"ServerId": S3, "GenerateUsers": [{"Count": 1, "Prefix": "a b"}]}]});
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    assert!(rt.block_on(StandIn::start(&bad)).is_err());
+}
