@@ -182,8 +182,10 @@ def main():
         left = left_drifted(args, standin, env, log)
     finally:
         standin.close()
+    save = lambda: json.dump(result, open(os.path.join(args.out, "audit.json"), "w"), indent=2)
     result["rust"] = {"counts": totals, "invocations": invocations, "seconds": seconds,
                       "peak_rss_kib": hwm, "calls": calls, "left": left}
+    save()
 
     if not args.skip_reference:
         print("boto3 reference: same fleet, same rate", file=sys.stderr)
@@ -201,6 +203,7 @@ def main():
         result["python"] = {"counts": ref["Counts"], "fixed": ref["Fixed"], "failed": ref["Failed"],
                             "seconds": ref["Seconds"], "peak_rss_kib": ref["PeakRssKiB"],
                             "calls": calls, "left": left}
+        save()
 
     # The same audit on 100 users: peak RSS against the large fleet's.
     small_seed, small_exempt, _, _ = fleet(100)

@@ -22,6 +22,11 @@ mkdir -p "$OUT"
 
 nice -n 15 cargo build --release --bin transfer-chroot
 nice -n 15 cargo build --release -p transfer-standin
+# Copies, so another build into target/ (a worktree sharing it, say) cannot swap a
+# binary in the middle of the run.
+BIN=$OUT/bin
+mkdir -p "$BIN"
+cp target/release/transfer-chroot target/release/transfer-standin target/release/lambda-runtime-api "$BIN/"
 
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=AKIDBENCHMARK AWS_SECRET_ACCESS_KEY=bench-secret
@@ -34,9 +39,8 @@ unset AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_TRANSFER
 EXTRA=()
 [ -n "${SKIP_REFERENCE:-}" ] && EXTRA+=(--skip-reference)
 python3 bench/audit.py --users "${USERS:-100000}" --rate "${RATE:-400}" \
-  --function "$ROOT/target/release/transfer-chroot" \
-  --standin "$ROOT/target/release/transfer-standin" \
-  --emulator "$ROOT/target/release/lambda-runtime-api" \
+  --function "$BIN/transfer-chroot" --standin "$BIN/transfer-standin" \
+  --emulator "$BIN/lambda-runtime-api" \
   --python "$ROOT/.venv/bin/python" --reference "$ROOT/bench/reference/audit.py" \
   --out "$OUT" "${EXTRA[@]}" >"$OUT/audit-result.txt"
 python3 bench/audit_report.py "$OUT/audit.json" | tee "$OUT/audit-report.md"

@@ -29,6 +29,7 @@ use crate::apply::Chroot;
 use crate::domain::{ExternalId, FieldError, ServerId, Subject, Target, TargetKind, UserName};
 use crate::drift::{self, Class, Finding};
 use crate::input::{AuditInput, Given};
+use crate::metrics;
 use crate::outcome::{ErrorBody, ErrorCode, Rejection, Status};
 use crate::queue::{BATCH, CommandQueue};
 use crate::transfer::{HomeDirectoryType, IdentityProvider, Listed, Reply, Transfer};
@@ -329,6 +330,7 @@ impl Run<'_> {
     ) {
         let class = finding.class();
         self.counts.count(class);
+        count_class(&target.server, class);
         if class == Class::Chrooted {
             return;
         }
@@ -552,6 +554,7 @@ async fn look_at<T: Transfer>(
     let Some(subject) = subject_of(kind, &listed.name) else {
         // Transfer holds a name its own model refuses: nothing to derive from.
         run.counts.count(Class::NeedsAttention);
+        count_class(server, Class::NeedsAttention);
         tracing::warn!(server = %server, name = %crate::outcome::echo(&listed.name), "audit: listed name is not valid");
         return;
     };
@@ -598,8 +601,14 @@ async fn look_at<T: Transfer>(
                 crate::outcome::Outcome::rejected(Rejection::invalid(command.identity(), refused))
             };
             match outcome.status {
-                Status::Updated => run.counts.fixed += 1,
-                Status::Failed => run.counts.failed += 1,
+                Status::Updated => {
+                    run.counts.fixed += 1;
+                    count_fix(server, true);
+                }
+                Status::Failed => {
+                    run.counts.failed += 1;
+                    count_fix(server, false);
+                }
                 _ => {}
             }
             Some(outcome)
@@ -613,6 +622,29 @@ async fn look_at<T: Transfer>(
             .as_ref()
             .map(|o| (o.status.as_str(), o.error.clone(), o.warnings.clone())),
     );
+}
+
+/// The invocation's metrics: one target of `class` on `server`.
+fn count_class(server: &ServerId, class: Class) {
+    let mut c = metrics::AuditCounts::default();
+    match class {
+        Class::Chrooted => c.chrooted = 1,
+        Class::Drifted => c.drifted = 1,
+        Class::NeedsAttention => c.needs_attention = 1,
+        Class::Exempt => c.exempt = 1,
+    }
+    metrics::audit(server.as_str(), c);
+}
+
+/// The invocation's metrics: one fix written (or failed) on `server`.
+fn count_fix(server: &ServerId, written: bool) {
+    let mut c = metrics::AuditCounts::default();
+    if written {
+        c.fixed = 1;
+    } else {
+        c.fix_failed = 1;
+    }
+    metrics::audit(server.as_str(), c);
 }
 
 fn report(

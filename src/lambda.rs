@@ -7,6 +7,7 @@ use tracing::Instrument;
 use crate::apply::Chroot;
 use crate::config::Config;
 use crate::invocation::Invocation;
+use crate::metrics::{self, Emitter};
 use crate::sources::cloudformation::Responder;
 use crate::sources::{self, HandlerError, Shape};
 use crate::transfer::Transfer;
@@ -16,6 +17,8 @@ pub struct App<T> {
     pub chroot: Chroot<T>,
     /// The CloudFormation source's HTTP client for its `ResponseURL` answers.
     pub cfn: Responder,
+    /// Where each invocation's EMF metrics go (off unless set: main sets stdout).
+    pub metrics: Emitter,
 }
 
 impl<T: Transfer> App<T> {
@@ -23,7 +26,14 @@ impl<T: Transfer> App<T> {
         Self {
             chroot: Chroot::new(config, transfer),
             cfn: Responder::new(),
+            metrics: Emitter::off(),
         }
+    }
+
+    /// With the invocations' EMF metrics written to `metrics`.
+    pub fn with_metrics(mut self, metrics: Emitter) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// With the home-folder check's S3 calls.
@@ -44,13 +54,26 @@ impl<T: Transfer> App<T> {
     }
 
     /// Routes `event` to its source, inside a span that names the source (the runtime's
-    /// own span around it carries Lambda's `requestId`).
+    /// own span around it carries Lambda's `requestId`), and writes the invocation's
+    /// metrics once it is answered.
     pub async fn dispatch(
         &self,
         event: Value,
         invocation: &Invocation,
     ) -> Result<Value, HandlerError> {
         let shape = sources::shape(&event);
+        let (result, tally) = metrics::scope(self.route(shape, event, invocation)).await;
+        self.metrics
+            .emit(shape.as_str(), &invocation.request_id, tally);
+        result
+    }
+
+    async fn route(
+        &self,
+        shape: Shape,
+        event: Value,
+        invocation: &Invocation,
+    ) -> Result<Value, HandlerError> {
         let span = tracing::info_span!("invocation", source = shape.as_str());
         let chroot = &self.chroot;
         async move {

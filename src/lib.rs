@@ -23,6 +23,7 @@ pub mod folders;
 pub mod input;
 pub mod invocation;
 pub mod lambda;
+pub mod metrics;
 pub mod outcome;
 pub mod plan;
 pub mod profiles;

@@ -6,6 +6,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 use transfer_chroot::folders::s3::SdkFolders;
+use transfer_chroot::metrics::Emitter;
 use transfer_chroot::queue::sqs::SdkQueue;
 use transfer_chroot::transfer::sdk::{self, SdkTransfer};
 use transfer_chroot::{App, Config, telemetry};
@@ -27,7 +28,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let mut app = App::new(
         config,
         SdkTransfer::new(aws_sdk_transfer::Client::new(&sdk)),
-    );
+    )
+    .with_metrics(Emitter::stdout());
     if check_folders {
         app = app.with_folders(Arc::new(SdkFolders::from_conf(&sdk)));
     }

@@ -318,6 +318,7 @@ impl Outcome {
     /// source and Lambda's request id come from the enclosing spans).
     pub fn log(&self) {
         let code = self.error_code().map(ErrorCode::as_str);
+        crate::metrics::outcome(self.status.as_str(), code);
         let message = self.error.as_ref().map(|e| e.message.as_str());
         match self.status {
             Status::Failed => tracing::warn!(

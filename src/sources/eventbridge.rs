@@ -76,6 +76,7 @@ pub async fn handle<T: Transfer>(
 fn log(applied: &Applied) {
     let o = &applied.outcome;
     let code = o.error_code().map(ErrorCode::as_str);
+    crate::metrics::outcome(o.status.as_str(), code);
     let message = o.error.as_ref().map(|e| e.message.as_str());
     let profile = applied.profile.as_deref();
     match o.status {

@@ -421,6 +421,7 @@ fn log_record(r: &RecordResult) {
     match &r.disposition {
         Disposition::Done { outcome, profile } => {
             let code = outcome.error_code().map(ErrorCode::as_str);
+            crate::metrics::outcome(outcome.status.as_str(), code);
             let message = outcome.error.as_ref().map(|e| e.message.as_str());
             let fields = outcome
                 .error
@@ -475,6 +476,7 @@ fn log_record(r: &RecordResult) {
             }
         }
         other => {
+            crate::metrics::outcome(crate::metrics::DEFERRED, None);
             let why = match other {
                 Disposition::TimedOut => "still running at the deadline margin; abandoned",
                 Disposition::NotStarted => "not started before the deadline margin",

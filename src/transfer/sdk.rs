@@ -45,8 +45,58 @@ pub struct SdkTransfer {
 }
 
 impl SdkTransfer {
+    /// The adapter around `client`, which it rebuilds with the attempt timer
+    /// ([`AttemptTimer`]) so every call's latency reaches the invocation's metrics.
     pub fn new(client: Client) -> Self {
-        Self { client }
+        let conf = client
+            .config()
+            .to_builder()
+            .interceptor(AttemptTimer)
+            .build();
+        Self {
+            client: Client::from_conf(conf),
+        }
+    }
+}
+
+/// Times each attempt the SDK makes (a retried call counts each attempt, as Transfer
+/// sees it) from just before it is sent to its end, for `TransferLatency`.
+#[derive(Debug)]
+struct AttemptTimer;
+
+#[derive(Debug, Clone, Copy)]
+struct AttemptStart(std::time::Instant);
+
+impl aws_smithy_types::config_bag::Storable for AttemptStart {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+impl aws_sdk_transfer::config::Intercept for AttemptTimer {
+    fn name(&self) -> &'static str {
+        "TransferChrootAttemptTimer"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _: &aws_sdk_transfer::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_sdk_transfer::config::RuntimeComponents,
+        cfg: &mut aws_sdk_transfer::config::ConfigBag,
+    ) -> Result<(), aws_sdk_transfer::error::BoxError> {
+        cfg.interceptor_state()
+            .store_put(AttemptStart(std::time::Instant::now()));
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        _: &aws_sdk_transfer::config::interceptors::FinalizerInterceptorContextRef<'_>,
+        _: &aws_sdk_transfer::config::RuntimeComponents,
+        cfg: &mut aws_sdk_transfer::config::ConfigBag,
+    ) -> Result<(), aws_sdk_transfer::error::BoxError> {
+        if let Some(start) = cfg.load::<AttemptStart>() {
+            crate::metrics::transfer_call(start.0.elapsed());
+        }
+        Ok(())
     }
 }
 

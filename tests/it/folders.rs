@@ -80,8 +80,8 @@ async fn fixture(bucket: &str, folders_endpoint: &str, overrides: &[(&str, &str)
     let config = config_with(&vars);
     let transfer =
         transfer_chroot::transfer::sdk::SdkTransfer::new(sdk_client(&standin.endpoint(), 2));
-    let app =
-        App::new(config, transfer).with_folders(Arc::new(SdkFolders::new(s3(folders_endpoint))));
+    let app = crate::common::app(config, transfer)
+        .with_folders(Arc::new(SdkFolders::new(s3(folders_endpoint))));
     Fixture { standin, app }
 }
 

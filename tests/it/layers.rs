@@ -9,7 +9,14 @@ use std::path::{Path, PathBuf};
 /// (plus its own submodules and parent's siblings within the same layer).
 const LAYERS: &[&[&str]] = &[
     &["domain"],
-    &["transfer", "folders", "queue", "invocation", "telemetry"],
+    &[
+        "transfer",
+        "folders",
+        "queue",
+        "invocation",
+        "telemetry",
+        "metrics",
+    ],
     &["outcome"],
     &["input"],
     &["command", "profiles"],

@@ -17,6 +17,7 @@ mod folders;
 mod hostile;
 mod hostile_sources;
 mod layers;
+mod metrics;
 mod reliability;
 mod reliability_sources;
 mod runtime;

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use futures::future::join_all;
 use serde_json::{Value, json};
+use transfer_chroot::Status;
 use transfer_chroot::outcome::{ErrorCode, Outcome};
 use transfer_chroot::transfer::sdk::SdkTransfer;
-use transfer_chroot::{App, Status};
 use transfer_standin::{Fault, FaultRule, StandIn};
 
 const ATTEMPTS: u32 = 3;
@@ -33,7 +33,7 @@ async fn app_with_short_timeouts() -> TestApp {
     ));
     TestApp {
         standin,
-        app: App::new(config_with(&[]), transfer),
+        app: crate::common::app(config_with(&[]), transfer),
     }
     .warmed()
     .await

@@ -25,10 +25,10 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 use serde_json::{Value, json};
+use transfer_chroot::Outcome;
 use transfer_chroot::sources::cloudformation::{Responder, RetryPolicy};
 use transfer_chroot::sources::sqs::DEADLINE_MARGIN;
 use transfer_chroot::transfer::sdk::SdkTransfer;
-use transfer_chroot::{App, Outcome};
 use transfer_standin::{Fault, FaultRule, Faults, StandIn};
 
 const ATTEMPTS: u32 = 3;
@@ -117,7 +117,7 @@ async fn app(n: usize) -> TestApp {
         ATTEMPTS,
         ATTEMPT_TIMEOUT,
     ));
-    let mut app = App::new(config_for(&standin, &[]), transfer);
+    let mut app = crate::common::app(config_for(&standin, &[]), transfer);
     app.cfn = Responder::with_policy(RetryPolicy {
         attempts: 4,
         first_backoff: Duration::from_millis(10),

@@ -132,6 +132,21 @@ fn assert_each_answered_and_logged(results: &[(String, Value)], function: &Funct
             "no outcome line with requestId {id}: {lines:#?}"
         );
     }
+    // The binary's own EMF documents: each passes the specification, and each
+    // invocation's carries its request id.
+    let docs: Vec<&Value> = lines.iter().filter(|l| l.get("_aws").is_some()).collect();
+    for d in &docs {
+        let bad = crate::common::emf::violations(d.to_string().as_bytes());
+        assert!(bad.is_empty(), "{bad:?}: {d}");
+    }
+    let measured: BTreeSet<&str> = docs
+        .iter()
+        .filter(|d| d["Unchanged"] == 1)
+        .filter_map(|d| d["RequestId"].as_str())
+        .collect();
+    for id in &ids {
+        assert!(measured.contains(id), "no metrics with RequestId {id}");
+    }
 }
 
 /// The request id a log line is attributed to (its runtime span's `requestId`).

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 use serde_json::{Value, json};
-use transfer_chroot::App;
 use transfer_chroot::sources::sqs::DEADLINE_MARGIN;
 use transfer_chroot::transfer::sdk::SdkTransfer;
 use transfer_standin::{Fault, FaultRule, StandIn};
@@ -91,7 +90,7 @@ async fn app_with_users(n: usize, overrides: &[(&str, &str)]) -> TestApp {
     let standin = StandIn::start(&seed).await.expect("stand-in starts");
     let transfer = SdkTransfer::new(sdk_client(&standin.endpoint(), 3));
     TestApp {
-        app: App::new(config_with(overrides), transfer),
+        app: crate::common::app(config_with(overrides), transfer),
         standin,
     }
     .warmed()

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod blocking;
+pub mod emf;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -189,8 +190,14 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
 pub async fn spawn_cold_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let standin = StandIn::start(&seed()).await.expect("stand-in starts");
     let transfer = SdkTransfer::new(sdk_client(&standin.endpoint(), 3));
-    let app = App::new(config_for(&standin, overrides), transfer);
+    let app = app(config_for(&standin, overrides), transfer);
     TestApp { standin, app }
+}
+
+/// The function's `App`, its EMF metrics checked against the specification as they are
+/// written ([`emf::checked`]): every test that runs an invocation checks its documents.
+pub fn app<T: transfer_chroot::transfer::Transfer>(config: Config, transfer: T) -> App<T> {
+    App::new(config, transfer).with_metrics(emf::checked().0)
 }
 
 impl TestApp {
