@@ -27,5 +27,5 @@ trap - EXIT
 # cfn-lint custom rules in template-rules/ (run, with their tests, by the step below);
 # what needs the Rust code (Timeout vs the SDK timeouts, the variables the config
 # reads, the contract's routes) is tests/it/template.rs, run by cargo test above.
-step "SAM template: cfn-lint with template-rules (IAM, API auth) and their tests, sam validate --lint, SAM translator"
+step "SAM template: cfn-lint with template-rules (IAM, API auth) and their tests, sam validate --lint, SAM translator, checkov (offline)"
 bash scripts/check-template.sh

@@ -42,6 +42,12 @@ RESOURCE_SHAPES = {"user": "user/<server>/*", "server": "server/<server>"}
 # The only service the function may pass a role to.
 PASSED_TO_SERVICE = "transfer.amazonaws.com"
 
+# Actions the Service Authorization Reference lists with no resource type: IAM can
+# grant them on "*" only. E9102 allows "*" for a statement of these alone (Lambda
+# sending the function's X-Ray segments, the template's Tracing); any other action
+# beside them, or on its own, still needs named resources.
+ONLY_ON_ANY_RESOURCE = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
+
 # Values a role parameter must refuse: each would let the function pass any role.
 WILDCARD_ROLES = (
     "*",
@@ -341,6 +347,12 @@ class NoStarResource(CloudFormationLintRule):
     ``NotResource`` on everything but the ones listed. A statement without
     ``Resource`` is malformed for identity policies and means "this resource" only
     implicitly for resource policies; both are refused so every grant is explicit.
+
+    The one exception: a statement whose actions are all literal and all in
+    ``ONLY_ON_ANY_RESOURCE`` (X-Ray's PutTraceSegments and PutTelemetryRecords, which
+    have no resource type, so "*" is the only resource IAM can grant them on). Mixed
+    with any other action the statement is refused, so "*" never reaches another
+    action through them.
     """
 
     id = "E9102"
@@ -363,10 +375,21 @@ class NoStarResource(CloudFormationLintRule):
                 if "NotResource" not in s.body:
                     found.append(RuleMatch(s.path, f"{s.where}: Allow statement without Resource"))
                 continue
+            acts = [a for a, _ in actions(s)]
+            resourceless = bool(acts) and all(
+                isinstance(a, str) and a in ONLY_ON_ANY_RESOURCE for a in acts
+            )
             for r, p in elements(s.body["Resource"], s.path + ["Resource"]):
                 text = text_of(r)
-                if text is not None and text.strip() == "*":
-                    found.append(RuleMatch(p, f'{s.where}: Resource "*"; name the resources'))
+                if text is not None and text.strip() == "*" and not resourceless:
+                    found.append(
+                        RuleMatch(
+                            p,
+                            f'{s.where}: Resource "*"; name the resources (only '
+                            f"{', '.join(sorted(ONLY_ON_ANY_RESOURCE))} may be granted on "
+                            '"*", in a statement of their own)',
+                        )
+                    )
         return found
 
 

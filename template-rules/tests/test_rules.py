@@ -105,6 +105,13 @@ MUTATIONS = [
         ["E9102"],
     ),
     (
+        # "*" is allowed for the two X-Ray writes alone (no resource type).
+        "the X-Ray statement also sends to every queue",
+        r"- xray:PutTelemetryRecords\n",
+        "- xray:PutTelemetryRecords\n                  - sqs:SendMessage\n",
+        ["E9102"],
+    ),
+    (
         "PassRole may pass roles to Lambda",
         r"iam:PassedToService: transfer\.amazonaws\.com",
         "iam:PassedToService: lambda.amazonaws.com",

@@ -3,7 +3,8 @@
 //! the command queue, from the template's own queue), the audit schedule's event read
 //! by the function's own parser, and the template's own deployment facts the docs
 //! promise (the contract's routes, the role's statements, server slots, sources,
-//! alarms, outputs, runtime, architecture, the custom-resource example).
+//! alarms, outputs, runtime, architecture, the custom-resource example, and the
+//! security settings checkov looks for: access logs, encryption, concurrency, tracing).
 //!
 //! The generic rules - no wildcard actions or `Resource: "*"`, Transfer and
 //! `iam:PassRole` scoping, no policy that cannot be read, an explicit role, IAM
@@ -252,6 +253,9 @@ fn the_function_runs_with_the_templates_role_and_its_documented_statements() {
             "LookForHomeFolders",
             "TellMissingHomeFoldersFromForbidden",
             "CreateHomeFolders",
+            "WriteTraces",
+            "DecryptOwnEnvironment",
+            "UseQueueKeyThroughSqs",
         ])
     );
     // Logs and queues: the stack's own resources, by GetAtt.
@@ -879,6 +883,225 @@ fn alarms_watch_both_dead_letter_queues_and_function_errors() {
         "EventsDeadLetterQueue"
     ));
     assert!(watches("Errors", "TransferChrootFunction"));
+}
+
+// ---------------------------------------------------------------------------
+// What a security scanner looks for (checkov, run by scripts/check-template.sh, only
+// sees that a property is there; these check what it is).
+// ---------------------------------------------------------------------------
+
+/// `!If [cond, a, b]` as (cond, a, b).
+fn if_args(v: &Value) -> Option<(&str, &Value, &Value)> {
+    match intrinsic(v, "Fn::If")?.as_sequence()?.as_slice() {
+        [c, a, b] => Some((c.as_str()?, a, b)),
+        _ => None,
+    }
+}
+
+/// `v` is `!If [cond, !Ref param, !Ref AWS::NoValue]` with `cond` testing that
+/// `param`: set from the parameter when given, absent otherwise.
+fn optional_from(t: &Value, v: Option<&Value>, param: &str) -> bool {
+    let Some((cond, given, absent)) = v.and_then(if_args) else {
+        return false;
+    };
+    let tested = at(t, &["Conditions", cond]).map(parameters_in);
+    ref_name(given) == Some(param)
+        && ref_name(absent) == Some("AWS::NoValue")
+        && tested == Some(vec![param])
+}
+
+#[test]
+fn reserved_concurrency_leaves_room_above_the_queue_and_may_be_left_out() {
+    let t = template();
+    let p = &function(&t)["Properties"];
+    assert!(optional_from(
+        &t,
+        p.get("ReservedConcurrentExecutions"),
+        "ReservedConcurrency"
+    ));
+    // The reservation caps every source at once; the SQS mapping's own cap must fit
+    // below it with room for the API and the events, or the queue is throttled and
+    // its messages move towards the dead-letter queue.
+    let reserved = num(at(&t, &["Parameters", "ReservedConcurrency", "Default"]));
+    let sqs = at(p, &["Events", "CommandQueue", "Properties"]).expect("SQS event");
+    let queue = resolve_num(&t, at(sqs, &["ScalingConfig", "MaximumConcurrency"]));
+    assert!(
+        reserved >= 2 * queue,
+        "ReservedConcurrency {reserved} leaves no room beside SqsMaximumConcurrency {queue}"
+    );
+    for (value, admitted) in [
+        ("", true),
+        ("10", true),
+        ("1000", true),
+        ("0", false),
+        ("-1", false),
+        ("ten", false),
+    ] {
+        assert_eq!(
+            parameter_admits(&t, "ReservedConcurrency", value),
+            admitted,
+            "ReservedConcurrency {value:?}"
+        );
+    }
+}
+
+#[test]
+fn every_queue_is_encrypted_by_sqs_or_by_the_given_key() {
+    let t = template();
+    let queues = resources_of_type(&t, "AWS::SQS::Queue");
+    assert_eq!(queues.len(), 3, "command queue and two dead-letter queues");
+    for (name, q) in queues {
+        let p = &q["Properties"];
+        assert!(
+            optional_from(&t, p.get("KmsMasterKeyId"), "QueueKmsKeyArn"),
+            "{name}: KmsMasterKeyId from QueueKmsKeyArn"
+        );
+        // SSE-SQS exactly when no key is given (SQS refuses both at once).
+        let (cond, with_key, without) = p
+            .get("SqsManagedSseEnabled")
+            .and_then(if_args)
+            .unwrap_or_else(|| panic!("{name}: SqsManagedSseEnabled follows the key"));
+        assert_eq!(cond, "HasQueueKey", "{name}");
+        assert_eq!(
+            (with_key.as_bool(), without.as_bool()),
+            (Some(false), Some(true)),
+            "{name}"
+        );
+    }
+    // The role may use the queue key, and only through SQS.
+    let statements = role_statements(&t);
+    let s = statement(&statements, "UseQueueKeyThroughSqs");
+    assert_eq!(ref_name(&s["Resource"]), Some("QueueKmsKeyArn"));
+    let via = at(s, &["Condition", "StringEquals", "kms:ViaService"]).and_then(sub_template);
+    assert_eq!(via, Some("sqs.${AWS::Region}.amazonaws.com"));
+}
+
+#[test]
+fn log_groups_keep_a_retention_and_take_the_optional_key() {
+    let t = template();
+    let groups = resources_of_type(&t, "AWS::Logs::LogGroup");
+    assert_eq!(groups.len(), 2, "the function's and the API access log");
+    for (name, g) in groups {
+        let p = &g["Properties"];
+        let days = p.get("RetentionInDays").and_then(ref_name);
+        assert!(
+            days.is_some_and(|d| at(&t, &["Parameters", d, "Default"]).is_some()),
+            "{name}: RetentionInDays from a parameter"
+        );
+        assert!(
+            optional_from(&t, p.get("KmsKeyId"), "LogsKmsKeyArn"),
+            "{name}"
+        );
+    }
+    let p = &function(&t)["Properties"];
+    assert!(optional_from(
+        &t,
+        p.get("KmsKeyArn"),
+        "EnvironmentKmsKeyArn"
+    ));
+    let statements = role_statements(&t);
+    let s = statement(&statements, "DecryptOwnEnvironment");
+    assert_eq!(str_at(s, &["Action"]), Some("kms:Decrypt"));
+    assert_eq!(ref_name(&s["Resource"]), Some("EnvironmentKmsKeyArn"));
+    // A key parameter names one key: no alias (IAM cannot scope to one) and no wildcard.
+    let key = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    for param in ["LogsKmsKeyArn", "EnvironmentKmsKeyArn", "QueueKmsKeyArn"] {
+        // Empty by default: AWS managed encryption unless a key is given.
+        assert_eq!(
+            str_at(&t, &["Parameters", param, "Default"]),
+            Some(""),
+            "{param}"
+        );
+        assert!(parameter_admits(&t, param, ""), "{param}");
+        assert!(parameter_admits(&t, param, key), "{param}");
+        for refused in [
+            "arn:aws:kms:eu-west-1:111122223333:key/*",
+            "arn:aws:kms:eu-west-1:111122223333:alias/transfer-chroot",
+            "*",
+        ] {
+            assert!(
+                !parameter_admits(&t, param, refused),
+                "{param} admits {refused}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_api_writes_a_json_access_log_naming_the_caller_route_status_and_invocation() {
+    let t = template();
+    let api = resource(&t, "ChrootApi").expect("ChrootApi");
+    let setting = at(api, &["Properties", "AccessLogSetting"]).expect("AccessLogSetting");
+    let dest = intrinsic(&setting["DestinationArn"], "Fn::GetAtt").and_then(|a| a.get(0));
+    assert_eq!(dest.and_then(Value::as_str), Some("ApiAccessLogGroup"));
+    let format = str_at(setting, &["Format"]).expect("Format");
+    assert!(!format.contains('\n'), "one line per request");
+    // Valid JSON once API Gateway has filled in its variables (it writes "-" for a
+    // missing one, so every value is quoted).
+    let filled = regex::Regex::new(r"\$context\.[A-Za-z.]+")
+        .unwrap()
+        .replace_all(format, "-");
+    let line: serde_json::Value = serde_json::from_str(&filled).expect("the format is JSON");
+    for (field, variable) in [
+        ("requestId", "$context.requestId"),
+        ("userArn", "$context.identity.userArn"),
+        ("httpMethod", "$context.httpMethod"),
+        ("resourcePath", "$context.resourcePath"),
+        ("path", "$context.path"),
+        ("status", "$context.status"),
+        ("lambdaRequestId", "$context.integration.requestId"),
+    ] {
+        assert!(line.get(field).is_some(), "access log field {field}");
+        assert!(
+            format.contains(&format!("\"{field}\":\"{variable}\"")),
+            "{field} = {variable}"
+        );
+    }
+    // Nothing a caller controls beyond the path: no headers, body or user agent.
+    for never in ["userAgent", "$input", "$context.requestOverride", "header"] {
+        assert!(
+            !format.contains(never),
+            "the access log must not carry {never}"
+        );
+    }
+    // Tracing: the function and the API stage follow the one parameter.
+    let p = &function(&t)["Properties"];
+    assert_eq!(p.get("Tracing").and_then(ref_name), Some("Tracing"));
+    let (cond, on, off) = at(api, &["Properties", "TracingEnabled"])
+        .and_then(if_args)
+        .expect("TracingEnabled follows Tracing");
+    assert_eq!(
+        (cond, on.as_bool(), off.as_bool()),
+        ("TracingActive", Some(true), Some(false))
+    );
+    let statements = role_statements(&t);
+    let traces: Vec<&str> = elements(&statement(&statements, "WriteTraces")["Action"])
+        .into_iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        traces,
+        ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    );
+}
+
+#[test]
+fn every_checkov_skip_gives_a_reason() {
+    // scripts/check-template.sh fails on an unskipped finding; a skip must say why.
+    for file in ["template.yaml", "examples/custom-resource.yaml"] {
+        let t = load(file);
+        for (name, r) in resources(&t) {
+            let Some(skips) = at(r, &["Metadata", "checkov", "skip"]) else {
+                continue;
+            };
+            for skip in skips.as_sequence().expect("a list of skips") {
+                let id = str_at(skip, &["id"]).unwrap_or_default();
+                assert!(id.starts_with("CKV_"), "{file} {name}: skip id {id:?}");
+                let reason = str_at(skip, &["comment"]).unwrap_or_default();
+                assert!(reason.len() > 20, "{file} {name}: {id} without a reason");
+            }
+        }
+    }
 }
 
 #[test]
