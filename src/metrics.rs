@@ -37,6 +37,28 @@ use metrique::{CloseValue, RootEntry};
 /// The CloudWatch namespace of every metric.
 pub const NAMESPACE: &str = "TransferChroot";
 
+/// The metrics of an invocation's document (by `Source`, and with no dimension).
+pub const INVOCATION_METRICS: &[&str] = &[
+    "Updated",
+    "Unchanged",
+    "Planned",
+    "Skipped",
+    "Failed",
+    "Deferred",
+    "TransferCalls",
+    "TransferLatency",
+];
+
+/// The metrics of an audit's per-server document (by `ServerId`, and with no dimension).
+pub const AUDIT_METRICS: &[&str] = &[
+    "Chrooted",
+    "Drifted",
+    "NeedsAttention",
+    "Exempt",
+    "Fixed",
+    "FixFailed",
+];
+
 /// The status counted for an SQS record handed back unprocessed (timed out, not
 /// started before the deadline margin, or held back behind a failed record).
 pub const DEFERRED: &str = "Deferred";
@@ -352,6 +374,40 @@ mod tests {
         let total: f64 = obs.iter().map(|(m, n)| m * *n as f64).sum();
         let exact: f64 = (1..=100_000u64).map(|u| u as f64 / 1000.0).sum();
         assert!((total - exact).abs() / exact < 1e-9, "{total} vs {exact}");
+    }
+
+    #[test]
+    fn the_documents_declare_the_listed_metrics_and_nothing_else() {
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let o = out.clone();
+        let e = Emitter::to(move |d| o.lock().unwrap().push(d.to_vec()));
+        let mut t = Tally::default();
+        t.statuses.insert("Failed", 1);
+        t.failures.insert("Throttled", 1);
+        t.transfer_latencies.push(Duration::from_millis(1));
+        t.audits.insert("s-1".into(), AuditCounts::default());
+        e.emit("direct", "r", t);
+        let docs: Vec<serde_json::Value> = out
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|d| serde_json::from_slice(d).unwrap())
+            .collect();
+        let declared = |d: &serde_json::Value| -> Vec<String> {
+            d["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["Name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(docs.len(), 3);
+        assert_eq!(declared(&docs[0]), INVOCATION_METRICS);
+        assert_eq!(declared(&docs[1]), ["Failed"]);
+        assert_eq!(declared(&docs[2]), AUDIT_METRICS);
+        for d in &docs {
+            assert!(d.as_object().unwrap().contains_key("RequestId"));
+        }
     }
 
     #[tokio::test]

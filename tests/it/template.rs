@@ -885,6 +885,55 @@ fn alarms_watch_both_dead_letter_queues_and_function_errors() {
     assert!(watches("Errors", "TransferChrootFunction"));
 }
 
+#[test]
+fn alarms_on_the_functions_own_metrics_name_metrics_it_writes_without_dimensions() {
+    use transfer_chroot::metrics::{AUDIT_METRICS, INVOCATION_METRICS, NAMESPACE};
+    let t = template();
+    let written: Vec<&str> = INVOCATION_METRICS
+        .iter()
+        .chain(AUDIT_METRICS)
+        .copied()
+        .collect();
+    let mut watched = Vec::new();
+    for (name, a) in resources_of_type(&t, "AWS::CloudWatch::Alarm") {
+        let p = &a["Properties"];
+        // A plain alarm, or the metrics of a metric-math one.
+        let mut metrics: Vec<&Value> = vec![p];
+        if let Some(list) = p["Metrics"].as_sequence() {
+            metrics.extend(
+                list.iter()
+                    .filter_map(|m| m.get("MetricStat")?.get("Metric")),
+            );
+        }
+        for m in metrics {
+            if str_at(m, &["Namespace"]) != Some(NAMESPACE) {
+                continue;
+            }
+            let metric = str_at(m, &["MetricName"]).unwrap_or_default();
+            assert!(
+                written.contains(&metric),
+                "{name}: {metric} is not a metric the function writes"
+            );
+            // The function writes these with no dimension (the `[]` set): an alarm
+            // naming a dimension would watch another series, never fed.
+            assert!(
+                m.get("Dimensions").is_none(),
+                "{name}: {metric} with dimensions"
+            );
+            watched.push(metric.to_owned());
+        }
+    }
+    for m in [
+        "Drifted",
+        "NeedsAttention",
+        "Failed",
+        "Updated",
+        "Unchanged",
+    ] {
+        assert!(watched.iter().any(|w| w == m), "no alarm watches {m}");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // What a security scanner looks for (checkov, run by scripts/check-template.sh, only
 // sees that a property is there; these check what it is).
