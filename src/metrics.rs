@@ -206,6 +206,10 @@ impl Value for Latencies {
 struct Invocation {
     #[metrics(timestamp)]
     timestamp: SystemTime,
+    /// Lambda's log-level filter keeps a JSON line by its `level` (INFO when absent):
+    /// the configured level itself, so the metrics pass whatever the filter.
+    #[metrics(name = "level")]
+    level: &'static str,
     source: &'static str,
     request_id: String,
     updated: u64,
@@ -222,6 +226,10 @@ struct Invocation {
 struct Failures {
     #[metrics(timestamp)]
     timestamp: SystemTime,
+    /// Lambda's log-level filter keeps a JSON line by its `level` (INFO when absent):
+    /// the configured level itself, so the metrics pass whatever the filter.
+    #[metrics(name = "level")]
+    level: &'static str,
     source: &'static str,
     error_code: &'static str,
     request_id: String,
@@ -232,6 +240,10 @@ struct Failures {
 struct Audit {
     #[metrics(timestamp)]
     timestamp: SystemTime,
+    /// Lambda's log-level filter keeps a JSON line by its `level` (INFO when absent):
+    /// the configured level itself, so the metrics pass whatever the filter.
+    #[metrics(name = "level")]
+    level: &'static str,
     server_id: String,
     request_id: String,
     chrooted: u64,
@@ -251,6 +263,8 @@ pub struct Emitter {
 }
 
 struct EmitterInner {
+    /// The `level` every document carries (see [`Emitter::to`]).
+    level: &'static str,
     format: Mutex<Emf>,
     sink: Box<Sink>,
 }
@@ -284,11 +298,16 @@ impl Emitter {
         })
     }
 
-    /// Each document (one line, newline included) handed to `sink`.
+    /// Each document (one line, newline included) handed to `sink`. Each carries
+    /// `"level"`: `AWS_LAMBDA_LOG_LEVEL` (Lambda's application log level, INFO by
+    /// default), so Lambda's log-level filter, which keeps a JSON line by that key and
+    /// counts a line without one as INFO, never drops the metrics.
     pub fn to(sink: impl Fn(&[u8]) + Send + Sync + 'static) -> Self {
         let format = Emf::builder(NAMESPACE.to_owned(), vec![vec![]]).build();
+        let level = log_level(std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref());
         Self {
             inner: Some(Arc::new(EmitterInner {
+                level,
                 format: Mutex::new(format),
                 sink: Box::new(sink),
             })),
@@ -304,8 +323,10 @@ impl Emitter {
         let count = |s: &str| tally.statuses.get(s).copied().unwrap_or(0);
         let latencies = (!tally.transfer_latencies.is_empty())
             .then(|| Latencies(tally.transfer_latencies.clone()));
+        let level = inner.level;
         let invocation = Invocation {
             timestamp,
+            level,
             source,
             request_id: request_id.to_owned(),
             updated: count("Updated"),
@@ -321,6 +342,7 @@ impl Emitter {
         for (code, n) in &tally.failures {
             let failures = Failures {
                 timestamp,
+                level,
                 source,
                 error_code: code,
                 request_id: request_id.to_owned(),
@@ -331,6 +353,7 @@ impl Emitter {
         for (server, c) in &tally.audits {
             let audit = Audit {
                 timestamp,
+                level,
                 server_id: server.clone(),
                 request_id: request_id.to_owned(),
                 chrooted: c.chrooted,
@@ -342,6 +365,18 @@ impl Emitter {
             };
             inner.write(&RootEntry::new(audit.close()));
         }
+    }
+}
+
+/// Lambda's name for the level `AWS_LAMBDA_LOG_LEVEL` names (INFO when unset or unknown).
+fn log_level(var: Option<&str>) -> &'static str {
+    match var.map(str::to_ascii_uppercase).as_deref() {
+        Some("TRACE") => "TRACE",
+        Some("DEBUG") => "DEBUG",
+        Some("WARN") => "WARN",
+        Some("ERROR") => "ERROR",
+        Some("FATAL") => "FATAL",
+        _ => "INFO",
     }
 }
 
@@ -407,7 +442,11 @@ mod tests {
         assert_eq!(declared(&docs[2]), AUDIT_METRICS);
         for d in &docs {
             assert!(d.as_object().unwrap().contains_key("RequestId"));
+            assert!(d["level"].is_string());
         }
+        assert_eq!(log_level(Some("warn")), "WARN");
+        assert_eq!(log_level(None), "INFO");
+        assert_eq!(log_level(Some("loud")), "INFO");
     }
 
     #[tokio::test]

@@ -138,6 +138,8 @@ fn assert_each_answered_and_logged(results: &[(String, Value)], function: &Funct
     for d in &docs {
         let bad = crate::common::emf::violations(d.to_string().as_bytes());
         assert!(bad.is_empty(), "{bad:?}: {d}");
+        // Kept by Lambda's log-level filter at the configured level (INFO here).
+        assert_eq!(d["level"], "INFO", "{d}");
     }
     let measured: BTreeSet<&str> = docs
         .iter()
