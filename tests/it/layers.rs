@@ -8,15 +8,10 @@ use std::path::{Path, PathBuf};
 /// Bottom first. A module may import modules of its own layer's predecessors only
 /// (plus its own submodules and parent's siblings within the same layer).
 const LAYERS: &[&[&str]] = &[
+    // A leaf: the invocation's metrics tally, recorded from every layer above.
+    &["metrics"],
     &["domain"],
-    &[
-        "transfer",
-        "folders",
-        "queue",
-        "invocation",
-        "telemetry",
-        "metrics",
-    ],
+    &["transfer", "folders", "queue", "invocation", "telemetry"],
     &["outcome"],
     &["input"],
     &["command", "profiles"],
