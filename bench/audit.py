@@ -33,7 +33,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from runtime_emulator import StandIn, spawn_server, stop, vm_hwm_kib  # noqa: E402
+from runtime_emulator import StandIn, cpu_ns, spawn_server, stop, vm_hwm_kib  # noqa: E402
 import http.client  # noqa: E402
 
 SERVER = "s-0123456789abcdef0"
@@ -98,7 +98,8 @@ class Emulator:
 
 
 def run_function(args, standin, env, log, fix, rss=False):
-    """One audit run to completion: (report totals, invocations, seconds, VmHWM KiB)."""
+    """One audit run to completion: (report totals, invocations, seconds, VmHWM KiB,
+    CPU seconds of the function process)."""
     api = Emulator(args.emulator, args.deadline_ms, log)
     env = dict(env, AWS_LAMBDA_RUNTIME_API=api.address, AWS_ENDPOINT_URL_TRANSFER=standin.endpoint)
     proc = subprocess.Popen([args.function], env=env, stdout=log, stderr=log)
@@ -118,7 +119,7 @@ def run_function(args, standin, env, log, fix, rss=False):
             event = report.get("Continuation")
         seconds = time.monotonic() - started
         hwm = vm_hwm_kib(proc.pid) if rss else None
-        return totals, invocations, seconds, hwm
+        return totals, invocations, seconds, hwm, cpu_ns(proc.pid) / 1e9
     finally:
         stop(proc)
         api.close()
@@ -144,7 +145,7 @@ def limited_standin(args, seed_path, log):
 def left_drifted(args, standin, env, log):
     """Lifts the limit and audits without Fix: what is left (counts)."""
     standin.control("POST", "rate-limits", [])
-    totals, _, _, _ = run_function(args, standin, env, log, fix=False)
+    totals = run_function(args, standin, env, log, fix=False)[0]
     return totals
 
 
@@ -176,14 +177,14 @@ def main():
     print(f"transfer-chroot: {args.users} users at {args.rate:g} requests/s", file=sys.stderr)
     standin = limited_standin(args, seed_path, log)
     try:
-        totals, invocations, seconds, hwm = run_function(args, standin, env, log, fix=True, rss=True)
+        totals, invocations, seconds, hwm, cpu = run_function(args, standin, env, log, fix=True, rss=True)
         calls = tally(standin)
         standin.control("POST", "clear")
         left = left_drifted(args, standin, env, log)
     finally:
         standin.close()
     save = lambda: json.dump(result, open(os.path.join(args.out, "audit.json"), "w"), indent=2)
-    result["rust"] = {"counts": totals, "invocations": invocations, "seconds": seconds,
+    result["rust"] = {"counts": totals, "invocations": invocations, "seconds": seconds, "cpu_seconds": cpu,
                       "peak_rss_kib": hwm, "calls": calls, "left": left}
     save()
 
@@ -202,6 +203,7 @@ def main():
             standin.close()
         result["python"] = {"counts": ref["Counts"], "fixed": ref["Fixed"], "failed": ref["Failed"],
                             "seconds": ref["Seconds"], "peak_rss_kib": ref["PeakRssKiB"],
+                            "cpu_seconds": ref["CpuSeconds"],
                             "calls": calls, "left": left}
         save()
 
@@ -211,7 +213,7 @@ def main():
     json.dump(small_seed, open(small_path, "w"))
     standin = StandIn(args.standin, small_path, log)
     try:
-        totals, _, _, hwm = run_function(args, standin, environment(small_exempt), log, fix=True, rss=True)
+        totals, _, _, hwm, _ = run_function(args, standin, environment(small_exempt), log, fix=True, rss=True)
     finally:
         standin.close()
     result["rust_100"] = {"counts": totals, "peak_rss_kib": hwm}

@@ -41,6 +41,7 @@ def line(name, fr, fp=None):
 
 
 line("total time", lambda s: f"{s['seconds']:.1f} s ({s['seconds'] / floor:.3f}× the floor)")
+line("CPU time of the process (user + system)", lambda s: f"{s['cpu_seconds']:.1f} s" if "cpu_seconds" in s else "—")
 line("requests sent (all, throttled included)", lambda s: f"{s['calls']['Requests']:,}")
 line("requests by operation", lambda s: ops(s["calls"]))
 line("throttling errors seen (429)", lambda s: f"{s['calls']['Throttled']:,}")

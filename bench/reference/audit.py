@@ -16,7 +16,7 @@ configuration names. A call that still fails after the retries is counted and th
 script goes on, as a cron job would.
 
 Run: python audit.py <ServerId>   (AWS_ENDPOINT_URL_TRANSFER points at the stand-in).
-Prints one JSON line: counts, failures, seconds, peak RSS (KiB).
+Prints one JSON line: counts, failures, seconds, CPU seconds, peak RSS (KiB).
 """
 
 import json
@@ -93,7 +93,9 @@ def main():
                 failed += 1
                 print(f"{listed['UserName']}: {e.response['Error']['Code']}", file=sys.stderr)
     elapsed = time.monotonic() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({
+        "CpuSeconds": usage.ru_utime + usage.ru_stime,
         "Counts": counts, "Fixed": fixed, "Failed": failed, "Seconds": elapsed,
         "PeakRssKiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     }))
