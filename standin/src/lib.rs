@@ -68,6 +68,7 @@ mod lists;
 mod rate;
 mod seed;
 mod token;
+pub mod tls;
 
 pub use lists::DEFAULT_MAX_RESULTS;
 pub use rate::RateLimit;
@@ -232,11 +233,16 @@ pub struct StandIn {
     addr: SocketAddr,
     state: Arc<State>,
     task: JoinHandle<()>,
+    /// The optional TLS listener ([`StandIn::listen_tls`]) on the same state.
+    tls: Option<(SocketAddr, JoinHandle<()>)>,
 }
 
 impl Drop for StandIn {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some((_, task)) = &self.tls {
+            task.abort();
+        }
     }
 }
 
@@ -277,7 +283,32 @@ impl StandIn {
                 });
             }
         });
-        Ok(Self { addr, state, task })
+        Ok(Self {
+            addr,
+            state,
+            task,
+            tls: None,
+        })
+    }
+
+    /// Also serves the same state over TLS on `addr` (loopback only) with `identity`'s
+    /// certificate; its endpoint, `https://127.0.0.1:<port>`. The plain listener stays.
+    pub async fn listen_tls(
+        &mut self,
+        addr: SocketAddr,
+        identity: &tls::TlsIdentity,
+    ) -> std::io::Result<String> {
+        if !addr.ip().is_loopback() {
+            return Err(std::io::Error::other(
+                "the stand-in only listens on loopback",
+            ));
+        }
+        if let Some((_, old)) = self.tls.take() {
+            old.abort();
+        }
+        let (addr, task) = tls::listen(addr, identity, self.state.clone()).await?;
+        self.tls = Some((addr, task));
+        Ok(format!("https://{addr}"))
     }
 
     /// `http://127.0.0.1:<port>`: the value for `AWS_ENDPOINT_URL_TRANSFER`.
