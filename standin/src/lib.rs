@@ -67,8 +67,8 @@ use tokio::task::JoinHandle;
 mod lists;
 mod rate;
 mod seed;
-mod token;
 pub mod tls;
+mod token;
 
 pub use lists::DEFAULT_MAX_RESULTS;
 pub use rate::RateLimit;

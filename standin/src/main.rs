@@ -24,10 +24,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         match arg.as_str() {
             "--listen" => listen = args.next().ok_or("--listen needs an address")?.parse()?,
             "--tls-listen" => {
-                tls_listen = Some(args.next().ok_or("--tls-listen needs an address")?.parse()?)
+                tls_listen = Some(
+                    args.next()
+                        .ok_or("--tls-listen needs an address")?
+                        .parse()?,
+                )
             }
             "--tls-cert-out" => {
-                cert_out = Some(args.next().ok_or("--tls-cert-out needs a directory")?.into())
+                cert_out = Some(
+                    args.next()
+                        .ok_or("--tls-cert-out needs a directory")?
+                        .into(),
+                )
             }
             "--seed" => {
                 let path = args.next().ok_or("--seed needs a file")?;
