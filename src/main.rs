@@ -18,10 +18,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // Retries (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE) and the endpoint
     // (AWS_ENDPOINT_URL_TRANSFER) come from the standard SDK settings. The timeouts
     // bound one call so the retry budget fits the function's Timeout (see template.yaml).
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(sdk::timeout_config())
-        .load()
-        .await;
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).timeout_config(sdk::timeout_config());
+    // AWS_CA_BUNDLE, read once: an unusable bundle fails the cold start, not a call.
+    if let Some(http) = sdk::http_client_from_env()
+        .inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?
+    {
+        loader = loader.http_client(http);
+    }
+    let sdk = loader.load().await;
     let check_folders = config.check_home_folders;
     let queue_url = config.command_queue_url.clone();
     let mut app = App::new(
