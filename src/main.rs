@@ -39,6 +39,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     if let Some(url) = queue_url {
         app = app.with_queue(Arc::new(SdkQueue::from_conf(&sdk, url)));
     }
+    // The TLS connection to Transfer opened now, at init's full speed (bounded; a
+    // failure is logged and ignored).
+    app.chroot.warm_up(sdk::WARM_UP_TIMEOUT).await;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         app.handle(event).await

@@ -29,6 +29,11 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// tests/it/template.rs checks.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// How long the cold start waits for the connection warm-up (`Chroot::warm_up`): a
+/// connection to Transfer in the region takes tens of milliseconds; an unreachable one
+/// costs the cold start at most this.
+pub const WARM_UP_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// The SDK timeouts the function runs with: [`CONNECT_TIMEOUT`], [`ATTEMPT_TIMEOUT`],
 /// [`OPERATION_TIMEOUT`].
 pub fn timeout_config() -> aws_sdk_transfer::config::timeout::TimeoutConfig {
