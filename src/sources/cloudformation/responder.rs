@@ -6,7 +6,8 @@
 //!
 //! Its HTTP client, with the system's trust roots, is built on the first response, not
 //! at cold start: most execution environments never serve a custom resource, and
-//! loading the trust store cost every cold start about 2 ms (docs/PERFORMANCE.md).
+//! loading the trust store (its own copy: the SDK's is private to it) cost every cold
+//! start about 4 ms on the bench machine (docs/PERFORMANCE.md, "The SDK's floor").
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
