@@ -33,6 +33,12 @@ Results go to a JSON file; bench/report.py compares two of them.
 Events are files: any source's event (direct command, EventBridge, SQS batch, API
 Gateway, CloudFormation) plugs in as a file, nothing here is specific to one.
 
+`--tls` puts the stand-in's TLS listener (a throw-away CA) between the function and
+Transfer, the function trusting the system's roots plus that CA (`AWS_CA_BUNDLE`);
+`--cpu-share S` gives each runtime, once its init is done, S of one CPU (a cgroup CFS
+quota, pinned to one CPU), as Lambda gives an invocation memory / 1769 MB of a vCPU.
+The first event after each cold start is timed on its own (latency and CPU).
+
 Standard library only, so it runs before and outside the venv.
 """
 
