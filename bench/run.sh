@@ -74,7 +74,7 @@ if [ -z "${NO_BUILD:-}" ]; then
   nice -n 15 cargo build --release -p transfer-standin
 fi
 BIN=${BIN:-$TARGET/release/transfer-chroot}
-STANDIN=$TARGET/release/transfer-standin
+STANDIN=${STANDIN:-$TARGET/release/transfer-standin}
 EMULATOR=$TARGET/release/lambda-runtime-api
 if part floor; then
   # The floor is its own workspace (not in the root's build, tests or clippy); the

@@ -44,6 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
+    transfer_standin::compile_patterns();
     let mut standin = transfer_standin::StandIn::start_on(listen, &seed).await?;
     let tls = match (tls_listen, cert_out) {
         (Some(addr), Some(dir)) => {
