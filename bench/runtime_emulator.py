@@ -33,6 +33,12 @@ Results go to a JSON file; bench/report.py compares two of them.
 Events are files: any source's event (direct command, EventBridge, SQS batch, API
 Gateway, CloudFormation) plugs in as a file, nothing here is specific to one.
 
+`--tls` puts the stand-in's TLS listener (a throw-away CA) between the function and
+Transfer, the function trusting the system's roots plus that CA (`AWS_CA_BUNDLE`);
+`--cpu-share S` gives each runtime, once its init is done, S of one CPU (a cgroup CFS
+quota, pinned to one CPU), as Lambda gives an invocation memory / 1769 MB of a vCPU.
+The first event after each cold start is timed on its own (latency and CPU).
+
 Standard library only, so it runs before and outside the venv.
 """
 
@@ -59,16 +65,20 @@ def now_ns():
     return time.monotonic_ns()
 
 
-def spawn_server(argv, log, what):
-    """Starts a loopback server that prints "... listening on <address>"; (process, address)."""
+def spawn_server(argv, log, what, lines=1):
+    """Starts a loopback server that prints "... listening on <address>" (`lines` such
+    lines); (process, address, or a list of addresses when lines > 1)."""
     proc = subprocess.Popen(
         argv + ["--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=log, text=True,
     )
-    line = proc.stdout.readline()
-    if "listening on" not in line:
-        stop(proc)
-        raise RuntimeError(f"{what} did not start: {line!r}")
-    return proc, line.rsplit(" ", 1)[1].strip()
+    addresses = []
+    for _ in range(lines):
+        line = proc.stdout.readline()
+        if "listening on" not in line:
+            stop(proc)
+            raise RuntimeError(f"{what} did not start: {line!r}")
+        addresses.append(line.rsplit(" ", 1)[1].strip())
+    return proc, addresses[0] if lines == 1 else addresses
 
 
 def stop(proc):
@@ -122,11 +132,34 @@ class RuntimeApi:
 
 
 class StandIn:
-    """A fresh transfer-standin process (same seed every time)."""
+    """A fresh transfer-standin process (same seed every time).
 
-    def __init__(self, binary, seed, log):
-        # It prints its endpoint: "transfer-standin listening on http://127.0.0.1:<port>".
-        self.proc, self.endpoint = spawn_server([binary, "--seed", seed], log, "the stand-in")
+    With `tls_dir`, it also listens over TLS with a throw-away CA written to
+    tls_dir/ca.pem; the function under test then talks to `tls_endpoint` and trusts
+    tls_dir/bundle.pem: `ca_base` (the system's roots, so the client loads a trust store
+    of the usual size, as it would in production) followed by that CA, as a
+    TLS-inspecting proxy's bundle is made.
+    """
+
+    def __init__(self, binary, seed, log, tls_dir=None, ca_base=None):
+        # It prints its endpoint: "transfer-standin listening on http://127.0.0.1:<port>",
+        # then, with TLS, "transfer-standin TLS listening on https://127.0.0.1:<port>".
+        argv = [binary, "--seed", seed]
+        self.tls_endpoint = self.bundle = None
+        if tls_dir:
+            os.makedirs(tls_dir, exist_ok=True)
+            argv += ["--tls-listen", "127.0.0.1:0", "--tls-cert-out", tls_dir]
+            self.proc, (self.endpoint, self.tls_endpoint) = spawn_server(
+                argv, log, "the stand-in", lines=2)
+            self.bundle = os.path.join(tls_dir, "bundle.pem")
+            with open(self.bundle, "wb") as out:
+                if ca_base:
+                    with open(ca_base, "rb") as f:
+                        out.write(f.read().rstrip(b"\n") + b"\n")
+                with open(os.path.join(tls_dir, "ca.pem"), "rb") as f:
+                    out.write(f.read())
+        else:
+            self.proc, self.endpoint = spawn_server(argv, log, "the stand-in")
 
     def control(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
@@ -162,19 +195,83 @@ def cpu_ns(pid):
     return total
 
 
+class CpuLimit:
+    """A CPU share for one runtime process after its init, as Lambda gives an
+    invocation (memory / 1769 MB of a vCPU) while init runs at full speed: a cgroup of
+    its own with a CFS bandwidth quota (cgroup v2 `cpu.max`, or v1 `cpu.cfs_quota_us`),
+    and the process pinned to one CPU (sched_setaffinity on every thread, as `taskset`).
+    Needs a writable cgroup file system (root)."""
+
+    def __init__(self, name, share, period_us, cpu):
+        self.share, self.period_us, self.cpu = share, period_us, cpu
+        quota = max(1000, round(share * period_us))  # the kernel's minimum quota is 1 ms
+        tag = f"transfer-bench-{name}-{os.getpid()}"
+        if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):  # v2
+            self.path = f"/sys/fs/cgroup/{tag}"
+            os.makedirs(self.path, exist_ok=True)
+            with open(f"{self.path}/cpu.max", "w") as f:
+                f.write(f"{quota} {period_us}")
+        else:  # v1
+            self.path = f"/sys/fs/cgroup/cpu/{tag}"
+            os.makedirs(self.path, exist_ok=True)
+            with open(f"{self.path}/cpu.cfs_period_us", "w") as f:
+                f.write(str(period_us))
+            with open(f"{self.path}/cpu.cfs_quota_us", "w") as f:
+                f.write(str(quota))
+        self.quota_us = quota
+
+    def apply(self, pid):
+        with open(f"{self.path}/cgroup.procs", "w") as f:
+            f.write(str(pid))  # moves every thread of the process
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                os.sched_setaffinity(int(tid), {self.cpu})
+            except (ProcessLookupError, OSError):
+                pass  # a thread that just ended
+
+    def throttled_ns(self):
+        with open(f"{self.path}/cpu.stat") as f:
+            for line in f:
+                k, v = line.split()
+                if k in ("throttled_time", "throttled_usec"):
+                    return int(v) * (1000 if k == "throttled_usec" else 1)
+        return 0
+
+    def remove(self):
+        try:
+            os.rmdir(self.path)
+        except OSError:
+            pass
+
+    def describe(self):
+        return {"share": self.share, "period_us": self.period_us, "quota_us": self.quota_us,
+                "cpu": self.cpu, "cgroup": self.path}
+
+
 class Function:
     """The runtime process under test, with its own Runtime API and stand-in."""
 
-    def __init__(self, command, cwd, standin, emulator, log):
+    def __init__(self, command, cwd, standin, emulator, log, cpu_limit=None, extra_env=None):
         self.api = RuntimeApi(emulator, log)
-        env = dict(os.environ)
+        self.cpu_limit = cpu_limit
+        env = dict(os.environ, **(extra_env or {}))
         env["AWS_LAMBDA_RUNTIME_API"] = self.api.address
         env["AWS_ENDPOINT_URL_TRANSFER"] = standin.endpoint
+        if standin.tls_endpoint:
+            env["AWS_ENDPOINT_URL_TRANSFER"] = standin.tls_endpoint
+            env["AWS_CA_BUNDLE"] = standin.bundle
+            # For clients that read the system's store (rustls-native-certs, as the
+            # floor's SDK client does): the same bundle in place of the system's file.
+            env["SSL_CERT_FILE"] = standin.bundle
         self.spawned_ns = now_ns()
         self.proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=log)
 
     def wait_ready(self):
-        return self.api.first_next_ns() - self.spawned_ns
+        """Cold start (ns); then, with a CPU limit, the process gets its share only."""
+        ready = self.api.first_next_ns() - self.spawned_ns
+        if self.cpu_limit:
+            self.cpu_limit.apply(self.proc.pid)
+        return ready
 
     def close(self):
         stop(self.proc)
@@ -229,6 +326,7 @@ class Subject:
         self.name = spec["name"]
         self.command = spec["command"]
         self.cwd = spec.get("cwd")
+        self.env = spec.get("env") or {}
         self.out_path = spec["out"]
         self.log = open(spec["log"], "w") if spec.get("log") else subprocess.DEVNULL
         self.out = {
@@ -236,14 +334,20 @@ class Subject:
             "command": self.command,
             "runtime_client": spec.get("runtime_client", ""),
         }
-        self.cold, self.first, self.cold_rss = [], [], []
+        self.cold, self.first, self.cold_rss, self.first_cpu = [], [], [], []
+        self.cpu_limit = None
         self.standin = self.fn = None
         self.per_event = {}
 
     def start(self, args):
-        self.standin = StandIn(args.standin, args.seed, self.log)
+        tls_dir = os.path.join(os.path.dirname(os.path.abspath(self.out_path)),
+                               f"{self.name}-tls") if args.tls else None
+        self.standin = StandIn(args.standin, args.seed, self.log, tls_dir, args.ca_base)
         self.standin.set_latency(args.latency_ms)
-        self.fn = Function(self.command, self.cwd, self.standin, args.emulator, self.log)
+        if args.cpu_share and not self.cpu_limit:
+            self.cpu_limit = CpuLimit(self.name, args.cpu_share, args.cpu_period_us, args.cpu)
+        self.fn = Function(self.command, self.cwd, self.standin, args.emulator, self.log,
+                           self.cpu_limit, self.env)
 
     def stop(self):
         if self.fn:
@@ -276,7 +380,10 @@ def measure(args):
             s.start(args)
             try:
                 s.cold.append(s.fn.wait_ready())
+                cpu_before = cpu_ns(s.fn.proc.pid)
                 _, latency, _ = s.fn.api.invoke(events[0][1])
+                time.sleep(args.pause_ms / 1000)
+                s.first_cpu.append(cpu_ns(s.fn.proc.pid) - cpu_before)
                 s.first.append(latency)
                 s.cold_rss.append(vm_hwm_kib(s.fn.proc.pid))
             finally:
@@ -324,6 +431,11 @@ def measure(args):
         finally:
             for s in subjects:
                 s.stop()
+    for s in subjects:
+        if s.cpu_limit:
+            s.out["cpu_limit"] = s.cpu_limit.describe()
+            s.out["cpu_limit"]["throttled_ms"] = ms(s.cpu_limit.throttled_ns())
+            s.cpu_limit.remove()
 
     loadavg_after = os.getloadavg()
     for s in subjects:
@@ -331,6 +443,7 @@ def measure(args):
         if s.cold:
             out["cold_start_ms"] = [ms(v) for v in s.cold]
             out["first_invocation_ms"] = [ms(v) for v in s.first]
+            out["first_invocation_cpu_ms"] = [ms(v) for v in s.first_cpu]
             out["cold_rss_kib"] = s.cold_rss
         if args.warm:
             all_latency = [v for rec in s.per_event.values() for v in rec["latency_ms"]]
@@ -361,6 +474,7 @@ def measure(args):
         brief = {k: out[k] for k in ("name", "runtime_client")}
         if s.cold:
             brief["cold_start_median_ms"] = round(statistics.median(out["cold_start_ms"]), 2)
+            brief["first_invocation_median_ms"] = round(statistics.median(out["first_invocation_ms"]), 2)
         if args.warm:
             brief["warm_p50_ms"] = round(out["warm"]["p50_ms"], 3)
             brief["peak_rss_mib"] = round(out["peak_rss_kib"] / 1024, 1)
@@ -374,7 +488,8 @@ def main():
     m.add_argument(
         "--impl", action="append", required=True,
         help='an implementation as JSON: {"name", "command": [...], "cwd", "runtime_client", '
-             '"out": results file, "log": its stdout/stderr}; several are interleaved',
+             '"out": results file, "log": its stdout/stderr, "env": extra variables}; '
+             'several are interleaved',
     )
     m.add_argument("--standin", required=True, help="path to the transfer-standin binary")
     m.add_argument("--emulator", required=True, help="path to the lambda-runtime-api binary")
@@ -384,6 +499,15 @@ def main():
     m.add_argument("--warm", type=int, default=280, help="measured warm invocations per implementation")
     m.add_argument("--latency-ms", type=int, default=0, help="stand-in latency per Transfer call")
     m.add_argument("--pause-ms", type=float, default=1.0, help="idle time before each invocation")
+    m.add_argument("--tls", action="store_true",
+                   help="the function talks to the stand-in over TLS (a throw-away CA, AWS_CA_BUNDLE)")
+    m.add_argument("--ca-base", default=None,
+                   help="with --tls: roots put before the stand-in's CA in the bundle (the system's)")
+    m.add_argument("--cpu-share", type=float, default=0.0,
+                   help="after init, limit each runtime to this share of one CPU (0: no limit); "
+                        "128 MB on Lambda is 128/1769 = 0.072")
+    m.add_argument("--cpu-period-us", type=int, default=20000, help="CFS period for --cpu-share")
+    m.add_argument("--cpu", type=int, default=0, help="the CPU a limited runtime is pinned to")
     args = p.parse_args()
     measure(args)
 

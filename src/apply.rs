@@ -53,6 +53,38 @@ impl<T: Transfer> Chroot<T> {
         self
     }
 
+    /// Opens the connection to Transfer during init, so that the first invocation does
+    /// not pay the SDK's first-call set-up (its trust store, the TLS handshake) at its
+    /// share of a CPU (docs/PERFORMANCE.md, "The first call over TLS"). The request is
+    /// `DescribeServer` of the default server (else the first allowed one), which the
+    /// first command to that server needs anyway: its answer fills the cache. Bounded
+    /// by `within`; a failure or a timeout is logged and ignored, so a cold start never
+    /// fails because Transfer is unreachable (a command then asks again, as always).
+    pub async fn warm_up(&self, within: std::time::Duration) {
+        let config = &self.config;
+        let Some(server) = config
+            .defaults
+            .server
+            .as_ref()
+            .or(config.guardrails.servers.first())
+        else {
+            return;
+        };
+        match tokio::time::timeout(within, self.servers.facts(&self.transfer, server)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(
+                server = %server,
+                error = %e,
+                "connection warm-up at cold start failed (ignored)"
+            ),
+            Err(_) => tracing::warn!(
+                server = %server,
+                timeout_ms = within.as_millis() as u64,
+                "connection warm-up at cold start timed out (ignored)"
+            ),
+        }
+    }
+
     /// Validates `input` and admits it through the guardrails (no AWS call).
     pub fn parse(&self, input: &CommandInput) -> Result<ChrootCommand, Box<Rejection>> {
         parse_command(input, &self.config.defaults, &self.config.guardrails)
@@ -273,6 +305,96 @@ mod tests {
 
     fn operations(c: &Chroot<MemoryTransfer>) -> Vec<&'static str> {
         c.transfer.calls().iter().map(|c| c.operation).collect()
+    }
+
+    mod warm_up {
+        use super::*;
+        use std::time::Duration;
+
+        #[tokio::test]
+        async fn it_reads_the_first_server_once_and_the_first_command_reuses_it() {
+            let c = chroot(false);
+            c.warm_up(Duration::from_secs(1)).await;
+            let servers: Vec<String> = c
+                .transfer
+                .server_calls()
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect();
+            assert_eq!(servers, ["s-0123456789abcdef0"]);
+            assert!(operations(&c).is_empty(), "no user or access call");
+            let first = c.run(&alice()).await;
+            assert_eq!(first.status, Status::Updated, "{first:?}");
+            assert_eq!(c.transfer.server_calls().len(), 1, "served from the cache");
+            assert_eq!(operations(&c), ["DescribeUser", "UpdateUser"]);
+        }
+
+        #[tokio::test]
+        async fn a_failure_is_ignored_and_not_remembered() {
+            let c = chroot(false);
+            c.transfer
+                .fail_next_on("DescribeServer", TransferErrorKind::Unavailable);
+            c.warm_up(Duration::from_secs(1)).await;
+            // The command asks again and goes through.
+            let first = c.run(&alice()).await;
+            assert_eq!(first.status, Status::Updated, "{first:?}");
+            assert_eq!(c.transfer.server_calls().len(), 2);
+        }
+
+        /// A Transfer port that never answers.
+        struct Stuck;
+        impl crate::transfer::Transfer for Stuck {
+            fn describe(
+                &self,
+                _: &crate::domain::Target,
+            ) -> impl Future<Output = Result<crate::transfer::Reply<LiveHome>, TransferError>> + Send
+            {
+                std::future::pending()
+            }
+            fn update(
+                &self,
+                _: &crate::transfer::UpdateRequest,
+            ) -> impl Future<Output = Result<crate::transfer::Reply<()>, TransferError>> + Send
+            {
+                std::future::pending()
+            }
+            fn describe_server(
+                &self,
+                _: &crate::domain::ServerId,
+            ) -> impl Future<
+                Output = Result<
+                    crate::transfer::Reply<crate::transfer::ServerFacts>,
+                    TransferError,
+                >,
+            > + Send {
+                std::future::pending()
+            }
+            fn list(
+                &self,
+                _: &crate::domain::ServerId,
+                _: crate::domain::TargetKind,
+                _: Option<&str>,
+            ) -> impl Future<
+                Output = Result<crate::transfer::Reply<crate::transfer::Page>, TransferError>,
+            > + Send {
+                std::future::pending()
+            }
+        }
+
+        #[tokio::test]
+        async fn an_unreachable_transfer_costs_the_cold_start_at_most_the_bound() {
+            let config = Config::from_pairs(&[
+                ("ALLOWED_SERVER_IDS", "s-0123456789abcdef0"),
+                ("HOME_ROOTS", "/bkt/home"),
+            ])
+            .unwrap();
+            let c = Chroot::new(config, Stuck);
+            let started = std::time::Instant::now();
+            c.warm_up(Duration::from_millis(50)).await;
+            let waited = started.elapsed();
+            assert!(waited >= Duration::from_millis(50), "{waited:?}");
+            assert!(waited < Duration::from_secs(5), "{waited:?}");
+        }
     }
 
     #[tokio::test]

@@ -19,10 +19,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // Retries (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE) and the endpoint
     // (AWS_ENDPOINT_URL_TRANSFER) come from the standard SDK settings. The timeouts
     // bound one call so the retry budget fits the function's Timeout (see template.yaml).
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(sdk::timeout_config())
-        .load()
-        .await;
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).timeout_config(sdk::timeout_config());
+    // AWS_CA_BUNDLE, read once: an unusable bundle fails the cold start, not a call.
+    if let Some(http) = sdk::http_client_from_env()
+        .inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?
+    {
+        loader = loader.http_client(http);
+    }
+    let sdk = loader.load().await;
     let check_folders = config.check_home_folders;
     let queue_url = config.command_queue_url.clone();
     let mut app = App::new(
@@ -36,6 +41,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     if let Some(url) = queue_url {
         app = app.with_queue(Arc::new(SdkQueue::from_conf(&sdk, url)));
     }
+    // The TLS connection to Transfer opened now, at init's full speed (bounded; a
+    // failure is logged and ignored).
+    app.chroot.warm_up(sdk::WARM_UP_TIMEOUT).await;
     // One App for the execution environment: with AWS_LAMBDA_MAX_CONCURRENCY (Lambda
     // Managed Instances) the runtime polls that many invocations at once, each a task
     // sharing it; without the variable, one invocation at a time as before.

@@ -1,5 +1,7 @@
 //! [`Folders`] with `aws-sdk-s3`: the only module that imports S3 SDK types.
 
+use std::sync::OnceLock;
+
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::RequestId;
@@ -7,25 +9,57 @@ use aws_sdk_s3::primitives::ByteStream;
 
 use super::{Folder, FolderError, Folders, Pending};
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SdkFolders {
-    client: Client,
+    client: Lazy,
+}
+
+/// The S3 client: built on the first check rather than at cold start, which most
+/// invocations (EFS servers, refusals, accesses) never reach.
+#[derive(Debug)]
+enum Lazy {
+    Ready(Client),
+    OnFirstUse {
+        sdk: Box<aws_config::SdkConfig>,
+        path_style: bool,
+        client: OnceLock<Client>,
+    },
 }
 
 impl SdkFolders {
-    /// The S3 client from the shared SDK configuration. With an endpoint override
-    /// (`AWS_ENDPOINT_URL_S3`, a local S3 such as moto) requests are path-style, since
-    /// a loopback endpoint has no per-bucket host names.
+    /// The S3 client from the shared SDK configuration, built on first use. With an
+    /// endpoint override (`AWS_ENDPOINT_URL_S3`, a local S3 such as moto) requests are
+    /// path-style, since a loopback endpoint has no per-bucket host names.
     pub fn from_conf(sdk: &aws_config::SdkConfig) -> Self {
-        let path_style = std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
-        let conf = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(path_style)
-            .build();
-        Self::new(Client::from_conf(conf))
+        Self {
+            client: Lazy::OnFirstUse {
+                sdk: Box::new(sdk.clone()),
+                path_style: std::env::var_os("AWS_ENDPOINT_URL_S3").is_some(),
+                client: OnceLock::new(),
+            },
+        }
     }
 
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client: Lazy::Ready(client),
+        }
+    }
+
+    fn client(&self) -> &Client {
+        match &self.client {
+            Lazy::Ready(client) => client,
+            Lazy::OnFirstUse {
+                sdk,
+                path_style,
+                client,
+            } => client.get_or_init(|| {
+                let conf = aws_sdk_s3::config::Builder::from(&**sdk)
+                    .force_path_style(*path_style)
+                    .build();
+                Client::from_conf(conf)
+            }),
+        }
     }
 }
 
@@ -69,7 +103,7 @@ impl Folders for SdkFolders {
     fn exists<'a>(&'a self, folder: &'a Folder) -> Pending<'a, Result<bool, FolderError>> {
         Box::pin(async move {
             match self
-                .client
+                .client()
                 .head_object()
                 .bucket(&folder.bucket)
                 .key(&folder.key)
@@ -86,7 +120,7 @@ impl Folders for SdkFolders {
 
     fn create<'a>(&'a self, folder: &'a Folder) -> Pending<'a, Result<(), FolderError>> {
         Box::pin(async move {
-            self.client
+            self.client()
                 .put_object()
                 .bucket(&folder.bucket)
                 .key(&folder.key)

@@ -1,27 +1,54 @@
 //! [`CommandQueue`] with `aws-sdk-sqs`: the only module that imports SQS SDK types.
 
+use std::sync::OnceLock;
+
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
 use super::{BATCH, CommandQueue, Pending, QueueError};
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SdkQueue {
-    client: Client,
+    client: Lazy,
     url: String,
+}
+
+/// The SQS client: built on the first send (only a fixing audit sends) rather than at
+/// cold start.
+#[derive(Debug)]
+enum Lazy {
+    Ready(Client),
+    OnFirstUse {
+        sdk: Box<aws_config::SdkConfig>,
+        client: OnceLock<Client>,
+    },
 }
 
 impl SdkQueue {
     pub fn new(client: Client, url: impl Into<String>) -> Self {
         Self {
-            client,
+            client: Lazy::Ready(client),
             url: url.into(),
         }
     }
 
+    /// From the shared SDK configuration; the client is built on first use.
     pub fn from_conf(sdk: &aws_config::SdkConfig, url: impl Into<String>) -> Self {
-        Self::new(Client::new(sdk), url)
+        Self {
+            client: Lazy::OnFirstUse {
+                sdk: Box::new(sdk.clone()),
+                client: OnceLock::new(),
+            },
+            url: url.into(),
+        }
+    }
+
+    fn client(&self) -> &Client {
+        match &self.client {
+            Lazy::Ready(client) => client,
+            Lazy::OnFirstUse { sdk, client } => client.get_or_init(|| Client::new(sdk)),
+        }
     }
 }
 
@@ -56,7 +83,7 @@ impl CommandQueue for SdkQueue {
                 })
                 .collect();
             match self
-                .client
+                .client()
                 .send_message_batch()
                 .queue_url(&self.url)
                 .set_entries(Some(entries))

@@ -29,6 +29,11 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// tests/it/template.rs checks.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// How long the cold start waits for the connection warm-up (`Chroot::warm_up`): a
+/// connection to Transfer in the region takes tens of milliseconds; an unreachable one
+/// costs the cold start at most this.
+pub const WARM_UP_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// The SDK timeouts the function runs with: [`CONNECT_TIMEOUT`], [`ATTEMPT_TIMEOUT`],
 /// [`OPERATION_TIMEOUT`].
 pub fn timeout_config() -> aws_sdk_transfer::config::timeout::TimeoutConfig {
@@ -37,6 +42,99 @@ pub fn timeout_config() -> aws_sdk_transfer::config::timeout::TimeoutConfig {
         .operation_attempt_timeout(ATTEMPT_TIMEOUT)
         .operation_timeout(OPERATION_TIMEOUT)
         .build()
+}
+
+/// `AWS_CA_BUNDLE`, the AWS SDKs' standard setting: a PEM file of the certificates to
+/// trust for AWS endpoints *instead of* the system's roots (as botocore reads it), for
+/// a TLS-inspecting proxy or a local endpoint with its own CA (the benchmark's stand-in).
+pub const CA_BUNDLE_VAR: &str = "AWS_CA_BUNDLE";
+
+/// Why `AWS_CA_BUNDLE` cannot be used: a cold-start error, never a panic later.
+#[derive(Debug, thiserror::Error)]
+pub enum CaBundleError {
+    #[error("AWS_CA_BUNDLE={path}: cannot be read: {source}")]
+    Unreadable {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("AWS_CA_BUNDLE={path}: {why}")]
+    Invalid { path: String, why: String },
+}
+
+/// The SDK's HTTP client for `AWS_CA_BUNDLE`, or `None` without it (the SDK's default
+/// client, with the system's roots). Read once, at cold start. The bundle is checked
+/// here the way the TLS stack will read it on the first call (which would panic on a
+/// certificate it cannot parse): every PEM block must be a certificate rustls accepts
+/// as a root, and there must be at least one.
+pub fn http_client_from_env()
+-> Result<Option<aws_sdk_transfer::config::SharedHttpClient>, CaBundleError> {
+    match std::env::var_os(CA_BUNDLE_VAR).filter(|p| !p.is_empty()) {
+        Some(path) => http_client_for(std::path::Path::new(&path)).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The SDK's HTTP client trusting only the PEM bundle at `path` (see
+/// [`http_client_from_env`]).
+pub fn http_client_for(
+    path: &std::path::Path,
+) -> Result<aws_sdk_transfer::config::SharedHttpClient, CaBundleError> {
+    let shown = path.display().to_string();
+    let pem = std::fs::read(path).map_err(|source| CaBundleError::Unreadable {
+        path: shown.clone(),
+        source,
+    })?;
+    let invalid = |why: String| CaBundleError::Invalid {
+        path: shown.clone(),
+        why,
+    };
+    let certs = ca_certificates(&pem).map_err(invalid)?;
+    use aws_smithy_http_client::tls::{TlsContext, TrustStore};
+    let context = TlsContext::builder()
+        .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
+        .build()
+        .map_err(|e| invalid(format!("no TLS context ({e})")))?;
+    tracing::debug!(certs, "trusting AWS_CA_BUNDLE instead of the system roots");
+    Ok(http_client(context))
+}
+
+/// How many certificates `pem` holds, each one a usable root; an error says why not.
+fn ca_certificates(pem: &[u8]) -> Result<usize, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| format!("not a PEM certificate bundle ({e})"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("a certificate cannot be a trust root ({e})"))?;
+    }
+    match roots.len() {
+        0 => Err("no PEM certificate in the file".to_owned()),
+        n => Ok(n),
+    }
+}
+
+/// The SDK's default HTTPS client (rustls with aws-lc, proxy settings from the
+/// environment, the SDK's sleep and connector settings: what aws-smithy-runtime builds
+/// for `default-https-client`), with `context`'s trust store.
+fn http_client(
+    context: aws_smithy_http_client::tls::TlsContext,
+) -> aws_sdk_transfer::config::SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut builder = aws_smithy_http_client::ConnectorBuilder::default()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+            .tls_context(context.clone());
+        builder.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            builder.set_sleep_impl(components.sleep_impl());
+        }
+        builder.set_proxy_config(Some(ProxyConfig::from_env()));
+        builder.build()
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -442,6 +540,94 @@ impl Transfer for SdkTransfer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod ca_bundle {
+        use super::*;
+        use transfer_standin::StandIn;
+        use transfer_standin::tls::TlsIdentity;
+
+        fn bundle(name: &str, contents: &[u8]) -> std::path::PathBuf {
+            let path = std::env::temp_dir().join(format!(
+                "transfer-chroot-ca-{}-{name}.pem",
+                std::process::id()
+            ));
+            std::fs::write(&path, contents).unwrap();
+            path
+        }
+
+        #[test]
+        fn a_bundle_is_checked_at_cold_start_not_on_the_first_call() {
+            let ca = TlsIdentity::generate().unwrap();
+            assert_eq!(ca_certificates(ca.ca_pem().as_bytes()), Ok(1));
+            let two = format!("{}\n{}", ca.ca_pem(), ca.ca_pem());
+            assert_eq!(ca_certificates(two.as_bytes()), Ok(2));
+            for bad in [
+                &b""[..],
+                b"not a certificate",
+                b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+            ] {
+                assert!(
+                    ca_certificates(bad).is_err(),
+                    "{:?}",
+                    String::from_utf8_lossy(bad)
+                );
+                let path = bundle("bad", bad);
+                let err = http_client_for(&path).unwrap_err();
+                assert!(matches!(err, CaBundleError::Invalid { .. }), "{err}");
+                assert!(err.to_string().starts_with("AWS_CA_BUNDLE="), "{err}");
+            }
+            let missing = std::env::temp_dir().join("transfer-chroot-no-such-bundle.pem");
+            let err = http_client_for(&missing).unwrap_err();
+            assert!(matches!(err, CaBundleError::Unreadable { .. }), "{err}");
+        }
+
+        async fn describe_server(
+            endpoint: String,
+            http: Option<aws_sdk_transfer::config::SharedHttpClient>,
+        ) -> Result<(), String> {
+            let mut conf = aws_sdk_transfer::Config::builder()
+                .behavior_version(aws_sdk_transfer::config::BehaviorVersion::latest())
+                .region(aws_sdk_transfer::config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_transfer::config::Credentials::new(
+                    "AKIDTEST", "secret", None, None, "test",
+                ))
+                .endpoint_url(endpoint)
+                .retry_config(aws_sdk_transfer::config::retry::RetryConfig::disabled())
+                .timeout_config(timeout_config());
+            if let Some(http) = http {
+                conf = conf.http_client(http);
+            }
+            Client::from_conf(conf.build())
+                .describe_server()
+                .server_id("s-0123456789abcdef0")
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("{e:?}"))
+        }
+
+        #[tokio::test]
+        async fn the_sdk_reaches_an_endpoint_whose_ca_is_in_the_bundle_and_only_then() {
+            let seed = serde_json::json!({"Servers": [{"ServerId": "s-0123456789abcdef0"}]});
+            let ca = TlsIdentity::generate().unwrap();
+            let mut standin = StandIn::start(&seed).await.unwrap();
+            let https = standin
+                .listen_tls("127.0.0.1:0".parse().unwrap(), &ca)
+                .await
+                .unwrap();
+            let trusted = http_client_for(&bundle("ca", ca.ca_pem().as_bytes())).unwrap();
+            describe_server(https.clone(), Some(trusted)).await.unwrap();
+            assert_eq!(standin.successful_calls("DescribeServer"), 1);
+
+            // Another CA's bundle: the handshake fails, nothing reaches the stand-in.
+            let other = TlsIdentity::generate().unwrap();
+            let untrusted = http_client_for(&bundle("other", other.ca_pem().as_bytes())).unwrap();
+            let err = describe_server(https, Some(untrusted)).await.unwrap_err();
+            assert!(err.contains("DispatchFailure"), "{err}");
+            assert_eq!(standin.calls("DescribeServer"), 1);
+        }
+    }
 
     #[test]
     fn the_timeout_config_carries_the_bounds_the_template_is_sized_from() {

@@ -70,6 +70,7 @@ mod lists;
 mod rate;
 pub mod runtime_api;
 mod seed;
+pub mod tls;
 mod token;
 
 pub use lists::DEFAULT_MAX_RESULTS;
@@ -235,11 +236,16 @@ pub struct StandIn {
     addr: SocketAddr,
     state: Arc<State>,
     task: JoinHandle<()>,
+    /// The optional TLS listener ([`StandIn::listen_tls`]) on the same state.
+    tls: Option<(SocketAddr, JoinHandle<()>)>,
 }
 
 impl Drop for StandIn {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some((_, task)) = &self.tls {
+            task.abort();
+        }
     }
 }
 
@@ -280,7 +286,32 @@ impl StandIn {
                 });
             }
         });
-        Ok(Self { addr, state, task })
+        Ok(Self {
+            addr,
+            state,
+            task,
+            tls: None,
+        })
+    }
+
+    /// Also serves the same state over TLS on `addr` (loopback only) with `identity`'s
+    /// certificate; its endpoint, `https://127.0.0.1:<port>`. The plain listener stays.
+    pub async fn listen_tls(
+        &mut self,
+        addr: SocketAddr,
+        identity: &tls::TlsIdentity,
+    ) -> std::io::Result<String> {
+        if !addr.ip().is_loopback() {
+            return Err(std::io::Error::other(
+                "the stand-in only listens on loopback",
+            ));
+        }
+        if let Some((_, old)) = self.tls.take() {
+            old.abort();
+        }
+        let (addr, task) = tls::listen(addr, identity, self.state.clone()).await?;
+        self.tls = Some((addr, task));
+        Ok(format!("https://{addr}"))
     }
 
     /// `http://127.0.0.1:<port>`: the value for `AWS_ENDPOINT_URL_TRANSFER`.
@@ -817,6 +848,25 @@ pub static HOME_DIRECTORY: LazyLock<Regex> = LazyLock::new(|| re(&format!("(|/{J
 pub static MAP_PATH: LazyLock<Regex> = LazyLock::new(|| re(&format!("/{JAVA_DOT}*")));
 pub static ROLE: LazyLock<Regex> =
     LazyLock::new(|| re(&format!(r"arn:{JAVA_DOT}*role/[^ \t\n\x0B\x0C\r]+")));
+
+/// Compiles the service model's patterns now, and runs each once, instead of on the
+/// first request that needs it: the first call a benchmark times then costs the
+/// stand-in what later ones do (the binary calls it at start; tests need not).
+pub fn compile_patterns() {
+    for (pattern, sample) in [
+        (&SERVER_ID, "s-0123456789abcdef0"),
+        (&USER_NAME, "alice"),
+        (
+            &EXTERNAL_ID,
+            "S-1-5-21-1004336348-1177238915-682003330-1105",
+        ),
+        (&HOME_DIRECTORY, "/bucket/home/alice"),
+        (&MAP_PATH, "/bucket/home/alice"),
+        (&ROLE, "arn:aws:iam::111122223333:role/sftp-user"),
+    ] {
+        let _ = pattern.is_match(sample);
+    }
+}
 
 fn re(pattern: &str) -> Regex {
     Regex::new(&format!("^(?:{pattern})$")).expect("service-model pattern compiles")

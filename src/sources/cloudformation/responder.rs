@@ -3,9 +3,14 @@
 //!
 //! Built on the same HTTP stack the SDK already brings (hyper 1, hyper-rustls with
 //! aws-lc-rs), so the binary carries one TLS implementation, not two.
+//!
+//! Its HTTP client, with the system's trust roots, is built on the first response, not
+//! at cold start: most execution environments never serve a custom resource, and
+//! loading the trust store (its own copy: the SDK's is private to it) cost every cold
+//! start about 4 ms on the bench machine (docs/PERFORMANCE.md, "The SDK's floor").
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -111,17 +116,19 @@ enum Transport {
     },
 }
 
-/// Sends responses to CloudFormation's presigned ResponseURL. Built once per cold start.
+/// Sends responses to CloudFormation's presigned ResponseURL. Built once per cold start;
+/// its transport on the first response.
 pub struct Responder {
-    transport: Transport,
+    transport: OnceLock<Transport>,
     policy: RetryPolicy,
 }
 
 impl fmt::Debug for Responder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let tls = match &self.transport {
-            Transport::Tls(_) => "http+https",
-            Transport::PlainOnly { .. } => "http only (no trust roots)",
+        let tls = match self.transport.get() {
+            None => "not built yet (on the first response)",
+            Some(Transport::Tls(_)) => "http+https",
+            Some(Transport::PlainOnly { .. }) => "http only (no trust roots)",
         };
         f.debug_struct("Responder")
             .field("transport", &tls)
@@ -141,25 +148,36 @@ impl Responder {
         Self::with_policy(RetryPolicy::default())
     }
 
+    /// Cheap: nothing is loaded until the first [`Responder::put`].
     pub fn with_policy(policy: RetryPolicy) -> Self {
-        // The aws-lc-rs provider named explicitly: rustls' process-wide default lookup
-        // panics if a future dependency ever compiles in a second provider.
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let transport = match HttpsConnectorBuilder::new().with_provider_and_native_roots(provider)
-        {
-            Ok(builder) => Transport::Tls(client(builder.https_or_http().enable_http1().build())),
-            Err(e) => {
-                tracing::warn!(
-                    error = %e,
-                    "no trusted root certificates: CloudFormation responses can only go to http:// URLs"
-                );
-                Transport::PlainOnly {
-                    client: client(HttpConnector::new()),
-                    why: e.to_string(),
+        Self {
+            transport: OnceLock::new(),
+            policy,
+        }
+    }
+
+    /// The HTTP client, built (trust roots loaded) on first use.
+    fn transport(&self) -> &Transport {
+        self.transport.get_or_init(|| {
+            // The aws-lc-rs provider named explicitly: rustls' process-wide default
+            // lookup panics if a future dependency ever compiles in a second provider.
+            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            match HttpsConnectorBuilder::new().with_provider_and_native_roots(provider) {
+                Ok(builder) => {
+                    Transport::Tls(client(builder.https_or_http().enable_http1().build()))
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        error = %e,
+                        "no trusted root certificates: CloudFormation responses can only go to http:// URLs"
+                    );
+                    Transport::PlainOnly {
+                        client: client(HttpConnector::new()),
+                        why: e.to_string(),
+                    }
                 }
             }
-        };
-        Self { transport, policy }
+        })
     }
 
     pub fn policy(&self) -> RetryPolicy {
@@ -228,7 +246,7 @@ impl Responder {
             .header(CONTENT_LENGTH, length)
             .body(Full::new(body))
             .map_err(PutError::Request)?;
-        let sent: ResponseFuture = match &self.transport {
+        let sent: ResponseFuture = match self.transport() {
             Transport::Tls(client) => client.request(request),
             Transport::PlainOnly { client, why } => {
                 if url.is_https() {
@@ -274,10 +292,10 @@ mod tests {
     #[tokio::test]
     async fn without_trust_roots_https_fails_cleanly_instead_of_panicking() {
         let responder = Responder {
-            transport: Transport::PlainOnly {
+            transport: OnceLock::from(Transport::PlainOnly {
                 client: client(HttpConnector::new()),
                 why: "no native root CA certificates found".into(),
-            },
+            }),
             policy: RetryPolicy::default(),
         };
         let sink = crate::domain::ResponseOrigins::parse("https://example.invalid").unwrap();
