@@ -332,7 +332,7 @@ async fn moto_queue_with_dlq(
         .queue_url(&url)
         .attributes(
             aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-            "1",
+            "2",
         )
         .attributes(
             aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
@@ -521,10 +521,26 @@ async fn two_thousand_users_with_faults_converge_through_sqs_and_nothing_is_lost
             not_chrooted.push(name);
         }
     }
-    assert_eq!(
-        not_chrooted, parked,
-        "each one applied or parked, none lost"
+    let lost: Vec<&String> = not_chrooted
+        .iter()
+        .filter(|n| !parked.contains(n))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "each one applied or parked, none lost: {lost:?}"
     );
+    // A parked command whose user is chrooted was applied, then received again after
+    // its visibility timeout (compressed to seconds here; 300 s in the template, 6x the
+    // function's Timeout) ran out while a slow machine worked the batch, until
+    // maxReceiveCount: a duplicate the command's idempotence makes harmless, never a
+    // loss. Say how many, so a rise shows.
+    let applied_and_parked: Vec<&String> = parked
+        .iter()
+        .filter(|p| !not_chrooted.contains(p))
+        .collect();
+    if !applied_and_parked.is_empty() {
+        eprintln!("applied, then parked after redeliveries: {applied_and_parked:?}");
+    }
     for user in refused {
         assert!(
             parked.iter().any(|p| p == user),
