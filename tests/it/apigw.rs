@@ -800,7 +800,7 @@ fn logs() -> &'static Mutex<Vec<u8>> {
         let logs: &'static Mutex<Vec<u8>> = Box::leak(Box::default());
         // The function's own JSON format (spans included), all levels.
         let subscriber = transfer_chroot::telemetry::json(
-            tracing_subscriber::EnvFilter::new("info"),
+            transfer_chroot::telemetry::filter_from(Some("INFO"), None),
             move || LogWriter(logs),
         );
         tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");

@@ -547,8 +547,9 @@ async fn two_thousand_users_with_faults_converge_through_sqs_and_nothing_is_lost
             "{user} refused for good is parked"
         );
     }
+    // The transient faults mostly recovered: few commands never applied.
     assert!(
-        parked.len() < 30,
-        "the transient faults mostly recovered: {parked:?}"
+        not_chrooted.len() < 30,
+        "the transient faults mostly recovered: {not_chrooted:?}"
     );
 }
