@@ -133,7 +133,13 @@ pub fn transfer_call(latency: Duration) {
 /// An audit's counts for `server` in this invocation (added to what is there).
 pub fn audit(server: &str, counts: AuditCounts) {
     record(|t| {
-        let c = t.audits.entry(server.to_owned()).or_default();
+        // A lookup first: an audit records every item, on one server or a few.
+        if !t.audits.contains_key(server) {
+            t.audits.insert(server.to_owned(), AuditCounts::default());
+        }
+        let Some(c) = t.audits.get_mut(server) else {
+            return;
+        };
         c.chrooted += counts.chrooted;
         c.drifted += counts.drifted;
         c.needs_attention += counts.needs_attention;
@@ -321,8 +327,8 @@ impl Emitter {
         };
         let timestamp = SystemTime::now();
         let count = |s: &str| tally.statuses.get(s).copied().unwrap_or(0);
-        let latencies = (!tally.transfer_latencies.is_empty())
-            .then(|| Latencies(tally.transfer_latencies.clone()));
+        let transfer_calls = tally.transfer_latencies.len() as u64;
+        let latencies = (transfer_calls > 0).then_some(Latencies(tally.transfer_latencies));
         let level = inner.level;
         let invocation = Invocation {
             timestamp,
@@ -335,7 +341,7 @@ impl Emitter {
             skipped: count("Skipped"),
             failed: count("Failed"),
             deferred: count(DEFERRED),
-            transfer_calls: tally.transfer_latencies.len() as u64,
+            transfer_calls,
             transfer_latency: latencies,
         };
         inner.write(&RootEntry::new(invocation.close()));

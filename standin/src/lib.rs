@@ -227,6 +227,20 @@ struct State {
     next_id: AtomicU64,
 }
 
+/// Serves one connection (plain TCP, or TLS once accepted) until the client closes it.
+pub(crate) async fn serve<IO>(state: Arc<State>, io: IO)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let state = state.clone();
+        async move { handle(state, req).await }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+        .await;
+}
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -274,16 +288,7 @@ impl StandIn {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let state = shared.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let state = state.clone();
-                        async move { handle(state, req).await }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
+                tokio::spawn(serve(shared.clone(), stream));
             }
         });
         Ok(Self {

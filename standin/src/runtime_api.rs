@@ -230,7 +230,9 @@ async fn ready(state: &State) -> Response<Body> {
 pub enum InvokeError {
     /// The runtime reported an init error (its report).
     Init(Bytes),
-    /// No result within the driver's wait (60 s), or the runtime went away.
+    /// No result within the driver's wait (60 s).
+    TimedOut,
+    /// The runtime went away, or never asked for an event.
     NoResult(&'static str),
 }
 
@@ -277,7 +279,7 @@ async fn invoke_event(state: &State, event: Bytes) -> Result<Invoked, InvokeErro
         Ok(Err(e)) => Err(e),
         Err(_) => {
             state.lock().pending.remove(&id);
-            Err(InvokeError::NoResult("no result from the runtime"))
+            Err(InvokeError::TimedOut)
         }
     }
 }
@@ -294,8 +296,8 @@ async fn invoke(state: &State, event: Bytes) -> Response<Body> {
             resp
         }
         Err(InvokeError::Init(err)) => reply(StatusCode::INTERNAL_SERVER_ERROR, err),
-        Err(InvokeError::NoResult(why)) if why == "no result from the runtime" => {
-            reply(StatusCode::GATEWAY_TIMEOUT, why)
+        Err(InvokeError::TimedOut) => {
+            reply(StatusCode::GATEWAY_TIMEOUT, "no result from the runtime")
         }
         Err(InvokeError::NoResult(why)) => reply(StatusCode::INTERNAL_SERVER_ERROR, why),
     }

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use crate::{State, handle};
+use crate::State;
 
 /// A CA made for this process and a server configuration with a leaf it signed.
 pub struct TlsIdentity {
@@ -87,16 +87,9 @@ pub(crate) async fn listen(
             let _ = stream.set_nodelay(true);
             let (state, acceptor) = (state.clone(), acceptor.clone());
             tokio::spawn(async move {
-                let Ok(stream) = acceptor.accept(stream).await else {
-                    return;
-                };
-                let service = hyper::service::service_fn(move |req| {
-                    let state = state.clone();
-                    async move { handle(state, req).await }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
+                if let Ok(stream) = acceptor.accept(stream).await {
+                    crate::serve(state, stream).await;
+                }
             });
         }
     });
