@@ -8,6 +8,7 @@ use std::sync::Arc;
 use transfer_chroot::folders::s3::SdkFolders;
 use transfer_chroot::metrics::Emitter;
 use transfer_chroot::queue::sqs::SdkQueue;
+use transfer_chroot::sources::cloudformation::Responder;
 use transfer_chroot::transfer::sdk::{self, SdkTransfer};
 use transfer_chroot::{App, Config, telemetry};
 
@@ -22,10 +23,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let mut loader =
         aws_config::defaults(BehaviorVersion::latest()).timeout_config(sdk::timeout_config());
     // AWS_CA_BUNDLE, read once: an unusable bundle fails the cold start, not a call.
-    if let Some(http) = sdk::http_client_from_env()
-        .inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?
-    {
-        loader = loader.http_client(http);
+    let trust = sdk::tls_context_from_env()
+        .inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
+    if let Some(context) = &trust {
+        loader = loader.http_client(sdk::http_client(context.clone()));
     }
     let sdk = loader.load().await;
     let check_folders = config.check_home_folders;
@@ -35,6 +36,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         SdkTransfer::new(aws_sdk_transfer::Client::new(&sdk)),
     )
     .with_metrics(Emitter::stdout());
+    if let Some(context) = trust {
+        // The CloudFormation responder trusts what the SDK trusts.
+        app.cfn = Responder::new().trusting(context);
+    }
     if check_folders {
         app = app.with_folders(Arc::new(SdkFolders::from_conf(&sdk)));
     }

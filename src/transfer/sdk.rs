@@ -12,6 +12,7 @@ use aws_sdk_transfer::operation::update_user::UpdateUserError;
 use aws_sdk_transfer::types::{
     DescribedAccess, DescribedUser, HomeDirectoryMapEntry, PosixProfile,
 };
+use aws_smithy_http_client::tls::TlsContext;
 
 use super::{
     HomeDirectoryType, IdentityProvider, LIST_PAGE_SIZE, Listed, LiveHome, LivePosix, Mapping,
@@ -62,24 +63,22 @@ pub enum CaBundleError {
     Invalid { path: String, why: String },
 }
 
-/// The SDK's HTTP client for `AWS_CA_BUNDLE`, or `None` without it (the SDK's default
-/// client, with the system's roots). Read once, at cold start. The bundle is checked
-/// here the way the TLS stack will read it on the first call (which would panic on a
-/// certificate it cannot parse): every PEM block must be a certificate rustls accepts
-/// as a root, and there must be at least one.
-pub fn http_client_from_env()
--> Result<Option<aws_sdk_transfer::config::SharedHttpClient>, CaBundleError> {
+/// The TLS context for `AWS_CA_BUNDLE`, or `None` without it (the system's roots, as
+/// the SDK's default client). Read once, at cold start; the SDK's client
+/// ([`http_client`]) and the CloudFormation responder both trust it. The bundle is
+/// checked here the way the TLS stack will read it on the first call (which would
+/// panic on a certificate it cannot parse): every PEM block must be a certificate
+/// rustls accepts as a root, and there must be at least one.
+pub fn tls_context_from_env() -> Result<Option<TlsContext>, CaBundleError> {
     match std::env::var_os(CA_BUNDLE_VAR).filter(|p| !p.is_empty()) {
-        Some(path) => http_client_for(std::path::Path::new(&path)).map(Some),
+        Some(path) => tls_context_for(std::path::Path::new(&path)).map(Some),
         None => Ok(None),
     }
 }
 
-/// The SDK's HTTP client trusting only the PEM bundle at `path` (see
-/// [`http_client_from_env`]).
-pub fn http_client_for(
-    path: &std::path::Path,
-) -> Result<aws_sdk_transfer::config::SharedHttpClient, CaBundleError> {
+/// The TLS context trusting only the PEM bundle at `path` (see
+/// [`tls_context_from_env`]).
+pub fn tls_context_for(path: &std::path::Path) -> Result<TlsContext, CaBundleError> {
     let shown = path.display().to_string();
     let pem = std::fs::read(path).map_err(|source| CaBundleError::Unreadable {
         path: shown.clone(),
@@ -90,13 +89,20 @@ pub fn http_client_for(
         why,
     };
     let certs = ca_certificates(&pem).map_err(invalid)?;
-    use aws_smithy_http_client::tls::{TlsContext, TrustStore};
+    use aws_smithy_http_client::tls::TrustStore;
     let context = TlsContext::builder()
         .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
         .build()
         .map_err(|e| invalid(format!("no TLS context ({e})")))?;
     tracing::debug!(certs, "trusting AWS_CA_BUNDLE instead of the system roots");
-    Ok(http_client(context))
+    Ok(context)
+}
+
+/// The SDK's HTTP client trusting only the PEM bundle at `path`.
+pub fn http_client_for(
+    path: &std::path::Path,
+) -> Result<aws_sdk_transfer::config::SharedHttpClient, CaBundleError> {
+    tls_context_for(path).map(http_client)
 }
 
 /// How many certificates `pem` holds, each one a usable root; an error says why not.
@@ -119,9 +125,7 @@ fn ca_certificates(pem: &[u8]) -> Result<usize, String> {
 /// The SDK's default HTTPS client (rustls with aws-lc, proxy settings from the
 /// environment, the SDK's sleep and connector settings: what aws-smithy-runtime builds
 /// for `default-https-client`), with `context`'s trust store.
-fn http_client(
-    context: aws_smithy_http_client::tls::TlsContext,
-) -> aws_sdk_transfer::config::SharedHttpClient {
+pub fn http_client(context: TlsContext) -> aws_sdk_transfer::config::SharedHttpClient {
     use aws_smithy_http_client::proxy::ProxyConfig;
     use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
     aws_smithy_http_client::Builder::new().build_with_connector_fn(move |settings, components| {

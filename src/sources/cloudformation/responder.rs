@@ -1,26 +1,31 @@
 //! Delivers a response: an HTTP PUT of the JSON document to CloudFormation's
 //! presigned `ResponseURL` (an S3 URL), retried with backoff within the deadline.
 //!
-//! Built on the same HTTP stack the SDK already brings (hyper 1, hyper-rustls with
-//! aws-lc-rs), so the binary carries one TLS implementation, not two.
+//! Sent through the SDK's own HTTP connector (`aws-smithy-http-client`: hyper 1,
+//! rustls with aws-lc-rs), built the way the SDK builds its default one, so the binary
+//! carries one HTTP client stack, not two: a second hyper client type (hyper-rustls,
+//! and a plain one beside it) compiled in its own copy of hyper's and h2's client
+//! code, about 0.6 MB of machine code (docs/PERFORMANCE.md, "Why the RSS target").
+//! It trusts what the SDK trusts: the system's roots (parsed once per process, shared
+//! with the SDK's client), or `AWS_CA_BUNDLE` instead.
 //!
-//! Its HTTP client, with the system's trust roots, is built on the first response, not
-//! at cold start: most execution environments never serve a custom resource, and
-//! loading the trust store (its own copy: the SDK's is private to it) cost every cold
-//! start about 4 ms on the bench machine (docs/PERFORMANCE.md, "The SDK's floor").
+//! The connector is built on the first response, not at cold start: most execution
+//! environments never serve a custom resource.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use aws_smithy_http_client::Connector;
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::{self, TlsContext, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::HttpConnector;
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request};
-use hyper_rustls::HttpsConnectorBuilder;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::{Client, ResponseFuture};
-use hyper_util::rt::TokioExecutor;
 use tokio::time::Instant;
 
 use super::response_url::ResponseUrl;
@@ -52,14 +57,12 @@ const MIN_ATTEMPT: Duration = Duration::from_millis(250);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PutError {
-    #[error(
-        "no trusted root certificates could be loaded ({0}), so an https ResponseURL cannot be reached"
-    )]
-    NoTrustRoots(String),
     #[error("the request could not be built: {0}")]
-    Request(#[source] hyper::http::Error),
+    Request(String),
+    /// Could not connect, the TLS handshake failed (an untrusted certificate
+    /// included), or the connection broke. The text never carries the URL.
     #[error("the response endpoint could not be reached: {}", chain(.0))]
-    Transport(#[source] hyper_util::client::legacy::Error),
+    Transport(#[source] ConnectorError),
     #[error("no answer within {0:?}")]
     Timeout(Duration),
     #[error("the response endpoint answered HTTP {0}")]
@@ -70,14 +73,14 @@ impl PutError {
     /// A 4xx other than 408/429 (an expired or altered signature) will not get better.
     pub fn retryable(&self) -> bool {
         match self {
-            Self::NoTrustRoots(_) | Self::Request(_) => false,
+            Self::Request(_) => false,
             Self::Transport(_) | Self::Timeout(_) => true,
             Self::Status(s) => *s >= 500 || *s == 408 || *s == 429,
         }
     }
 }
 
-/// The error and its causes on one line. None of hyper's errors carry the URL.
+/// The error and its causes on one line. None of the connector's errors carry the URL.
 fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
@@ -103,35 +106,28 @@ pub struct Undelivered {
     pub last: PutError,
 }
 
-type Body = Full<Bytes>;
-
-enum Transport {
-    /// http and https, verified against the system's trust roots.
-    Tls(Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>),
-    /// http only: the trust roots could not be loaded. An https ResponseURL then fails
-    /// with [`PutError::NoTrustRoots`] (logged) instead of the cold start panicking.
-    PlainOnly {
-        client: Client<HttpConnector, Body>,
-        why: String,
-    },
-}
-
 /// Sends responses to CloudFormation's presigned ResponseURL. Built once per cold start;
-/// its transport on the first response.
+/// its connector on the first response.
 pub struct Responder {
-    transport: OnceLock<Transport>,
+    connector: OnceLock<Connector>,
+    /// `None`: the system's roots, as the SDK's default client.
+    trust: Option<TlsContext>,
     policy: RetryPolicy,
 }
 
 impl fmt::Debug for Responder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let tls = match self.transport.get() {
+        let connector = match self.connector.get() {
             None => "not built yet (on the first response)",
-            Some(Transport::Tls(_)) => "http+https",
-            Some(Transport::PlainOnly { .. }) => "http only (no trust roots)",
+            Some(_) => "built",
+        };
+        let trust = match self.trust {
+            None => "the system's roots",
+            Some(_) => "AWS_CA_BUNDLE",
         };
         f.debug_struct("Responder")
-            .field("transport", &tls)
+            .field("connector", &connector)
+            .field("trust", &trust)
             .field("policy", &self.policy)
             .finish()
     }
@@ -151,32 +147,35 @@ impl Responder {
     /// Cheap: nothing is loaded until the first [`Responder::put`].
     pub fn with_policy(policy: RetryPolicy) -> Self {
         Self {
-            transport: OnceLock::new(),
+            connector: OnceLock::new(),
+            trust: None,
             policy,
         }
     }
 
-    /// The HTTP client, built (trust roots loaded) on first use.
-    fn transport(&self) -> &Transport {
-        self.transport.get_or_init(|| {
-            // The aws-lc-rs provider named explicitly: rustls' process-wide default
-            // lookup panics if a future dependency ever compiles in a second provider.
-            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-            match HttpsConnectorBuilder::new().with_provider_and_native_roots(provider) {
-                Ok(builder) => {
-                    Transport::Tls(client(builder.https_or_http().enable_http1().build()))
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        error = %e,
-                        "no trusted root certificates: CloudFormation responses can only go to http:// URLs"
-                    );
-                    Transport::PlainOnly {
-                        client: client(HttpConnector::new()),
-                        why: e.to_string(),
-                    }
-                }
+    /// Trusting `context` (the SDK's `AWS_CA_BUNDLE` context, `transfer::sdk`)
+    /// instead of the system's roots.
+    pub fn trusting(mut self, context: TlsContext) -> Self {
+        self.trust = Some(context);
+        self
+    }
+
+    /// The HTTP connector, built on first use: rustls with aws-lc-rs, proxy settings
+    /// from the environment, no idle connections kept (Lambda freezes the process
+    /// between invocations, so a pooled connection is often dead when thawed; one PUT
+    /// per invocation gains nothing from a pool anyway). Building it never panics in
+    /// a release build: without trust roots, an https PUT fails its handshake
+    /// ([`PutError::Transport`]).
+    fn connector(&self) -> &Connector {
+        self.connector.get_or_init(|| {
+            let mut builder = Connector::builder()
+                .pool_max_idle_per_host(0)
+                .proxy_config(ProxyConfig::from_env())
+                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+            if let Some(context) = &self.trust {
+                builder = builder.tls_context(context.clone());
             }
+            builder.build()
         })
     }
 
@@ -240,32 +239,23 @@ impl Responder {
             .method(Method::PUT)
             .uri(url.uri().clone())
             // The presigned S3 URL is signed without a content type: any non-empty value
-            // breaks the signature (403 SignatureDoesNotMatch). hyper would add none,
-            // but an explicit empty header is what CloudFormation documents.
+            // breaks the signature (403 SignatureDoesNotMatch). The connector adds
+            // none, but an explicit empty header is what CloudFormation documents.
             .header(CONTENT_TYPE, "")
             .header(CONTENT_LENGTH, length)
-            .body(Full::new(body))
-            .map_err(PutError::Request)?;
-        let sent: ResponseFuture = match self.transport() {
-            Transport::Tls(client) => client.request(request),
-            Transport::PlainOnly { client, why } => {
-                if url.is_https() {
-                    return Err(PutError::NoTrustRoots(why.clone()));
-                }
-                client.request(request)
-            }
-        };
-        let exchange = async {
-            let response = sent.await.map_err(PutError::Transport)?;
-            let status = response.status();
-            // Read to the end so the exchange is complete, but never log it: an S3
-            // SignatureDoesNotMatch document echoes the signature from the query string.
-            let _ = response.into_body().collect().await;
-            Ok::<_, PutError>(status)
-        };
-        let status = tokio::time::timeout(timeout, exchange)
+            .body(SdkBody::from(body))
+            .map_err(|e| PutError::Request(e.to_string()))?;
+        let request =
+            HttpRequest::try_from(request).map_err(|e| PutError::Request(e.to_string()))?;
+        let sent = self.connector().call(request);
+        // The response body is dropped unread, never logged: an S3
+        // SignatureDoesNotMatch document echoes the signature from the query string.
+        // With no idle pool, dropping it closes the connection.
+        let response = tokio::time::timeout(timeout, sent)
             .await
-            .map_err(|_| PutError::Timeout(timeout))??;
+            .map_err(|_| PutError::Timeout(timeout))?
+            .map_err(PutError::Transport)?;
+        let status = response.status();
         if status.is_success() {
             Ok(status.as_u16())
         } else {
@@ -274,39 +264,94 @@ impl Responder {
     }
 }
 
-fn client<C>(connector: C) -> Client<C, Body>
-where
-    C: hyper_util::client::legacy::connect::Connect + Clone,
-{
-    Client::builder(TokioExecutor::new())
-        // Lambda freezes the process between invocations; a pooled connection is often
-        // dead when thawed. One PUT per invocation gains nothing from a pool anyway.
-        .pool_max_idle_per_host(0)
-        .build(connector)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn without_trust_roots_https_fails_cleanly_instead_of_panicking() {
-        let responder = Responder {
-            transport: OnceLock::from(Transport::PlainOnly {
-                client: client(HttpConnector::new()),
-                why: "no native root CA certificates found".into(),
-            }),
-            policy: RetryPolicy::default(),
-        };
-        let sink = crate::domain::ResponseOrigins::parse("https://example.invalid").unwrap();
-        let url = ResponseUrl::admit("https://example.invalid/r?X-Amz-Signature=s", &sink).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let err = responder
-            .put(&url, Bytes::from_static(b"{}"), deadline)
-            .await
-            .unwrap_err();
-        assert_eq!(err.attempts, 1, "not retried");
-        assert!(matches!(err.last, PutError::NoTrustRoots(_)), "{err}");
+    mod over_tls {
+        use super::*;
+        use aws_smithy_http_client::tls::TrustStore;
+        use transfer_standin::StandIn;
+        use transfer_standin::tls::TlsIdentity;
+
+        fn quick() -> RetryPolicy {
+            RetryPolicy {
+                attempts: 2,
+                first_backoff: Duration::from_millis(10),
+                max_backoff: Duration::from_millis(10),
+                attempt_timeout: Duration::from_secs(2),
+            }
+        }
+
+        fn trusting(ca: &TlsIdentity) -> TlsContext {
+            TlsContext::builder()
+                .with_trust_store(TrustStore::empty().with_pem_certificate(ca.ca_pem()))
+                .build()
+                .unwrap()
+        }
+
+        /// The stand-in's response sink on its TLS listener, and a presigned-looking URL
+        /// to it.
+        async fn sink(ca: &TlsIdentity) -> (StandIn, ResponseUrl) {
+            let mut standin = StandIn::start(&serde_json::json!({"Servers": []}))
+                .await
+                .unwrap();
+            let https = standin
+                .listen_tls("127.0.0.1:0".parse().unwrap(), ca)
+                .await
+                .unwrap();
+            let origins = crate::domain::ResponseOrigins::parse(&https).unwrap();
+            let url =
+                ResponseUrl::admit(&format!("{https}/r?X-Amz-Signature=secret"), &origins).unwrap();
+            (standin, url)
+        }
+
+        #[tokio::test]
+        async fn an_https_response_url_is_delivered_when_its_ca_is_trusted() {
+            let ca = TlsIdentity::generate().unwrap();
+            let (standin, url) = sink(&ca).await;
+            let responder = Responder::with_policy(quick()).trusting(trusting(&ca));
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let body = Bytes::from_static(br#"{"Status":"SUCCESS"}"#);
+            let sent = responder.put(&url, body, deadline).await.unwrap();
+            assert_eq!(
+                sent,
+                Delivered {
+                    attempts: 1,
+                    status: 200
+                }
+            );
+            let puts = standin.responses();
+            assert_eq!(puts.len(), 1, "{puts:?}");
+            assert_eq!(puts[0].path, "/r");
+            assert_eq!(puts[0].query.as_deref(), Some("X-Amz-Signature=secret"));
+            assert_eq!(
+                puts[0].content_type.as_deref(),
+                Some(""),
+                "signed without one"
+            );
+            assert_eq!(puts[0].content_length, Some(20));
+            assert_eq!(puts[0].body, serde_json::json!({"Status": "SUCCESS"}));
+        }
+
+        #[tokio::test]
+        async fn an_untrusted_certificate_fails_cleanly_without_reaching_the_endpoint() {
+            let ca = TlsIdentity::generate().unwrap();
+            let (standin, url) = sink(&ca).await;
+            // Another CA: the handshake fails (as it would with no trust roots at all,
+            // which in a release build is an empty store, not a panic).
+            let other = TlsIdentity::generate().unwrap();
+            let responder = Responder::with_policy(quick()).trusting(trusting(&other));
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let err = responder
+                .put(&url, Bytes::from_static(b"{}"), deadline)
+                .await
+                .unwrap_err();
+            assert!(matches!(err.last, PutError::Transport(_)), "{err}");
+            assert_eq!(err.attempts, 2, "a transport failure is retried: {err}");
+            assert!(!err.to_string().contains("secret"), "no signature: {err}");
+            assert!(standin.responses().is_empty());
+        }
     }
 
     #[test]
@@ -317,6 +362,6 @@ mod tests {
         assert!(PutError::Timeout(Duration::from_secs(1)).retryable());
         assert!(!PutError::Status(403).retryable());
         assert!(!PutError::Status(400).retryable());
-        assert!(!PutError::NoTrustRoots("none".into()).retryable());
+        assert!(!PutError::Request("bad".into()).retryable());
     }
 }

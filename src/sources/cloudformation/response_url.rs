@@ -130,10 +130,6 @@ impl ResponseUrl {
     pub(super) fn uri(&self) -> &Uri {
         &self.uri
     }
-
-    pub(super) fn is_https(&self) -> bool {
-        self.uri.scheme_str() == Some("https")
-    }
 }
 
 /// Why `url` is not one of CloudFormation's response URLs; `None` when it is.
