@@ -427,6 +427,13 @@ def measure(args):
                         rec["answers"].append(answer)
             for s in subjects:
                 s.out["peak_rss_kib"] = vm_hwm_kib(s.fn.proc.pid)
+                if os.environ.get("SMAPS_DIR"):
+                    # Where the resident memory is, mapping by mapping (the RSS analysis
+                    # in docs/PERFORMANCE.md): bench/smaps_summary.py reads these.
+                    with open(f"/proc/{s.fn.proc.pid}/smaps") as src, open(
+                        os.path.join(os.environ["SMAPS_DIR"], s.name + ".smaps"), "w"
+                    ) as dst:
+                        dst.write(src.read())
                 s.out["standin_peak_concurrency"] = s.standin.control("GET", "peak").get("Peak")
         finally:
             for s in subjects:

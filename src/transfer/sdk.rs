@@ -94,7 +94,7 @@ pub fn tls_context_for(path: &std::path::Path) -> Result<TlsContext, CaBundleErr
         .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
         .build()
         .map_err(|e| invalid(format!("no TLS context ({e})")))?;
-    tracing::debug!(certs, "trusting AWS_CA_BUNDLE instead of the system roots");
+    tracing::info!(certs, "trusting AWS_CA_BUNDLE instead of the system roots");
     Ok(context)
 }
 
