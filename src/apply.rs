@@ -240,7 +240,8 @@ impl<T: Transfer> Chroot<T> {
 
     /// [`Chroot::apply`], giving up on Transfer at `deadline` with a retryable result.
     pub async fn apply_before(&self, command: &ChrootCommand, deadline: Instant) -> Outcome {
-        tokio::time::timeout_at(deadline, self.apply(command))
+        // Boxed, so the futures above this one stay small (lambda.rs, `route`).
+        tokio::time::timeout_at(deadline, Box::pin(self.apply(command)))
             .await
             .unwrap_or_else(|_| Outcome::out_of_time(command.identity()))
     }

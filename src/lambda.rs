@@ -76,22 +76,34 @@ impl<T: Transfer> App<T> {
     ) -> Result<Value, HandlerError> {
         let span = tracing::info_span!("invocation", source = shape.as_str());
         let chroot = &self.chroot;
+        // Each source's future boxed: unboxed, this one was the sum of them (14.7 KB in
+        // a release build), and every layer above it (the metrics scope, the span, the
+        // runtime's own) copied it as it was built, about twenty copies of 14.7 KB an
+        // invocation (docs/PERFORMANCE.md, "Warm CPU against the floor").
         async move {
             match shape {
                 Shape::CloudFormation => {
                     let origins = &chroot.config.response_origins;
-                    sources::cloudformation::handle(chroot, &self.cfn, origins, event, invocation)
-                        .await
-                }
-                Shape::Sqs => sources::sqs::handle(chroot, event, invocation).await,
-                Shape::ApiGateway => sources::apigw::handle(chroot, event, invocation).await,
-                Shape::EventBridge => sources::eventbridge::handle(chroot, event, invocation).await,
-                Shape::Direct if sources::direct::is_audit(&event) => {
-                    Ok(sources::direct::audit(chroot, &event, invocation).await)
-                }
-                Shape::Direct => Ok(sources::direct::handle(chroot, &event, invocation)
+                    Box::pin(sources::cloudformation::handle(
+                        chroot, &self.cfn, origins, event, invocation,
+                    ))
                     .await
-                    .to_json()),
+                }
+                Shape::Sqs => Box::pin(sources::sqs::handle(chroot, event, invocation)).await,
+                Shape::ApiGateway => {
+                    Box::pin(sources::apigw::handle(chroot, event, invocation)).await
+                }
+                Shape::EventBridge => {
+                    Box::pin(sources::eventbridge::handle(chroot, event, invocation)).await
+                }
+                Shape::Direct if sources::direct::is_audit(&event) => {
+                    Ok(Box::pin(sources::direct::audit(chroot, &event, invocation)).await)
+                }
+                Shape::Direct => Ok(
+                    Box::pin(sources::direct::handle(chroot, &event, invocation))
+                        .await
+                        .to_json(),
+                ),
                 Shape::Unknown => {
                     let outcome = sources::unknown_shape();
                     outcome.log();
