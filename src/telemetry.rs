@@ -6,6 +6,10 @@
 //! `EnvFilter`: the same directives the function needs without the regex engine
 //! `EnvFilter` links in for span and field matching, which made the binary (and the
 //! resident code it maps) about a megabyte larger (docs/PERFORMANCE.md).
+//!
+//! Release builds compile `DEBUG` and `TRACE` events out (`tracing`'s and `log`'s
+//! `release_max_level_info`, Cargo.toml), so there those two levels log what `INFO`
+//! does; the function's own lines are all `INFO` and above.
 
 use tracing::Subscriber;
 use tracing_subscriber::filter::{LevelFilter, Targets};

@@ -98,13 +98,6 @@ pub fn tls_context_for(path: &std::path::Path) -> Result<TlsContext, CaBundleErr
     Ok(context)
 }
 
-/// The SDK's HTTP client trusting only the PEM bundle at `path`.
-pub fn http_client_for(
-    path: &std::path::Path,
-) -> Result<aws_sdk_transfer::config::SharedHttpClient, CaBundleError> {
-    tls_context_for(path).map(http_client)
-}
-
 /// How many certificates `pem` holds, each one a usable root; an error says why not.
 fn ca_certificates(pem: &[u8]) -> Result<usize, String> {
     use rustls::pki_types::CertificateDer;
@@ -577,12 +570,12 @@ mod tests {
                     String::from_utf8_lossy(bad)
                 );
                 let path = bundle("bad", bad);
-                let err = http_client_for(&path).unwrap_err();
+                let err = tls_context_for(&path).unwrap_err();
                 assert!(matches!(err, CaBundleError::Invalid { .. }), "{err}");
                 assert!(err.to_string().starts_with("AWS_CA_BUNDLE="), "{err}");
             }
             let missing = std::env::temp_dir().join("transfer-chroot-no-such-bundle.pem");
-            let err = http_client_for(&missing).unwrap_err();
+            let err = tls_context_for(&missing).unwrap_err();
             assert!(matches!(err, CaBundleError::Unreadable { .. }), "{err}");
         }
 
@@ -620,13 +613,15 @@ mod tests {
                 .listen_tls("127.0.0.1:0".parse().unwrap(), &ca)
                 .await
                 .unwrap();
-            let trusted = http_client_for(&bundle("ca", ca.ca_pem().as_bytes())).unwrap();
+            let trusted =
+                http_client(tls_context_for(&bundle("ca", ca.ca_pem().as_bytes())).unwrap());
             describe_server(https.clone(), Some(trusted)).await.unwrap();
             assert_eq!(standin.successful_calls("DescribeServer"), 1);
 
             // Another CA's bundle: the handshake fails, nothing reaches the stand-in.
             let other = TlsIdentity::generate().unwrap();
-            let untrusted = http_client_for(&bundle("other", other.ca_pem().as_bytes())).unwrap();
+            let untrusted =
+                http_client(tls_context_for(&bundle("other", other.ca_pem().as_bytes())).unwrap());
             let err = describe_server(https, Some(untrusted)).await.unwrap_err();
             assert!(err.contains("DispatchFailure"), "{err}");
             assert_eq!(standin.calls("DescribeServer"), 1);

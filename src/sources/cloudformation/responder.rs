@@ -5,7 +5,7 @@
 //! rustls with aws-lc-rs), built the way the SDK builds its default one, so the binary
 //! carries one HTTP client stack, not two: a second hyper client type (hyper-rustls,
 //! and a plain one beside it) compiled in its own copy of hyper's and h2's client
-//! code, about 0.6 MB of machine code (docs/PERFORMANCE.md, "Why the RSS target").
+//! code, about 0.6 MB of machine code (docs/PERFORMANCE.md, "Peak RSS: why it was over").
 //! It trusts what the SDK trusts: the system's roots (parsed once per process, shared
 //! with the SDK's client), or `AWS_CA_BUNDLE` instead.
 //!
