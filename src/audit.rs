@@ -5,8 +5,11 @@
 //! - Listed page by page (`ListUsers` where users exist, `ListAccesses` where accesses
 //!   exist, from the server's identity provider), never the whole fleet in memory:
 //!   the counts and at most [`MAX_FINDINGS`] findings are all that is kept.
-//! - Only `LOGICAL` targets are described (a listing shows a `PATH` one's home, but no
-//!   mappings); a fix of a `PATH` one is written from what the listing showed.
+//! - Only `LOGICAL` targets are described to classify them (a listing shows a `PATH`
+//!   one's home, but no mappings). A fix is a [`crate::reconcile`]: the target is read
+//!   again when it is fixed and written only if that read is still drifted, from that
+//!   read (a `PATH` one's fix costs a read and a write); with a queue, the fix is a
+//!   `Reconcile` command naming the target, read afresh when it is consumed.
 //! - An audit that cannot finish before the deadline stops at an item boundary and
 //!   answers a `Continuation`: itself an event (`{"Action": "Audit", ...,
 //!   "Continuation": "<cursor>"}`) that resumes exactly there. The cursor names the run,
@@ -32,7 +35,8 @@ use crate::input::{AuditInput, Given};
 use crate::metrics;
 use crate::outcome::{ErrorBody, ErrorCode, Rejection, Status};
 use crate::queue::{BATCH, CommandQueue};
-use crate::transfer::{HomeDirectoryType, IdentityProvider, Listed, Reply, Transfer};
+use crate::reconcile::{Reconcile, reconcile};
+use crate::transfer::{HomeDirectoryType, IdentityProvider, Listed, Transfer};
 
 /// Findings listed in one result; past it the result says `Truncated` (the counts stay
 /// exact, and every finding has its log line).
@@ -489,7 +493,7 @@ pub async fn run_until<T: Transfer>(
                     cursor.position = i;
                     return finish(chroot, run, Some(&cursor), allowed, None).await;
                 }
-                look_at(chroot, &mut run, server, kind, listed, &facts, dry_run).await;
+                look_at(chroot, &mut run, server, kind, listed, dry_run).await;
                 progressed = true;
             }
             cursor.position = 0;
@@ -540,15 +544,15 @@ fn next_server(c: &Cursor) -> Cursor {
     }
 }
 
-/// Classifies one listed target (describing it only when `LOGICAL`) and fixes it
-/// when asked and drifted.
+/// Classifies one listed target (describing it only when `LOGICAL`) and, when asked,
+/// fixes it if drifted: in place, as a [`reconcile`] (read now, write only if still
+/// drifted, from that read); with a queue, as a `Reconcile` command naming it.
 async fn look_at<T: Transfer>(
     chroot: &Chroot<T>,
     run: &mut Run<'_>,
     server: &ServerId,
     kind: TargetKind,
     listed: Listed,
-    facts: &crate::transfer::ServerFacts,
     dry_run: bool,
 ) {
     let Some(subject) = subject_of(kind, &listed.name) else {
@@ -559,69 +563,68 @@ async fn look_at<T: Transfer>(
         return;
     };
     let target = Target::new(server.clone(), subject);
-    let live = if listed.home.home_directory_type == Some(HomeDirectoryType::Logical)
-        && !drift::is_exempt(&target, &chroot.config)
-    {
-        match chroot.inspect(&target).await {
-            Ok(live) => live,
+    let exempt = drift::is_exempt(&target, &chroot.config);
+    let logical = listed.home.home_directory_type == Some(HomeDirectoryType::Logical);
+    // What the listing alone tells (a PATH home is all there is to know of it).
+    let listed_finding = (!logical).then(|| drift::classify(&target, &listed.home, &chroot.config));
+    let in_place = run.audit.fix && run.queue.is_none();
+    if in_place && !exempt && (logical || matches!(listed_finding, Some(Finding::Drifted { .. }))) {
+        // The listing may be seconds old when its item is fixed: a reconcile reads the
+        // target again and derives from that read, so a newer change is never undone.
+        let done = reconcile(chroot, &target, dry_run).await;
+        let outcome = done.outcome;
+        let finding = match (done.finding, listed_finding) {
+            (Some(fresh), _) => fresh,
+            (None, Some(listed)) => listed,
+            (None, None) => {
+                run.counts.failed += 1;
+                tracing::warn!(target_resource = %target, error = ?outcome.error, "audit: describe failed");
+                return;
+            }
+        };
+        let attempted = matches!(finding, Finding::Drifted { .. });
+        match outcome.status {
+            Status::Updated => {
+                run.counts.fixed += 1;
+                count_fix(server, true);
+            }
+            Status::Failed => {
+                run.counts.failed += 1;
+                count_fix(server, false);
+            }
+            _ => {}
+        }
+        run.record(
+            &target,
+            &finding,
+            attempted.then(|| (outcome.status.as_str(), outcome.error, outcome.warnings)),
+        );
+        return;
+    }
+    let finding = match listed_finding {
+        Some(finding) => finding,
+        None if exempt => Finding::Exempt,
+        None => match chroot.inspect(&target).await {
+            Ok(live) => drift::classify(&target, &live.value, &chroot.config),
             Err(e) => {
                 run.counts.failed += 1;
                 tracing::warn!(target_resource = %target, error = %e, "audit: describe failed");
                 return;
             }
-        }
-    } else {
-        Reply {
-            value: listed.home,
-            request_id: None,
-        }
+        },
     };
-    let finding = drift::classify(&target, &live.value, &chroot.config);
-    if let (Some(_), Some(command)) = (run.queue, finding.fix(&target, false)) {
-        // One direct command per drifted target, applied by the SQS path like any.
-        let mut body = json!({
-            "Action": command.action().as_str(),
-            "ServerId": target.server.as_str(),
-            "HomeDirectory": command.chroot.as_str(),
-        });
-        body[target.kind().field()] = target.subject.as_str().into();
-        run.pending.push(body.to_string());
+    if let (Some(_), Finding::Drifted { reason, .. }) = (run.queue, &finding) {
+        // One reconcile per drifted target, applied by the SQS path like any command:
+        // it names the target, never a home, and is read afresh when consumed.
+        run.pending
+            .push(Reconcile::message(&target, &run.run_id, reason));
         run.record(&target, &finding, Some(("Queued", None, Vec::new())));
         if run.pending.len() >= BATCH {
             run.flush().await;
         }
         return;
     }
-    let fixed = match finding.fix(&target, dry_run) {
-        Some(command) if run.audit.fix => {
-            let refused = crate::servers::refusals(facts, &command);
-            let outcome = if refused.is_empty() {
-                chroot.write(&command, live, facts).await
-            } else {
-                crate::outcome::Outcome::rejected(Rejection::invalid(command.identity(), refused))
-            };
-            match outcome.status {
-                Status::Updated => {
-                    run.counts.fixed += 1;
-                    count_fix(server, true);
-                }
-                Status::Failed => {
-                    run.counts.failed += 1;
-                    count_fix(server, false);
-                }
-                _ => {}
-            }
-            Some(outcome)
-        }
-        _ => None,
-    };
-    run.record(
-        &target,
-        &finding,
-        fixed
-            .as_ref()
-            .map(|o| (o.status.as_str(), o.error.clone(), o.warnings.clone())),
-    );
+    run.record(&target, &finding, None);
 }
 
 /// The invocation's metrics: one target of `class` on `server`.

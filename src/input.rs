@@ -416,6 +416,70 @@ impl AuditInput {
     }
 }
 
+/// Every field a reconcile may carry: the target's identity and where it came from,
+/// never a home (it is derived from the live state when the reconcile runs).
+pub const RECONCILE_FIELDS: &[&str] = &[
+    "Action",
+    "ServerId",
+    "UserName",
+    "ExternalId",
+    "RunId",
+    "Reason",
+    "DryRun",
+];
+
+/// Refused in a reconcile: what it writes comes from the state it reads, never from
+/// the message (a queued home may be hours old when the message is consumed).
+pub const DERIVED_NOT_GIVEN: &str = "a Reconcile derives the home from the target's live state when it runs, \
+     and never carries one: send UpdateUser or UpdateAccess to set a home";
+
+/// A reconcile (`{"Action": "Reconcile", "ServerId", "UserName" | "ExternalId", ...}`)
+/// as a source read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReconcileInput {
+    pub refused_keys: Vec<FieldError>,
+    pub server_id: Option<Given<String>>,
+    pub user_name: Option<Given<String>>,
+    pub external_id: Option<Given<String>>,
+    /// The audit run that found it, for the logs.
+    pub run_id: Option<Given<String>>,
+    /// Why it was queued, for the logs.
+    pub reason: Option<Given<String>>,
+    pub dry_run: Option<Given<bool>>,
+}
+
+impl ReconcileInput {
+    pub fn read(map: &Map<String, Value>) -> Self {
+        let f = Fields::new(map, false);
+        Self {
+            refused_keys: f
+                .unknown(RECONCILE_FIELDS)
+                .map(|k| match k {
+                    "HomeDirectory"
+                    | "HomeDirectoryType"
+                    | "HomeDirectoryMappings"
+                    | "Role"
+                    | "Policy"
+                    | "PosixProfile" => FieldError::new(k, DERIVED_NOT_GIVEN),
+                    _ => FieldError::new(
+                        echo(k),
+                        format!(
+                            "unknown field (expected one of: {})",
+                            RECONCILE_FIELDS.join(", ")
+                        ),
+                    ),
+                })
+                .collect(),
+            server_id: f.string("ServerId"),
+            user_name: f.string("UserName"),
+            external_id: f.string("ExternalId"),
+            run_id: f.string("RunId"),
+            reason: f.string("Reason"),
+            dry_run: f.flag("DryRun"),
+        }
+    }
+}
+
 /// Who a JSON object is about, echoed as given (for a result when nothing else could
 /// be read, e.g. an event given up on at the deadline).
 pub fn echo_identity(map: &Map<String, Value>) -> Identity {

@@ -10,6 +10,8 @@
 //! - [`command`], [`profiles`]: validation into a command; group profiles;
 //! - [`config`]: the environment, validated at cold start;
 //! - [`plan`], [`apply`]: pure planning and the use case (read, plan, write if needed);
+//! - [`reconcile`]: every automatic fix (read now, classify, write only if still drifted);
+//! - [`audit`]: the fleet audit, its fixes reconciles;
 //! - [`invocation`], [`sources`]: envelopes in, replies out;
 //! - [`lambda`]: the entry point that routes an event to its source.
 
@@ -28,6 +30,7 @@ pub mod outcome;
 pub mod plan;
 pub mod profiles;
 pub mod queue;
+pub mod reconcile;
 pub mod servers;
 pub mod sources;
 pub mod telemetry;

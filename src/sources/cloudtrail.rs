@@ -18,9 +18,9 @@ use crate::apply::Chroot;
 use crate::domain::{
     Action, ExternalId, ServerId, Subject, Target, TargetKind, UserName, Violations,
 };
-use crate::drift::{self, Finding};
+use crate::drift;
 use crate::input::Fields;
-use crate::outcome::{Identity, Outcome, Rejection, Status, echo};
+use crate::outcome::{Identity, Outcome, Rejection, echo};
 use crate::transfer::Transfer;
 
 pub const API_CALL: &str = "AWS API Call via CloudTrail";
@@ -96,47 +96,11 @@ pub async fn run<T: Transfer>(
     if drift::is_exempt(&target, &chroot.config) {
         return Outcome::skipped(identity, "exempt (EXEMPT_USERS): left as it is");
     }
-    check(chroot, &target).await
-}
-
-/// Reads, classifies, and fixes a drifted target with the one read already made.
-async fn check<T: Transfer>(chroot: &Chroot<T>, target: &Target) -> Outcome {
-    let identity = Identity::of(target);
-    let live = match chroot.inspect(target).await {
-        Ok(live) => live,
-        Err(e) => {
-            let mut outcome = Outcome::failed(identity, (&e).into());
-            outcome.request_id = e.request_id.clone();
-            return outcome;
-        }
-    };
-    match drift::classify(target, &live.value, &chroot.config) {
-        Finding::Chrooted { .. } => {
-            let mut outcome = Outcome::new(Status::Unchanged, identity);
-            outcome.request_id = live.request_id;
-            outcome
-        }
-        Finding::Exempt => Outcome::skipped(identity, "exempt (EXEMPT_USERS): left as it is"),
-        Finding::NeedsAttention { reason } => {
-            let mut outcome = Outcome::skipped(identity, format!("needs attention: {reason}"));
-            outcome.request_id = live.request_id;
-            outcome
-        }
-        finding @ Finding::Drifted { .. } => {
-            let Some(command) = finding.fix(target, false) else {
-                return Outcome::skipped(identity, "nothing to fix");
-            };
-            let facts = match chroot.fits_server(&command).await {
-                Ok(facts) => facts,
-                Err(refused) => return *refused,
-            };
-            let mut outcome = chroot.write(&command, live, &facts).await;
-            if let Finding::Drifted { reason, .. } = finding {
-                outcome.reason = Some(reason);
-            }
-            outcome
-        }
-    }
+    // A reconcile: the record says something changed, the live state says what is
+    // true now (a record older than the state it describes is read as the state).
+    crate::reconcile::reconcile(chroot, &target, false)
+        .await
+        .outcome
 }
 
 /// The target `requestParameters` names, every bad field listed
@@ -210,6 +174,7 @@ fn identity(params: Option<&Fields<'_>>, kind: TargetKind) -> Identity {
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::outcome::Status;
     use crate::transfer::memory::MemoryTransfer;
     use crate::transfer::{
         HomeDirectoryType, IdentityProvider, LiveHome, Mapping, ServerFacts, StorageDomain,

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::apply::Chroot;
 use crate::audit::{Audit, AuditReport};
-use crate::input::{AuditInput, CommandInput, Reading};
+use crate::input::{AuditInput, CommandInput, Reading, ReconcileInput};
 use crate::invocation::Invocation;
 use crate::outcome::{ErrorBody, ErrorCode, Identity, Outcome, Status};
 use crate::transfer::Transfer;
@@ -30,6 +30,26 @@ pub fn not_an_object() -> Outcome {
 /// Whether `event` asks for a fleet audit (`"Action": "Audit"`).
 pub fn is_audit(event: &Value) -> bool {
     event.get("Action").and_then(Value::as_str) == Some("Audit")
+}
+
+/// Whether `event` asks for a reconcile of one target (`"Action": "Reconcile"`): what
+/// an audit queues for each drifted target, and usable by hand.
+pub fn is_reconcile(event: &Value) -> bool {
+    event.get("Action").and_then(Value::as_str) == Some(crate::reconcile::ACTION)
+}
+
+/// A reconcile command (direct or an SQS body): the target read now, and chrooted only
+/// if still drifted (see [`crate::reconcile`]).
+pub async fn reconcile<T: Transfer>(
+    chroot: &Chroot<T>,
+    event: &Value,
+    deadline: tokio::time::Instant,
+) -> Outcome {
+    let input = event
+        .as_object()
+        .map(ReconcileInput::read)
+        .unwrap_or_default();
+    crate::reconcile::run_before(chroot, &input, deadline).await
 }
 
 /// Runs an audit (or resumes one) until `deadline`: its report, or the structured
@@ -136,6 +156,9 @@ pub async fn handle<T: Transfer>(
     invocation: &Invocation,
 ) -> Outcome {
     let outcome = match read(event) {
+        Some(_) if is_reconcile(event) => {
+            reconcile(chroot, event, invocation.work_deadline()).await
+        }
         Some(input) => chroot.run_before(&input, invocation.work_deadline()).await,
         None => not_an_object(),
     };

@@ -390,6 +390,10 @@ async fn process<T: Transfer>(
             direct::audit_record(chroot, &value, message_id, cutoff).await,
             None,
         ),
+        // A fix the audit queued: reconciled from the state as it is when consumed.
+        Shape::Direct if direct::is_reconcile(&value) => {
+            (direct::reconcile(chroot, &value, cutoff).await, None)
+        }
         Shape::Direct => match direct::read(&value) {
             Some(input) => (chroot.run(&input).await, None),
             None => (direct::not_an_object(), None),

@@ -18,6 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["plan", "servers", "drift"],
     &["apply"],
+    &["reconcile"],
     &["audit"],
     &["sources"],
     &["lambda"],

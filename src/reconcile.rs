@@ -1,0 +1,388 @@
+//! Reconcile: how every automatic fix writes. Level-triggered, as a controller works
+//! (Kubernetes controller-runtime's `Reconcile(request)` gets a name and reads the
+//! current state every time): a reconcile names one target, reads it *now*, classifies
+//! that read with the audit's rules ([`crate::drift::classify`]), and writes only when
+//! it is still `Drifted`, with the chroot derived from that same read.
+//!
+//! Every path that fixes what it did not ask for goes through [`reconcile`]: the
+//! audit's in-place fixes, the audit's queued fixes (`{"Action": "Reconcile", ...}`,
+//! which name the target and never carry a home), CloudTrail re-chroots, and any
+//! redelivery of those. A fix planned from a listing, a queued message or an event is
+//! right when planned and may be wrong when it lands: an administrator may have
+//! re-homed the user meanwhile, and replaying the old plan would undo that newer
+//! change. Reading first costs one `DescribeUser` per fix; it is what keeps a fix from
+//! ever overwriting a newer change with an older one.
+//!
+//! Explicit commands (direct, API, CloudFormation, directory groups) are intents and
+//! write what they ask for: they do not come through here.
+//!
+//! What is left: Transfer has no conditional write, so a change that lands between a
+//! reconcile's own read and its write (one `UpdateUser` call, milliseconds) can still
+//! be overwritten. docs/RELIABILITY.md measures that window under the chaos soak.
+
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::apply::Chroot;
+use crate::config::Config;
+use crate::domain::{ExternalId, FieldError, ServerId, Subject, Target, UserName};
+use crate::drift::{self, Finding};
+use crate::input::{Given, ReconcileInput};
+use crate::outcome::{ErrorCode, Identity, Outcome, Rejection, Status};
+use crate::transfer::Transfer;
+
+/// The action name of a reconcile command.
+pub const ACTION: &str = "Reconcile";
+
+/// A validated reconcile of one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconcile {
+    pub target: Target,
+    /// The audit run that queued it, for the logs.
+    pub run: Option<String>,
+    /// Why it was queued, for the logs.
+    pub reason: Option<String>,
+    pub dry_run: bool,
+}
+
+/// What a reconcile found and did: the class of the fresh read (`None` when the read
+/// failed) and the single-target result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reconciled {
+    pub finding: Option<Finding>,
+    pub outcome: Outcome,
+}
+
+impl Reconcile {
+    /// Validates `input` (every bad field listed) and admits its server through the
+    /// guardrails (`NotAllowed` otherwise). No AWS call.
+    pub fn parse(input: &ReconcileInput, config: &Config) -> Result<Self, Box<Rejection>> {
+        let mut errs = input.refused_keys.clone();
+        let mut check = |field: &str, given: &Option<Given<String>>| -> Option<String> {
+            match given {
+                None => None,
+                Some(Ok(s)) => Some(s.clone()),
+                Some(Err(e)) => {
+                    errs.push(FieldError::new(field, e));
+                    None
+                }
+            }
+        };
+        let server = check("ServerId", &input.server_id);
+        let user = check("UserName", &input.user_name);
+        let access = check("ExternalId", &input.external_id);
+        let run = check("RunId", &input.run_id);
+        let reason = check("Reason", &input.reason);
+        let server = match server {
+            Some(raw) => ServerId::parse(&raw)
+                .map_err(|e| errs.push(FieldError::new("ServerId", e)))
+                .ok(),
+            None if input.server_id.is_some() => None,
+            None => match &config.defaults.server {
+                Some(s) => Some(s.clone()),
+                None => {
+                    errs.push(FieldError::new(
+                        "ServerId",
+                        "required (no DEFAULT_SERVER_ID is configured)",
+                    ));
+                    None
+                }
+            },
+        };
+        let subject = match (user, access) {
+            (Some(_), Some(_)) => {
+                errs.push(FieldError::new(
+                    "ExternalId",
+                    "give UserName or ExternalId, not both",
+                ));
+                None
+            }
+            (Some(u), None) => UserName::parse(&u)
+                .map(Subject::User)
+                .map_err(|e| errs.push(FieldError::new("UserName", e)))
+                .ok(),
+            (None, Some(a)) => ExternalId::parse(&a)
+                .map(Subject::Access)
+                .map_err(|e| errs.push(FieldError::new("ExternalId", e)))
+                .ok(),
+            (None, None) if input.user_name.is_some() || input.external_id.is_some() => None,
+            (None, None) => {
+                errs.push(FieldError::new(
+                    "UserName",
+                    "required: the user (UserName) or access (ExternalId) to reconcile",
+                ));
+                None
+            }
+        };
+        let dry_run = match &input.dry_run {
+            None => false,
+            Some(Ok(b)) => *b,
+            Some(Err(e)) => {
+                errs.push(FieldError::new("DryRun", e));
+                false
+            }
+        };
+        let identity = Identity {
+            action: subject.as_ref().map(Subject::action),
+            server_id: server.as_ref().map(ToString::to_string),
+            user_name: match &subject {
+                Some(Subject::User(u)) => Some(u.to_string()),
+                _ => None,
+            },
+            external_id: match &subject {
+                Some(Subject::Access(a)) => Some(a.to_string()),
+                _ => None,
+            },
+        };
+        let (Some(server), Some(subject)) = (server, subject) else {
+            return Err(Box::new(Rejection::invalid(identity, errs)));
+        };
+        if !errs.is_empty() {
+            return Err(Box::new(Rejection::invalid(identity, errs)));
+        }
+        if !config.guardrails.allows_server(&server) {
+            return Err(Box::new(Rejection::new(
+                identity,
+                ErrorCode::NotAllowed,
+                vec![FieldError::new(
+                    "ServerId",
+                    format!("{server} is not in ALLOWED_SERVER_IDS"),
+                )],
+            )));
+        }
+        Ok(Self {
+            target: Target::new(server, subject),
+            run,
+            reason,
+            dry_run,
+        })
+    }
+
+    /// The queued form: the target's identity, the run and the reason; never a home.
+    pub fn message(target: &Target, run: &str, reason: &str) -> String {
+        let mut body = json!({
+            "Action": ACTION,
+            "ServerId": target.server.as_str(),
+            "RunId": run,
+            "Reason": reason,
+        });
+        body[target.kind().field()] = target.subject.as_str().into();
+        body.to_string()
+    }
+}
+
+/// Reads `target` now, classifies that read, and chroots it only if it is still
+/// drifted, to the chroot that read derives. Exempt targets are not read.
+pub async fn reconcile<T: Transfer>(
+    chroot: &Chroot<T>,
+    target: &Target,
+    dry_run: bool,
+) -> Reconciled {
+    let identity = Identity::of(target);
+    if drift::is_exempt(target, &chroot.config) {
+        return Reconciled {
+            finding: Some(Finding::Exempt),
+            outcome: Outcome::skipped(identity, "exempt (EXEMPT_USERS): left as it is"),
+        };
+    }
+    let live = match chroot.inspect(target).await {
+        Ok(live) => live,
+        Err(e) => {
+            let mut outcome = Outcome::failed(identity, (&e).into());
+            outcome.request_id = e.request_id.clone();
+            return Reconciled {
+                finding: None,
+                outcome,
+            };
+        }
+    };
+    let finding = drift::classify(target, &live.value, &chroot.config);
+    let outcome = match &finding {
+        Finding::Chrooted { .. } => {
+            let mut outcome = Outcome::new(Status::Unchanged, identity);
+            outcome.request_id = live.request_id;
+            outcome
+        }
+        Finding::Exempt => Outcome::skipped(identity, "exempt (EXEMPT_USERS): left as it is"),
+        Finding::NeedsAttention { reason } => {
+            let mut outcome = Outcome::skipped(identity, format!("needs attention: {reason}"));
+            outcome.request_id = live.request_id;
+            outcome
+        }
+        Finding::Drifted { reason, .. } => match finding.fix(target, dry_run) {
+            None => Outcome::skipped(identity, "nothing to fix"),
+            Some(command) => match chroot.fits_server(&command).await {
+                Err(refused) => *refused,
+                Ok(facts) => {
+                    let mut outcome = chroot.write(&command, live, &facts).await;
+                    outcome.reason = Some(reason.clone());
+                    outcome
+                }
+            },
+        },
+    };
+    Reconciled {
+        finding: Some(finding),
+        outcome,
+    }
+}
+
+/// A reconcile command: validated, then [`reconcile`]d before `deadline` (a retryable
+/// result past it). Its outcome is logged with the run and reason it came with.
+pub async fn run_before<T: Transfer>(
+    chroot: &Chroot<T>,
+    input: &ReconcileInput,
+    deadline: Instant,
+) -> Outcome {
+    let command = match Reconcile::parse(input, &chroot.config) {
+        Ok(command) => command,
+        Err(rejection) => return Outcome::rejected(*rejection),
+    };
+    let work = Box::pin(reconcile(chroot, &command.target, command.dry_run));
+    let outcome = match tokio::time::timeout_at(deadline, work).await {
+        Ok(done) => done.outcome,
+        Err(_) => Outcome::out_of_time(Identity::of(&command.target)),
+    };
+    tracing::info!(
+        target_resource = %command.target,
+        run = command.run.as_deref(),
+        queued_because = command.reason.as_deref(),
+        status = outcome.status.as_str(),
+        "reconcile"
+    );
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transfer::memory::MemoryTransfer;
+    use crate::transfer::{HomeDirectoryType, LiveHome, Mapping};
+    use serde_json::Value;
+
+    const S: &str = "s-0123456789abcdef0";
+
+    fn config() -> Config {
+        Config::from_pairs(&[
+            ("ALLOWED_SERVER_IDS", S),
+            ("DEFAULT_SERVER_ID", S),
+            ("HOME_ROOTS", "/acme-sftp/home"),
+            ("HOME_TEMPLATE", "/acme-sftp/home/${UserName}"),
+            ("EXEMPT_USERS", "admin"),
+        ])
+        .unwrap()
+    }
+
+    fn user(name: &str) -> Target {
+        format!("{S}/users/{name}").parse().unwrap()
+    }
+
+    fn path(home: &str) -> LiveHome {
+        LiveHome {
+            home_directory: Some(home.into()),
+            home_directory_type: Some(HomeDirectoryType::Path),
+            ..LiveHome::default()
+        }
+    }
+
+    fn logical(target: &str) -> LiveHome {
+        LiveHome {
+            home_directory: Some("/".into()),
+            home_directory_type: Some(HomeDirectoryType::Logical),
+            home_directory_mappings: vec![Mapping::directory("/", target)],
+            ..LiveHome::default()
+        }
+    }
+
+    fn parse(v: Value) -> Result<Reconcile, Box<Rejection>> {
+        Reconcile::parse(&ReconcileInput::read(v.as_object().unwrap()), &config())
+    }
+
+    #[test]
+    fn a_reconcile_names_its_target_and_refuses_a_home_with_every_bad_field() {
+        let ok = parse(
+            json!({"Action": "Reconcile", "UserName": "alice", "RunId": "r-1",
+                              "Reason": "home is not chrooted"}),
+        )
+        .unwrap();
+        assert_eq!(ok.target, user("alice"), "DEFAULT_SERVER_ID fills ServerId");
+        assert_eq!(ok.run.as_deref(), Some("r-1"));
+        let bad = parse(
+            json!({"Action": "Reconcile", "ServerId": "s-1", "UserName": "a",
+                               "HomeDirectory": "/acme-sftp/home/x", "DryRun": "yes"}),
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = bad.error.fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["HomeDirectory", "ServerId", "UserName", "DryRun"]);
+        assert!(bad.error.fields[0].message.contains("never carries one"));
+        let both = parse(json!({"Action": "Reconcile", "UserName": "alice",
+                                "ExternalId": "S-1-5-21-1"}))
+        .unwrap_err();
+        assert_eq!(both.error.fields[0].field, "ExternalId");
+        let none = parse(json!({"Action": "Reconcile"})).unwrap_err();
+        assert_eq!(none.error.fields[0].field, "UserName");
+        let other = parse(
+            json!({"Action": "Reconcile", "ServerId": "s-11111111111111111",
+                                 "UserName": "alice"}),
+        )
+        .unwrap_err();
+        assert_eq!(other.error.code, ErrorCode::NotAllowed);
+    }
+
+    #[test]
+    fn the_queued_message_reads_back_as_the_same_reconcile_and_has_no_home() {
+        let message = Reconcile::message(&user("alice"), "run-9", "home /x is not chrooted");
+        let v: Value = serde_json::from_str(&message).unwrap();
+        assert!(v.get("HomeDirectory").is_none(), "{v}");
+        let back = parse(v).unwrap();
+        assert_eq!(back.target, user("alice"));
+        assert_eq!(back.run.as_deref(), Some("run-9"));
+        assert_eq!(back.reason.as_deref(), Some("home /x is not chrooted"));
+    }
+
+    #[tokio::test]
+    async fn it_writes_what_the_fresh_read_derives_and_nothing_when_it_is_chrooted_or_unclear() {
+        let t = MemoryTransfer::new()
+            .with(user("alice"), path("/acme-sftp/home/alice-new"))
+            .with(user("bob"), logical("/acme-sftp/home/bob-elsewhere"))
+            .with(user("carol"), path("/acme-sftp"))
+            .with(user("admin"), path("/"));
+        let c = Chroot::new(config(), t);
+        let alice = reconcile(&c, &user("alice"), false).await;
+        assert_eq!(alice.outcome.status, Status::Updated, "{alice:?}");
+        let request = alice.outcome.request.unwrap();
+        assert_eq!(
+            request["HomeDirectoryMappings"][0]["Target"],
+            "/acme-sftp/home/alice-new"
+        );
+        let bob = reconcile(&c, &user("bob"), false).await;
+        assert_eq!(bob.outcome.status, Status::Unchanged, "chrooted by anyone");
+        let carol = reconcile(&c, &user("carol"), false).await;
+        assert_eq!(carol.outcome.status, Status::Skipped);
+        assert!(
+            carol
+                .outcome
+                .reason
+                .as_deref()
+                .unwrap()
+                .starts_with("needs attention")
+        );
+        let admin = reconcile(&c, &user("admin"), false).await;
+        assert_eq!(admin.finding, Some(Finding::Exempt));
+        let ops: Vec<&str> = c.transfer.calls().iter().map(|c| c.operation).collect();
+        assert_eq!(
+            ops,
+            ["DescribeUser", "UpdateUser", "DescribeUser", "DescribeUser"],
+            "one read each (none for the exempt one), one write for the drifted one"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_reads_and_plans_but_writes_nothing() {
+        let t = MemoryTransfer::new().with(user("alice"), path("/acme-sftp/home/alice"));
+        let c = Chroot::new(config(), t);
+        let r = reconcile(&c, &user("alice"), true).await;
+        assert_eq!(r.outcome.status, Status::Planned);
+        assert_eq!(c.transfer.writes(), 0);
+    }
+}
