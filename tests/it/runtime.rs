@@ -5,84 +5,25 @@
 //! every outcome line carries its own request id.
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use transfer_standin::StandIn;
-use transfer_standin::runtime_api::{DEFAULT_DEADLINE, RuntimeApi};
 
-use crate::common::{demo_vars, event, seed};
+use crate::common::function::Function;
+use crate::common::{event, seed};
 
 /// Each Transfer call takes this long, so one invocation (one DescribeUser) does too.
 const CALL: Duration = Duration::from_millis(200);
 const INVOCATIONS: usize = 8;
-
-struct Function {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Drop for Function {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Function {
-    /// The JSON log lines the process printed (stdout), parsed.
-    fn log_lines(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-}
-
-fn spawn(api: &RuntimeApi, standin: &StandIn, extra: &[(&str, &str)]) -> Function {
-    let log = std::env::temp_dir().join(format!(
-        "transfer-chroot-runtime-{}-{}.log",
-        std::process::id(),
-        api.addr().port()
-    ));
-    let out = std::fs::File::create(&log).expect("log file");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_transfer-chroot"));
-    cmd.env_clear()
-        .envs(demo_vars())
-        .env("CHECK_HOME_FOLDERS", "false")
-        .env("AWS_LAMBDA_RUNTIME_API", api.addr().to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "transfer-chroot-test")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_ENDPOINT_URL_TRANSFER", standin.endpoint())
-        .envs(extra.iter().copied())
-        .stdout(out)
-        .stderr(Stdio::null());
-    Function {
-        child: cmd.spawn().expect("the function starts"),
-        log,
-    }
-}
 
 /// Starts the function, warms it (one invocation: the server's DescribeServer is then
 /// cached), then sends `INVOCATIONS` at once and reports how long they all took, the
 /// stand-in's peak of concurrent requests, and the results with their request ids.
 async fn burst(extra: &[(&str, &str)]) -> (Duration, usize, Vec<(String, Value)>, Function) {
     let standin = StandIn::start(&seed()).await.expect("stand-in starts");
-    let api = RuntimeApi::start("127.0.0.1:0".parse().unwrap(), DEFAULT_DEADLINE)
-        .await
-        .expect("emulator starts");
-    let function = spawn(&api, &standin, extra);
-    api.ready().await.expect("the function initialises");
+    let function = Function::start(&standin, extra).await;
+    let api = &function.api;
     let unchanged = event("direct-unchanged.json").to_string();
     let warm = api
         .invoke(unchanged.clone())

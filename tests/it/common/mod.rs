@@ -5,6 +5,8 @@
 
 pub mod blocking;
 pub mod emf;
+pub mod function;
+pub mod moto;
 
 use std::collections::HashMap;
 use std::path::Path;
