@@ -35,7 +35,7 @@ pub struct Config {
     /// Where a CloudFormation `ResponseURL` may point besides CloudFormation's own
     /// (`CFN_RESPONSE_ORIGINS`, for local runs and tests; none when unset).
     pub response_origins: ResponseOrigins,
-    /// `COMMAND_QUEUE_URL`: where an audit with `Fix` queues one direct command per
+    /// `COMMAND_QUEUE_URL`: where an audit with `Fix` queues one `Reconcile` command per
     /// drifted target (and its own continuation); `None`: fixes in the invocation.
     pub command_queue_url: Option<String>,
 }

@@ -1,4 +1,4 @@
-//! The command queue: where an audit with `Fix` sends one direct command per drifted
+//! The command queue: where an audit with `Fix` sends one `Reconcile` command per drifted
 //! target (and its own continuation), so that the SQS event source mapping applies
 //! them under its `MaximumConcurrency`, which is how a deployment bounds its rate
 //! against Transfer Family's API quotas. Object-safe like [`crate::folders`].

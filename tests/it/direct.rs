@@ -330,3 +330,73 @@ async fn slow_transfer_is_answered_before_the_deadline() {
     assert_eq!(out.identity.user_name.as_deref(), Some("alice"));
     assert_eq!(t.standin.successful_calls("UpdateUser"), 0);
 }
+
+#[tokio::test]
+async fn a_reconcile_by_hand_chroots_a_drifted_user_to_its_own_home() {
+    let t = spawn_app().await;
+    let out = t.outcome(event("direct-reconcile.json")).await;
+    assert_eq!(out.status, Status::Updated, "{out:?}");
+    assert!(
+        out.reason
+            .as_deref()
+            .unwrap()
+            .contains("/acme-sftp/home/dave")
+    );
+    let dave = t.standin.user(SERVER, "dave@example.com").unwrap();
+    assert_eq!(dave["HomeDirectoryType"], "LOGICAL");
+    assert_eq!(
+        dave["HomeDirectoryMappings"][0]["Target"],
+        "/acme-sftp/home/dave"
+    );
+    // Again: chrooted now, one read and no write.
+    t.standin.clear_requests();
+    let again = t.outcome(event("direct-reconcile.json")).await;
+    assert_eq!(again.status, Status::Unchanged);
+    assert_eq!(t.standin.calls("DescribeUser"), 1);
+    assert_eq!(t.writes(), 0);
+}
+
+#[tokio::test]
+async fn a_reconcile_of_an_underivable_home_writes_nothing_and_says_why() {
+    let t = spawn_app().await;
+    let out = t
+        .outcome(json!({"Action": "Reconcile", "ServerId": SERVER, "UserName": "carol"}))
+        .await;
+    assert_eq!(out.status, Status::Skipped, "{out:?}");
+    assert!(
+        out.reason
+            .as_deref()
+            .unwrap()
+            .starts_with("needs attention: home /acme-sftp"),
+        "{out:?}"
+    );
+    assert_eq!(t.writes(), 0);
+}
+
+#[tokio::test]
+async fn a_reconcile_carrying_a_home_or_for_another_server_makes_no_call() {
+    let t = spawn_app().await;
+    let out = t
+        .outcome(
+            json!({"Action": "Reconcile", "ServerId": SERVER, "UserName": "alice",
+                        "HomeDirectory": "/acme-sftp/home/mallory", "Role": "x"}),
+        )
+        .await;
+    assert_eq!(out.error_code(), Some(ErrorCode::ValidationFailed));
+    let fields: Vec<String> = out
+        .error
+        .unwrap()
+        .fields
+        .into_iter()
+        .map(|f| f.field)
+        .collect();
+    assert_eq!(fields, ["HomeDirectory", "Role"]);
+    let out = t
+        .outcome(
+            json!({"Action": "Reconcile", "ServerId": "s-11111111111111111",
+                        "UserName": "alice"}),
+        )
+        .await;
+    assert_eq!(out.error_code(), Some(ErrorCode::NotAllowed));
+    assert!(t.standin.requests().is_empty());
+}
