@@ -13,16 +13,20 @@ with the stand-in limiting the whole API (every operation, one shared token buck
    template's Timeout, 40 s, as each invocation's deadline), invoked with
    {"Action": "Audit", "Fix": true} and then with each answer's Continuation until
    the run is complete, as `aws lambda invoke` by hand would (no command queue: the
-   fixes are applied in the invocation, so calls are only pages + describes + writes).
+   fixes are applied in the invocation). Each fix is a reconcile: the drifted user is
+   described again right before its write, so a change made since the listing is never
+   undone; calls are pages + describes of LOGICAL users + one describe and one write
+   per drifted user.
 2. The boto3 reference (bench/reference/audit.py): the same list -> describe ->
    update with botocore's standard retries, against a fresh stand-in, same fleet, same R.
 3. After each: the limit lifted, an audit without Fix by transfer-chroot, to count
    what was left drifted.
 4. transfer-chroot on a fleet of 100 (same mix), for its peak RSS against N's.
 
-The floor for a run is calls needed / R, with calls needed = list pages + describes of
-LOGICAL users + one write per drifted user (+ one DescribeServer per execution
-environment). Standard library only.
+The floor for a run is that side's calls needed / R: list pages + describes of LOGICAL
+users + one write per drifted user, plus for transfer-chroot one describe per drifted
+user (the reconcile's read) and one DescribeServer per execution environment. Standard
+library only.
 """
 
 import argparse
@@ -60,8 +64,11 @@ def fleet(n):
     expected = {"Drifted": drift, "Chrooted": chrooted, "NeedsAttention": wrong,
                 "Exempt": exempt}
     pages = -(-n // 1000)
-    needed = {"ListUsers": pages, "DescribeUser": chrooted + wrong, "UpdateUser": drift}
-    return seed, exempt_names, expected, needed
+    # The boto3 reference writes from its listing; transfer-chroot reads a drifted user
+    # again before writing it (a reconcile).
+    reference = {"ListUsers": pages, "DescribeUser": chrooted + wrong, "UpdateUser": drift}
+    needed = dict(reference, DescribeUser=chrooted + wrong + drift)
+    return seed, exempt_names, expected, needed, reference
 
 
 def environment(exempt_names):
@@ -166,13 +173,16 @@ def main():
     log = open(os.path.join(args.out, "audit.log"), "w")
     result = {"users": args.users, "rate": args.rate, "deadline_ms": args.deadline_ms}
 
-    seed, exempt, expected, needed = fleet(args.users)
+    seed, exempt, expected, needed, reference = fleet(args.users)
     seed_path = os.path.join(args.out, f"seed-audit-{args.users}.json")
     json.dump(seed, open(seed_path, "w"))
     env = environment(exempt)
     calls_needed = sum(needed.values()) + 1  # + DescribeServer, once per environment
+    reference_needed = sum(reference.values())
     result.update(expected=expected, needed=needed, calls_needed=calls_needed,
-                  floor_seconds=calls_needed / args.rate)
+                  floor_seconds=calls_needed / args.rate,
+                  reference_needed=reference, reference_calls_needed=reference_needed,
+                  reference_floor_seconds=reference_needed / args.rate)
 
     print(f"transfer-chroot: {args.users} users at {args.rate:g} requests/s", file=sys.stderr)
     standin = limited_standin(args, seed_path, log)
@@ -208,7 +218,7 @@ def main():
         save()
 
     # The same audit on 100 users: peak RSS against the large fleet's.
-    small_seed, small_exempt, _, _ = fleet(100)
+    small_seed, small_exempt, _, _, _ = fleet(100)
     small_path = os.path.join(args.out, "seed-audit-100.json")
     json.dump(small_seed, open(small_path, "w"))
     standin = StandIn(args.standin, small_path, log)

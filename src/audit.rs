@@ -844,6 +844,25 @@ mod tests {
             .map(|c| c.target.subject.as_str().to_owned())
             .collect();
         assert_eq!(written, ["alice", "dave", "S-1-5-21-1"]);
+        // Each fix is a reconcile: the drifted target is read right before its write
+        // (PATH ones too, although the listing showed their home).
+        let calls: Vec<String> = c
+            .transfer
+            .calls()
+            .iter()
+            .map(|c| format!("{} {}", c.operation, c.target.subject.as_str()))
+            .collect();
+        for fixed in ["alice", "dave", "S-1-5-21-1"] {
+            let describe = calls
+                .iter()
+                .position(|c| c.starts_with("Describe") && c.ends_with(&format!(" {fixed}")))
+                .unwrap_or_else(|| panic!("{fixed} read: {calls:?}"));
+            let update = calls
+                .iter()
+                .position(|c| c.starts_with("Update") && c.ends_with(&format!(" {fixed}")))
+                .unwrap();
+            assert_eq!(update, describe + 1, "{calls:?}");
+        }
         let again = run_to_end(&c, json!({"Action": "Audit", "Fix": true})).await;
         assert_eq!(again.counts.chrooted, 4);
         assert_eq!(again.counts.drifted, 0);
