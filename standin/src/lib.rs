@@ -40,11 +40,29 @@
 //!
 //! # Control plane
 //!
-//! Under `/_standin/`: `GET requests | responses | state | peak | faults`; `POST faults`
+//! Under `/_standin/`: `GET requests | responses | state | peak | faults | interleave |
+//! changes` (`interleave`: the pending rules, each with its `Remaining` answers to go;
+//! `changes`: the [`AppliedChange`] log); `POST faults`
 //! (a [`Faults`]: rules, latency and [`RateLimit`]s), `POST rate-limits` (a list of
 //! [`RateLimit`]: the rate limits only; `"Operation": "*"` is one bucket shared by every
 //! operation), `POST users` (`{"ServerId", "Users": [..],
-//! "Generate": {..}}`), `POST clear`.
+//! "Generate": {..}}`), `POST interleave` (an [`Interleave`] rule), `POST change` (a
+//! [`Change`], applied now; 400 with the reason when it cannot be), `POST clear` (requests,
+//! responses, the change log, the peak).
+//!
+//! # Interleaving writers
+//!
+//! Transfer has no conditional update: between the function's DescribeUser and its
+//! UpdateUser, an administrator (or another tool) may change the same user, and the
+//! function's write then lands on state it never read. An [`Interleave`] rule stages
+//! exactly that: its [`Change`] is applied right after the `after`-th successful answer
+//! to its operation (for one subject, if given), once. The answer itself is computed
+//! before the change (the client reads the old state) and the change is applied before
+//! the answer is sent, so the client's next request meets the new state. A change is
+//! merged and checked as an UpdateUser/UpdateAccess is (it goes through the same code),
+//! so it leaves what Transfer would leave. [`StandIn::apply_change`] (`POST change`)
+//! applies one at once. Every change applied is logged ([`StandIn::changes`]) with its
+//! place in the request log.
 //!
 //! moto's Transfer backend has no UpdateUser/UpdateAccess, hence this crate.
 
@@ -66,6 +84,7 @@ use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+mod interleave;
 mod lists;
 mod rate;
 pub mod runtime_api;
@@ -73,6 +92,7 @@ mod seed;
 pub mod tls;
 mod token;
 
+pub use interleave::{AppliedChange, Change, Interleave};
 pub use lists::DEFAULT_MAX_RESULTS;
 pub use rate::RateLimit;
 pub use seed::{GenerateUsers, SeedError};
@@ -221,6 +241,11 @@ struct State {
     /// Seals NextTokens: one key per stand-in, so another instance's tokens are foreign.
     token_key: RandomState,
     requests: Mutex<Vec<Recorded>>,
+    /// Pending [`Interleave`] rules, in the order added.
+    interleaves: Mutex<Vec<interleave::Pending>>,
+    /// Every [`Change`] applied since the request log was last cleared. Lock order:
+    /// `requests`, then `servers`, then `changes`.
+    changes: Mutex<Vec<AppliedChange>>,
     responses: Mutex<Vec<ResponsePut>>,
     in_flight: AtomicUsize,
     peak: AtomicUsize,
@@ -348,10 +373,14 @@ impl StandIn {
             .count()
     }
 
-    /// Starts a fresh request log: recorded requests, the peak and the request id
-    /// counter (`standin-00000001` is again the next request's id).
+    /// Starts a fresh request log: recorded requests, the [`changes`](Self::changes)
+    /// (their `seq` counts requests), the peak and the request id counter
+    /// (`standin-00000001` is again the next request's id). Pending interleave rules stay.
     pub fn clear_requests(&self) {
-        lock(&self.state.requests).clear();
+        let mut requests = lock(&self.state.requests);
+        requests.clear();
+        lock(&self.state.changes).clear();
+        drop(requests);
         self.state.peak.store(0, Ordering::SeqCst);
         self.state.next_id.store(0, Ordering::SeqCst);
     }
@@ -432,6 +461,34 @@ impl StandIn {
     /// CloudFormation responses received by the sink.
     pub fn responses(&self) -> Vec<ResponsePut> {
         lock(&self.state.responses).clone()
+    }
+
+    /// Adds an [`Interleave`] rule: another writer's [`Change`] lands right after the
+    /// rule's `after`-th successful answer to its operation. Several may be pending;
+    /// each fires once. Panics on a rule `POST /_standin/interleave` would refuse (an
+    /// unknown operation, `after` 0, a change that fails the model's field checks).
+    pub fn interleave(&self, rule: Interleave) {
+        if let Err(e) = interleave::add(&self.state, rule) {
+            panic!("{e}");
+        }
+    }
+
+    /// How many interleave rules have yet to fire.
+    pub fn pending_interleaves(&self) -> usize {
+        lock(&self.state.interleaves).len()
+    }
+
+    /// Applies `change` now, as an administrator acting on the state outside any request
+    /// would. An unknown server, user or access, or a change the model refuses, is an
+    /// `Err` saying why and changes nothing (nor is it logged in [`changes`](Self::changes)).
+    pub fn apply_change(&self, change: &Change) -> Result<(), String> {
+        interleave::apply_now(&self.state, change)
+    }
+
+    /// Every change applied (by a rule, or [`apply_change`](Self::apply_change)) since the
+    /// request log was last cleared, in order; a rule's change that failed carries its error.
+    pub fn changes(&self) -> Vec<AppliedChange> {
+        lock(&self.state.changes).clone()
     }
 }
 
@@ -600,6 +657,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
     });
 
     let _guard = InFlight::enter(&state);
+    // The changes of the interleave rules this answer fires (a successful one only).
+    let mut fired = Vec::new();
     let (fault, latency) = take_fault(&state, &operation, subject.as_deref());
     let mut record = Recorded {
         operation: operation.clone(),
@@ -662,7 +721,12 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
                 &request_id,
             ),
             (Ok(()), Some(input)) => match operate(&state, &operation, &input) {
-                Ok(body) => json_reply(StatusCode::OK, &body, &request_id),
+                Ok(body) => {
+                    // The answer holds the state before the change; the change lands
+                    // below, before the answer leaves.
+                    fired = interleave::count(&state, &operation, subject.as_deref());
+                    json_reply(StatusCode::OK, &body, &request_id)
+                }
                 Err(e) => {
                     record.error = Some(e.kind.to_owned());
                     aws_error(e.status, e.kind, &e.message, e.extra, &request_id)
@@ -680,7 +744,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
     if !signed && record.error.is_none() && record.fault.is_none() {
         record.error = Some("MissingAuthenticationTokenException".into());
     }
-    lock(&state.requests).push(record);
+    interleave::record(&state, record, fired);
     Ok(reply)
 }
 
@@ -790,8 +854,27 @@ fn control(state: &State, method: &Method, path: &str, body: &Bytes) -> Reply {
             Ok(v) => ok(v),
             Err(e) => bad(e),
         },
+        (&Method::GET, "/_standin/interleave") => ok(json!(*lock(&state.interleaves))),
+        (&Method::POST, "/_standin/interleave") => match serde_json::from_slice(body)
+            .map_err(|e| e.to_string())
+            .and_then(|rule| interleave::add(state, rule))
+        {
+            Ok(()) => ok(json!({"ok": true})),
+            Err(e) => bad(e),
+        },
+        (&Method::GET, "/_standin/changes") => ok(json!(*lock(&state.changes))),
+        (&Method::POST, "/_standin/change") => match serde_json::from_slice(body)
+            .map_err(|e| e.to_string())
+            .and_then(|change| interleave::apply_now(state, &change))
+        {
+            Ok(()) => ok(json!({"ok": true})),
+            Err(e) => bad(e),
+        },
         (&Method::POST, "/_standin/clear") => {
-            lock(&state.requests).clear();
+            let mut requests = lock(&state.requests);
+            requests.clear();
+            lock(&state.changes).clear();
+            drop(requests);
             lock(&state.responses).clear();
             state.peak.store(0, Ordering::SeqCst);
             ok(json!({"ok": true}))
@@ -966,17 +1049,20 @@ fn validate_update(input: &Map<String, Value>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The fields an UpdateUser/UpdateAccess (and an [`interleave::Change`]) may set.
+const UPDATE_FIELDS: [&str; 6] = [
+    "HomeDirectory",
+    "HomeDirectoryType",
+    "HomeDirectoryMappings",
+    "Policy",
+    "Role",
+    "PosixProfile",
+];
+
 /// Merges an update into a stored user/access as Transfer does: given fields replace,
 /// absent fields stay (including a stale HomeDirectory when the type changes).
 fn merge(stored: &mut Map<String, Value>, input: &Map<String, Value>) -> Result<(), ApiError> {
-    for field in [
-        "HomeDirectory",
-        "HomeDirectoryType",
-        "HomeDirectoryMappings",
-        "Policy",
-        "Role",
-        "PosixProfile",
-    ] {
+    for field in UPDATE_FIELDS {
         if let Some(v) = input.get(field) {
             stored.insert(field.to_owned(), v.clone());
         }
@@ -1014,6 +1100,18 @@ fn merge(stored: &mut Map<String, Value>, input: &Map<String, Value>) -> Result<
     Ok(())
 }
 
+/// The operations [`operate`] implements (an [`Interleave`] names one of them).
+const OPERATIONS: [&str; 8] = [
+    "ListServers",
+    "DescribeServer",
+    "ListUsers",
+    "DescribeUser",
+    "UpdateUser",
+    "ListAccesses",
+    "DescribeAccess",
+    "UpdateAccess",
+];
+
 fn operate(state: &State, operation: &str, input: &Map<String, Value>) -> Result<Value, ApiError> {
     match operation {
         "ListServers" => lists::list_servers(state, input),
@@ -1031,22 +1129,31 @@ fn operate(state: &State, operation: &str, input: &Map<String, Value>) -> Result
     }
 }
 
-/// DescribeUser, UpdateUser, DescribeAccess, UpdateAccess: every field is checked
-/// before the server, then the user or access, is looked up.
-fn member(state: &State, operation: &str, input: &Map<String, Value>) -> Result<Value, ApiError> {
+/// The checks DescribeUser, UpdateUser, DescribeAccess and UpdateAccess make before
+/// anything is looked up (an [`interleave::Change`] is checked with them when its rule is
+/// added): the server id and the user name or external id, as given.
+fn member_input(operation: &str, input: &Map<String, Value>) -> Result<(String, String), ApiError> {
     let server_id =
         check_string(input, "ServerId", true, (19, 19), Some(&SERVER_ID))?.unwrap_or_default();
-    let user = operation.ends_with("User");
-    let name = if user {
+    let name = if operation.ends_with("User") {
         check_string(input, "UserName", true, (3, 100), Some(&USER_NAME))?
     } else {
         check_string(input, "ExternalId", true, (1, 256), Some(&EXTERNAL_ID))?
     }
     .unwrap_or_default();
-    let update = operation.starts_with("Update");
-    if update {
+    if operation.starts_with("Update") {
         validate_update(input)?;
     }
+    Ok((server_id, name))
+}
+
+/// DescribeUser, UpdateUser, DescribeAccess, UpdateAccess: every field is checked
+/// before the server, then the user or access, is looked up. An [`interleave::Change`]
+/// is applied as the UpdateUser or UpdateAccess it amounts to, through here.
+fn member(state: &State, operation: &str, input: &Map<String, Value>) -> Result<Value, ApiError> {
+    let (server_id, name) = member_input(operation, input)?;
+    let user = operation.ends_with("User");
+    let update = operation.starts_with("Update");
     let mut servers = lock(&state.servers);
     let server = servers
         .get_mut(&server_id)
