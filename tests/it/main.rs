@@ -18,6 +18,7 @@ mod hostile;
 mod hostile_sources;
 mod layers;
 mod metrics;
+mod races;
 mod reliability;
 mod reliability_sources;
 mod runtime;

@@ -1,4 +1,3 @@
-//! NOT YET WIRED into tests/it/main.rs (written against the stand-in hook, not run yet).
 //! Another writer acts between the function's read and its write: every automatic fix
 //! keeps the newer change (docs/RELIABILITY.md, "Reconcile, not replay").
 //!
@@ -123,10 +122,7 @@ async fn an_in_place_audit_fix_keeps_a_change_made_after_its_listing() {
     // chroots alice elsewhere, and moves dave to another PATH home.
     for change in [
         user_change("alice", chrooted_to("/acme-sftp/home/alice-new")),
-        user_change(
-            "dave@example.com",
-            path_home("/acme-sftp/home/dave-moved"),
-        ),
+        user_change("dave@example.com", path_home("/acme-sftp/home/dave-moved")),
     ] {
         standin.interleave(Interleave {
             operation: "ListUsers".into(),
@@ -169,11 +165,17 @@ async fn queued_fixes_consumed_after_a_re_home_or_a_move_keep_the_newer_home() {
         .invoke(&json!({"Action": "Audit", "ServerId": SERVER, "Fix": true}))
         .await;
     assert_eq!(report["Counts"]["Queued"], 2, "alice and dave: {report}");
-    assert!(updates_of(&standin, "alice").is_empty(), "nothing written yet");
+    assert!(
+        updates_of(&standin, "alice").is_empty(),
+        "nothing written yet"
+    );
 
     // Before the queue is consumed: alice re-homed (chrooted), dave moved (PATH).
     standin
-        .apply_change(&user_change("alice", chrooted_to("/acme-sftp/home/alice-new")))
+        .apply_change(&user_change(
+            "alice",
+            chrooted_to("/acme-sftp/home/alice-new"),
+        ))
         .expect("re-home");
     standin
         .apply_change(&user_change(
@@ -185,7 +187,7 @@ async fn queued_fixes_consumed_after_a_re_home_or_a_move_keep_the_newer_home() {
     let messages = receive_all(&sqs, &url).await;
     assert_eq!(messages.len(), 2);
     for m in &messages {
-        let body: Value = serde_json::from_str(m.body()).expect("JSON");
+        let body: Value = serde_json::from_str(m.body().unwrap_or_default()).expect("JSON");
         assert_eq!(body["Action"], "Reconcile", "{body}");
         assert_eq!(body["ServerId"], SERVER, "{body}");
         assert!(body["RunId"].is_string(), "{body}");
@@ -208,7 +210,10 @@ async fn a_cloudtrail_record_older_than_the_live_state_is_read_as_the_state() {
     // The record says alice was set to PATH /acme-sftp/home/alice; since then she was
     // chrooted elsewhere: nothing to do.
     standin
-        .apply_change(&user_change("alice", chrooted_to("/acme-sftp/home/alice-new")))
+        .apply_change(&user_change(
+            "alice",
+            chrooted_to("/acme-sftp/home/alice-new"),
+        ))
         .expect("re-home");
     let record = event("cloudtrail-update-user.json");
     let outcome = function.invoke(&record).await;
@@ -247,11 +252,16 @@ async fn a_dead_lettered_fix_redriven_hours_later_keeps_what_changed_meanwhile()
     // "Hours later": alice was chrooted elsewhere by an administrator, and dave by an
     // explicit API call (an intent) to a home of his own.
     standin
-        .apply_change(&user_change("alice", chrooted_to("/acme-sftp/home/alice-new")))
+        .apply_change(&user_change(
+            "alice",
+            chrooted_to("/acme-sftp/home/alice-new"),
+        ))
         .expect("re-home");
     // events/apigw-v2-put-user.json is dave's; another home in its body.
     let mut put = event("apigw-v2-put-user.json");
-    put["body"] = json!({"HomeDirectory": "/acme-sftp/home/dave-api"}).to_string().into();
+    put["body"] = json!({"HomeDirectory": "/acme-sftp/home/dave-api"})
+        .to_string()
+        .into();
     let answer = function.invoke(&put).await;
     assert_eq!(answer["statusCode"], 200, "{answer}");
     assert_chrooted(&standin, "dave@example.com", "/acme-sftp/home/dave-api");
