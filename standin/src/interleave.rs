@@ -119,6 +119,9 @@ pub struct AppliedChange {
     /// Why a rule's change could not be applied (it then changed nothing).
     #[serde(default)]
     pub error: Option<String>,
+    /// The state's version it made (as [`crate::Recorded::version`] counts them).
+    #[serde(default)]
+    pub version: Option<u64>,
 }
 
 /// A rule waiting for its answer, as `GET /_standin/interleave` shows it.
@@ -163,9 +166,11 @@ fn update_input(change: &Change) -> Result<(&'static str, Map<String, Value>), S
 }
 
 /// Applies `change` as its UpdateUser/UpdateAccess would be, all or nothing.
-fn apply(state: &State, change: &Change) -> Result<(), String> {
+fn apply(state: &State, change: &Change) -> Result<u64, String> {
     let (operation, input) = update_input(change)?;
-    member(state, operation, &input).map(drop).map_err(describe)
+    member(state, operation, &input)
+        .map(|(_, version)| version)
+        .map_err(describe)
 }
 
 /// Adds `rule` once everything that does not depend on the state checks out (the user
@@ -223,12 +228,13 @@ pub(crate) fn record(state: &State, record: Recorded, fired: Vec<Change>) {
     let seq = requests.len() as u64;
     let trigger = format!("{operation} #{seq}");
     for change in fired {
-        let error = apply(state, &change).err();
+        let applied = apply(state, &change);
         lock(&state.changes).push(AppliedChange {
             change,
             trigger: Some(trigger.clone()),
             seq,
-            error,
+            version: applied.as_ref().ok().copied(),
+            error: applied.err(),
         });
     }
 }
@@ -237,11 +243,12 @@ pub(crate) fn record(state: &State, record: Recorded, fired: Vec<Change>) {
 /// is not logged.
 pub(crate) fn apply_now(state: &State, change: &Change) -> Result<(), String> {
     let requests = lock(&state.requests);
-    apply(state, change)?;
+    let version = apply(state, change)?;
     lock(&state.changes).push(AppliedChange {
         change: change.clone(),
         trigger: None,
         seq: requests.len() as u64,
+        version: Some(version),
         error: None,
     });
     Ok(())

@@ -188,6 +188,16 @@ pub struct Recorded {
     /// Answered `ThrottlingException` by a rate limit (not by a fault rule).
     #[serde(default)]
     pub throttled: bool,
+    /// The access key id of the SigV4 `Credential`: which client (of several sharing
+    /// the stand-in) sent it.
+    #[serde(default)]
+    pub access_key: Option<String>,
+    /// For a user or access answered: the state's version it read (`Describe*`) or
+    /// made (`Update*`). Every change to a user or access, by a request or by
+    /// [`StandIn::apply_change`], takes the next version under the state's lock, so
+    /// versions order every write and say which writes a read saw.
+    #[serde(default)]
+    pub version: Option<u64>,
 }
 
 impl Recorded {
@@ -250,6 +260,8 @@ struct State {
     in_flight: AtomicUsize,
     peak: AtomicUsize,
     next_id: AtomicU64,
+    /// The version of the users and accesses: bumped by every change, under `servers`.
+    version: AtomicU64,
 }
 
 /// Serves one connection (plain TCP, or TLS once accepted) until the client closes it.
@@ -647,6 +659,10 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
         ));
     };
     let signed = auth.starts_with("AWS4-HMAC-SHA256") && auth.contains("/transfer/aws4_request");
+    let access_key = auth
+        .split_once("Credential=")
+        .and_then(|(_, c)| c.split_once('/'))
+        .map(|(key, _)| key.to_owned());
     let parsed: Result<Value, _> = serde_json::from_slice(&body);
     let input = parsed.as_ref().ok().and_then(Value::as_object).cloned();
     let subject = input.as_ref().and_then(|i| {
@@ -667,6 +683,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
         error: None,
         signed,
         throttled: false,
+        access_key,
+        version: None,
     };
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
@@ -721,7 +739,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
                 &request_id,
             ),
             (Ok(()), Some(input)) => match operate(&state, &operation, &input) {
-                Ok(body) => {
+                Ok((body, version)) => {
+                    record.version = version;
                     // The answer holds the state before the change; the change lands
                     // below, before the answer leaves.
                     fired = interleave::count(&state, &operation, subject.as_deref());
@@ -1112,13 +1131,20 @@ const OPERATIONS: [&str; 8] = [
     "UpdateAccess",
 ];
 
-fn operate(state: &State, operation: &str, input: &Map<String, Value>) -> Result<Value, ApiError> {
+/// An operation's answer, and the version of the user or access it read or made.
+fn operate(
+    state: &State,
+    operation: &str,
+    input: &Map<String, Value>,
+) -> Result<(Value, Option<u64>), ApiError> {
     match operation {
-        "ListServers" => lists::list_servers(state, input),
-        "DescribeServer" => lists::describe_server(state, input),
-        "ListUsers" | "ListAccesses" => lists::list_members(state, operation, input),
+        "ListServers" => lists::list_servers(state, input).map(|b| (b, None)),
+        "DescribeServer" => lists::describe_server(state, input).map(|b| (b, None)),
+        "ListUsers" | "ListAccesses" => {
+            lists::list_members(state, operation, input).map(|b| (b, None))
+        }
         "DescribeUser" | "UpdateUser" | "DescribeAccess" | "UpdateAccess" => {
-            member(state, operation, input)
+            member(state, operation, input).map(|(b, v)| (b, Some(v)))
         }
         other => Err(ApiError {
             status: 400,
@@ -1149,8 +1175,13 @@ fn member_input(operation: &str, input: &Map<String, Value>) -> Result<(String, 
 
 /// DescribeUser, UpdateUser, DescribeAccess, UpdateAccess: every field is checked
 /// before the server, then the user or access, is looked up. An [`interleave::Change`]
-/// is applied as the UpdateUser or UpdateAccess it amounts to, through here.
-fn member(state: &State, operation: &str, input: &Map<String, Value>) -> Result<Value, ApiError> {
+/// is applied as the UpdateUser or UpdateAccess it amounts to, through here. With the
+/// answer, the state's version read, or made by the update.
+fn member(
+    state: &State,
+    operation: &str,
+    input: &Map<String, Value>,
+) -> Result<(Value, u64), ApiError> {
     let (server_id, name) = member_input(operation, input)?;
     let user = operation.ends_with("User");
     let update = operation.starts_with("Update");
@@ -1168,15 +1199,23 @@ fn member(state: &State, operation: &str, input: &Map<String, Value>) -> Result<
         (true, false) => {
             let mut described = stored.clone();
             described.insert("Arn".into(), json!(user_arn(&server_id, &name)));
-            Ok(json!({"ServerId": server_id, "User": described}))
+            let read = state.version.load(Ordering::SeqCst);
+            Ok((json!({"ServerId": server_id, "User": described}), read))
         }
-        (false, false) => Ok(json!({"ServerId": server_id, "Access": stored.clone()})),
+        (false, false) => {
+            let read = state.version.load(Ordering::SeqCst);
+            Ok((
+                json!({"ServerId": server_id, "Access": stored.clone()}),
+                read,
+            ))
+        }
         (_, true) => {
             let mut updated = stored.clone();
             merge(&mut updated, input)?;
             *stored = updated;
+            let made = state.version.fetch_add(1, Ordering::SeqCst) + 1;
             let key = if user { "UserName" } else { "ExternalId" };
-            Ok(json!({"ServerId": server_id, key: name}))
+            Ok((json!({"ServerId": server_id, key: name}), made))
         }
     }
 }

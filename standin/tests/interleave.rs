@@ -524,3 +524,46 @@ fn interleaving_through_the_control_plane() {
     assert_eq!(api.control("POST", "clear", Value::Null).0, 200);
     assert_eq!(api.control("GET", "changes", Value::Null).1, json!([]));
 }
+
+#[test]
+fn versions_order_every_write_and_say_what_each_read_saw() {
+    let api = demo();
+    let first = api.standin.requests().len();
+    assert_eq!(first, 0);
+    api.describe_alice();
+    api.standin.apply_change(&alice_moves()).expect("applied");
+    api.describe_alice();
+    api.ok(
+        "UpdateUser",
+        json!({"ServerId": S3, "UserName": "bob", "HomeDirectory": "/acme-sftp/home/bob"}),
+    );
+    // Refused and faulted calls read or make nothing.
+    api.standin
+        .add_fault(FaultRule::new(Fault::Status(500), 1).on("DescribeUser"));
+    assert_eq!(
+        api.call("DescribeUser", json!({"ServerId": S3, "UserName": "alice"}))
+            .0,
+        500
+    );
+    let (status, _) = api.call(
+        "DescribeUser",
+        json!({"ServerId": S3, "UserName": "nobody"}),
+    );
+    assert_eq!(status, 404, "ResourceNotFoundException");
+
+    let r = api.standin.requests();
+    let versions: Vec<Option<u64>> = r.iter().map(|r| r.version).collect();
+    // The first read saw version 0; the change made 1, which the next read saw; bob's
+    // update made 2.
+    assert_eq!(versions, [Some(0), Some(1), Some(2), None, None]);
+    assert_eq!(api.standin.changes()[0].version, Some(1));
+    assert!(
+        r.iter()
+            .all(|r| r.access_key.as_deref() == Some("AKIDSTANDIN")),
+        "{r:?}"
+    );
+    // Versions survive a cleared log: they only go up.
+    api.standin.clear_requests();
+    api.describe_alice();
+    assert_eq!(api.standin.requests()[0].version, Some(2));
+}
