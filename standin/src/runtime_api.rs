@@ -72,8 +72,8 @@ struct Waiting {
 }
 
 struct State {
-    events_tx: mpsc::UnboundedSender<(String, Bytes)>,
-    events_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Bytes)>>,
+    events_tx: mpsc::UnboundedSender<(String, Bytes, Duration)>,
+    events_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Bytes, Duration)>>,
     waiting: Mutex<Waiting>,
     /// Signalled on the first `/next` and on an init error.
     ready: Notify,
@@ -162,11 +162,11 @@ async fn next(state: &State) -> Response<Body> {
             state.ready.notify_waiters();
         }
     }
-    let Some((id, event)) = state.events_rx.lock().await.recv().await else {
+    let Some((id, event, deadline)) = state.events_rx.lock().await.recv().await else {
         return reply(StatusCode::GONE, "");
     };
     let deadline_ms = SystemTime::now()
-        .checked_add(state.deadline)
+        .checked_add(deadline)
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_millis());
     let mut resp = reply(StatusCode::OK, event);
@@ -247,12 +247,16 @@ pub struct Invoked {
     pub latency: Duration,
 }
 
-async fn invoke_event(state: &State, event: Bytes) -> Result<Invoked, InvokeError> {
+async fn invoke_event(
+    state: &State,
+    event: Bytes,
+    deadline: Duration,
+) -> Result<Invoked, InvokeError> {
     let n = state.next_id.fetch_add(1, Ordering::Relaxed) + 1;
     let id = format!("00000000-0000-4000-8000-{n:012x}");
     let (tx, mut rx) = oneshot::channel();
     state.lock().pending.insert(id.clone(), (None, tx));
-    if state.events_tx.send((id.clone(), event)).is_err() {
+    if state.events_tx.send((id.clone(), event, deadline)).is_err() {
         return Err(InvokeError::NoResult("event queue closed"));
     }
     let wait = async {
@@ -285,7 +289,7 @@ async fn invoke_event(state: &State, event: Bytes) -> Result<Invoked, InvokeErro
 }
 
 async fn invoke(state: &State, event: Bytes) -> Response<Body> {
-    match invoke_event(state, event).await {
+    match invoke_event(state, event, state.deadline).await {
         Ok(out) => {
             let mut resp = reply(StatusCode::OK, out.body);
             let h = resp.headers_mut();
@@ -379,6 +383,16 @@ impl RuntimeApi {
 
     /// Hands `event` to the runtime and waits for its result (invocations may overlap).
     pub async fn invoke(&self, event: impl Into<Bytes>) -> Result<Invoked, InvokeError> {
-        invoke_event(&self.state, event.into()).await
+        invoke_event(&self.state, event.into(), self.state.deadline).await
+    }
+
+    /// As [`invoke`](Self::invoke), the event handed with `deadline` left instead of the
+    /// emulator's own (a soak cuts some invocations short).
+    pub async fn invoke_with_deadline(
+        &self,
+        event: impl Into<Bytes>,
+        deadline: Duration,
+    ) -> Result<Invoked, InvokeError> {
+        invoke_event(&self.state, event.into(), deadline).await
     }
 }

@@ -189,3 +189,51 @@ fn a_result_for_an_unknown_request_is_refused() {
     let r = call(&emu.addr, "GET", "/2018-06-01/runtime/other", "");
     assert_eq!(r.status, 404);
 }
+
+#[test]
+fn an_invocation_can_be_handed_a_shorter_deadline() {
+    use transfer_standin::runtime_api::{DEFAULT_DEADLINE, RuntimeApi};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let api = rt
+        .block_on(RuntimeApi::start(
+            "127.0.0.1:0".parse().expect("address"),
+            DEFAULT_DEADLINE,
+        ))
+        .expect("emulator starts");
+    let runtime = runtime(api.addr().to_string(), 2, Duration::ZERO, |_| {
+        ("response", "{}".to_owned())
+    });
+    let now_ms = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_millis()
+    };
+    let before = now_ms();
+    let short = rt.block_on(api.invoke_with_deadline("{}", Duration::from_millis(700)));
+    assert_eq!(short.expect("answered").kind, "response");
+    let usual = rt.block_on(api.invoke("{}"));
+    assert_eq!(usual.expect("answered").kind, "response");
+    let after = now_ms();
+    let events = runtime.join().expect("runtime thread");
+    let deadline = |e: &Reply| -> u128 {
+        e.headers["lambda-runtime-deadline-ms"]
+            .parse()
+            .expect("epoch ms")
+    };
+    let d = deadline(&events[0]);
+    assert!(
+        d >= before + 700 && d <= after + 700,
+        "{d}: {before}..{after}"
+    );
+    let d = deadline(&events[1]);
+    let usual = DEFAULT_DEADLINE.as_millis();
+    assert!(
+        d >= before + usual && d <= after + usual,
+        "{d}: {before}..{after}"
+    );
+}
