@@ -20,6 +20,9 @@ mkdir -p target
 source scripts/moto.sh
 trap stop_moto EXIT
 cargo test --workspace
+
+step "chaos soak, 60 s (the real binary, the stand-in and moto's SQS under concurrent traffic and faults; docs/RELIABILITY.md)"
+bash scripts/soak.sh 60
 stop_moto
 trap - EXIT
 

@@ -531,6 +531,21 @@ async fn finish<T: Transfer>(
             }
         }
     }
+    let c = &report.counts;
+    tracing::info!(
+        run = %report.run_id,
+        status = %report.status,
+        chrooted = c.chrooted,
+        drifted = c.drifted,
+        needs_attention = c.needs_attention,
+        exempt = c.exempt,
+        fixed = c.fixed,
+        queued = c.queued,
+        failed = c.failed,
+        complete = report.continuation.is_none(),
+        continuation_queued = report.continuation_queued,
+        "audit"
+    );
     report
 }
 
@@ -657,7 +672,7 @@ fn report(
     error: Option<ErrorBody>,
 ) -> AuditReport {
     let continuation = cursor.map(|c| run.continuation(c, allowed));
-    let report = AuditReport {
+    AuditReport {
         status: if error.is_some() {
             Status::Failed.as_str()
         } else {
@@ -673,21 +688,7 @@ fn report(
         continuation,
         continuation_queued: false,
         error,
-    };
-    let c = &report.counts;
-    tracing::info!(
-        run = %report.run_id,
-        status = %report.status,
-        chrooted = c.chrooted,
-        drifted = c.drifted,
-        needs_attention = c.needs_attention,
-        exempt = c.exempt,
-        fixed = c.fixed,
-        failed = c.failed,
-        complete = report.continuation.is_none(),
-        "audit"
-    );
-    report
+    }
 }
 
 #[cfg(test)]

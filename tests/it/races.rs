@@ -288,7 +288,7 @@ async fn two_records_for_one_user_in_a_batch_run_in_order() {
     // Other users' records in between run concurrently; alice's lane keeps its order.
     let other = |i: usize| {
         json!({"Action": "Reconcile", "ServerId": SERVER,
-               "UserName": if i % 2 == 0 { "bob" } else { "carol" }})
+               "UserName": if i.is_multiple_of(2) { "bob" } else { "carol" }})
     };
 
     // An intent, then a reconcile: the reconcile reads the intent's result, writes nothing.

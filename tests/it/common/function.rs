@@ -1,14 +1,16 @@
 //! The real function binary under the compiled Runtime API emulator
 //! (`transfer_standin::runtime_api`), against a stand-in: what Lambda runs, with the
 //! configuration read from the environment by `main`, as a deployment would.
+//!
+//! Shared with `examples/soak.rs` (through `#[path]`): [`Function::spawn`] takes the
+//! binary and its configuration; [`Function::start`], the tests' own, is the demo's.
 
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 use transfer_standin::StandIn;
 use transfer_standin::runtime_api::{DEFAULT_DEADLINE, RuntimeApi};
-
-use super::demo_vars;
 
 /// A running function process and its emulator; the process is killed when dropped.
 pub struct Function {
@@ -24,10 +26,25 @@ impl Drop for Function {
     }
 }
 
+#[cfg(test)]
 impl Function {
     /// Starts the binary with `demo/config.env`, pointed at `standin`, with `extra`
     /// variables on top, and waits for its first `GET /next`.
     pub async fn start(standin: &StandIn, extra: &[(&str, &str)]) -> Self {
+        let binary = Path::new(env!("CARGO_BIN_EXE_transfer-chroot"));
+        Self::spawn(binary, super::demo_vars(), standin, extra).await
+    }
+}
+
+impl Function {
+    /// Starts `binary` with the configuration `vars`, pointed at `standin`, with `extra`
+    /// variables on top, and waits for its first `GET /next`.
+    pub async fn spawn(
+        binary: &Path,
+        vars: impl IntoIterator<Item = (String, String)>,
+        standin: &StandIn,
+        extra: &[(&str, &str)],
+    ) -> Self {
         let api = RuntimeApi::start("127.0.0.1:0".parse().unwrap(), DEFAULT_DEADLINE)
             .await
             .expect("emulator starts");
@@ -37,9 +54,9 @@ impl Function {
             api.addr().port()
         ));
         let out = std::fs::File::create(&log).expect("log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_transfer-chroot"));
+        let mut cmd = Command::new(binary);
         cmd.env_clear()
-            .envs(demo_vars())
+            .envs(vars)
             .env("CHECK_HOME_FOLDERS", "false")
             .env("AWS_LAMBDA_RUNTIME_API", api.addr().to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", "transfer-chroot-test")
