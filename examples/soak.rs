@@ -228,12 +228,22 @@ impl Tally {
     }
 }
 
+/// One process of the function, and the access key it signs with.
+struct Process {
+    function: Function,
+    key: &'static str,
+}
+
 /// Everything the actors share.
 struct Soak {
     standin: StandIn,
-    intent: Function,
-    guard: Function,
-    auto: Vec<Function>,
+    intent: Process,
+    guard: Process,
+    auto: Vec<Process>,
+    /// Each invocation's place in the stand-in's request log: (key, first, end). A
+    /// process runs one invocation at a time, so its calls in that range are that
+    /// invocation's (or, when invocations queued, its predecessor's).
+    invocations: Mutex<Vec<(&'static str, usize, usize)>>,
     sqs: aws_sdk_sqs::Client,
     queue: String,
     dlq: String,
@@ -267,24 +277,28 @@ impl Soak {
         self.serial.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Invokes `function`, cutting its deadline short when `deadline` says so: the
+    /// Invokes `process`, cutting its deadline short when `deadline` says so: the
     /// result, or the error it reported (`Err`). No answer at all is a violation.
     async fn call(
         &self,
-        function: &Function,
+        process: &Process,
         event: &Value,
         deadline: Option<Duration>,
     ) -> Option<Result<Value, Value>> {
+        let api = &process.function.api;
+        let first = self.standin.request_count();
         let answer = match deadline {
             Some(d) => {
                 self.tally.bump("deadlines cut short");
-                function
-                    .api
-                    .invoke_with_deadline(event.to_string(), d)
-                    .await
+                api.invoke_with_deadline(event.to_string(), d).await
             }
-            None => function.api.invoke(event.to_string()).await,
+            None => api.invoke(event.to_string()).await,
         };
+        let end = self.standin.request_count();
+        self.invocations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((process.key, first, end));
         match answer {
             Ok(r) => {
                 if deadline.is_some_and(|d| r.latency > d) {
@@ -308,7 +322,7 @@ impl Soak {
     /// answer with a result, never an error.
     async fn invoke(
         &self,
-        function: &Function,
+        function: &Process,
         event: &Value,
         deadline: Option<Duration>,
     ) -> Option<Value> {
@@ -326,7 +340,7 @@ impl Soak {
     /// then counted as sent to the on-failure destination.
     async fn invoke_async(
         &self,
-        function: &Function,
+        function: &Process,
         event: &Value,
         deadline: Option<Duration>,
     ) -> Option<Value> {
@@ -616,12 +630,7 @@ async fn fault_actor(soak: Arc<Soak>, mut rng: fastrand::Rng) {
 /// One receive from the queue, delivered to `process` as Lambda's event source mapping
 /// would: the records not reported in `batchItemFailures` are deleted; on no answer,
 /// none is. Whether the queue had anything.
-async fn consume_once(
-    soak: &Soak,
-    process: &Function,
-    key: &str,
-    deadline: Option<Duration>,
-) -> bool {
+async fn consume_once(soak: &Soak, process: &Process, deadline: Option<Duration>) -> bool {
     let got = soak
         .sqs
         .receive_message()
@@ -648,7 +657,7 @@ async fn consume_once(
     }
     soak.tally
         .add("SQS records delivered", messages.len() as u64);
-    let before = soak.standin.requests().len();
+    let before = soak.standin.request_count();
     let Some(reply) = soak
         .invoke(process, &soak.sqs_batch(&messages), deadline)
         .await
@@ -663,8 +672,7 @@ async fn consume_once(
         .collect();
     soak.tally
         .add("SQS records reported failed", failed.len() as u64);
-    let log = soak.standin.requests();
-    let window = log.get(before..).unwrap_or_default();
+    let window = soak.standin.requests_from(before);
     let mut done = Vec::new();
     for m in &messages {
         let id = m.message_id().unwrap_or_default();
@@ -673,7 +681,7 @@ async fn consume_once(
         }
         if let Ok(body) = serde_json::from_str::<Value>(m.body().unwrap_or_default())
             && body["Action"] == "Reconcile"
-            && !read_in(window, key, &body)
+            && !read_in(&window, process.key, &body)
         {
             soak.tally.violation(format!(
                 "{id} reported done without a read of its target: {body}"
@@ -730,7 +738,7 @@ async fn consumer_actor(soak: Arc<Soak>, index: usize, mut rng: fastrand::Rng) {
     while soak.running() {
         let deadline = maybe_short(&mut rng, 0.25, 800, 3_000)
             .or(Some(Duration::from_secs(VISIBILITY_SECONDS - 2)));
-        consume_once(&soak, &soak.auto[index], KEY_AUTO[index], deadline).await;
+        consume_once(&soak, &soak.auto[index], deadline).await;
     }
 }
 
@@ -828,14 +836,23 @@ struct Write {
 }
 
 /// The writes to each audited target, from the request log and the administrator's
-/// changes, in version order.
+/// changes, in version order. A derived write's read is its process's last `Describe*`
+/// of the target within the same invocation (`invocations`); none is a blind write.
 fn histories(
     requests: &[Recorded],
     changes: &[transfer_standin::AppliedChange],
+    invocations: &[(&'static str, usize, usize)],
 ) -> HashMap<Target, Vec<Write>> {
-    let mut last_read: HashMap<(Target, String), u64> = HashMap::new();
+    let invocation_of = |key: &str, index: usize| {
+        invocations
+            .iter()
+            .filter(|(k, first, end)| *k == key && (*first..*end).contains(&index))
+            .map(|(_, first, _)| *first)
+            .max()
+    };
+    let mut last_read: HashMap<(Target, String), (u64, usize)> = HashMap::new();
     let mut writes: HashMap<Target, Vec<Write>> = HashMap::new();
-    for r in requests {
+    for (index, r) in requests.iter().enumerate() {
         let (Some(body), Some(version), Some(key)) =
             (r.body.as_object(), r.version, r.access_key.as_ref())
         else {
@@ -849,10 +866,14 @@ fn histories(
             continue;
         };
         if r.operation.starts_with("Describe") {
-            last_read.insert((target, key.clone()), version);
+            last_read.insert((target, key.clone()), (version, index));
         } else if r.operation.starts_with("Update") && r.succeeded() {
             let derived = key.starts_with("AKIDAUTO");
-            let read = last_read.get(&(target.clone(), key.clone())).copied();
+            let first = invocation_of(key, index).unwrap_or(usize::MAX);
+            let read = last_read
+                .get(&(target.clone(), key.clone()))
+                .filter(|(_, at)| *at >= first)
+                .map(|(v, _)| *v);
             writes.entry(target).or_default().push(Write {
                 version,
                 derived,
@@ -986,12 +1007,13 @@ async fn main() {
         ("COMMAND_QUEUE_URL", queue.as_str()),
         ("AWS_ENDPOINT_URL_SQS", moto.as_str()),
     ];
-    let start = async |key: &str, queue: bool| {
+    let start = async |key: &'static str, queue: bool| {
         let mut extra = vec![("AWS_ACCESS_KEY_ID", key)];
         if queue {
             extra.extend(with_queue);
         }
-        Function::spawn(&binary, vars.clone(), &standin, &extra).await
+        let function = Function::spawn(&binary, vars.clone(), &standin, &extra).await;
+        Process { function, key }
     };
     let intent = start(KEY_INTENT, false).await;
     let guard = start(KEY_GUARD, false).await;
@@ -1006,6 +1028,7 @@ async fn main() {
         intent,
         guard,
         auto,
+        invocations: Mutex::new(Vec::new()),
         sqs,
         queue,
         dlq,
@@ -1027,7 +1050,7 @@ async fn main() {
 
     // The traffic, concurrently. (Calls before it are the processes' cold-start
     // warm-ups: a DescribeServer each.)
-    let before_traffic = soak.standin.requests().len();
+    let before_traffic = soak.standin.request_count();
     let began = Instant::now();
     let mut seeds = fastrand::Rng::with_seed(rng_seed);
     let mut actors = Vec::new();
@@ -1059,7 +1082,7 @@ async fn main() {
     let drain_until =
         Instant::now() + Duration::from_secs(120 + VISIBILITY_SECONDS * MAX_RECEIVES as u64);
     loop {
-        let busy = consume_once(&soak, &soak.auto[0], KEY_AUTO[0], None).await;
+        let busy = consume_once(&soak, &soak.auto[0], None).await;
         if !busy && moto::in_queue(&soak.sqs, &soak.queue).await == 0 {
             break;
         }
@@ -1099,7 +1122,23 @@ async fn main() {
     let tally = &soak.tally;
 
     // 1. The latest intent kept.
-    let histories = histories(&requests, &changes);
+    let invocations = soak
+        .invocations
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let histories = histories(&requests, &changes, &invocations);
+    for (target, writes) in &histories {
+        let blind = writes
+            .iter()
+            .filter(|w| w.derived && w.read.is_none())
+            .count();
+        if blind > 0 {
+            tally.violation(format!(
+                "latest intent lost: {target:?}: {blind} derived write(s) with no read in their invocation"
+            ));
+        }
+    }
     let mut recount: BTreeMap<&str, u64> = BTreeMap::new();
     let (mut windowed, mut kept) = (Vec::new(), 0u64);
     for (target, home) in &initial {
@@ -1165,7 +1204,7 @@ async fn main() {
     let queued: u64 = soak
         .auto
         .iter()
-        .flat_map(Function::log_lines)
+        .flat_map(|p| p.function.log_lines())
         .filter(|l| l["message"] == "audit")
         .map(|l| l["queued"].as_u64().unwrap_or(0) + u64::from(l["continuation_queued"] == true))
         .sum();

@@ -369,6 +369,20 @@ impl StandIn {
         lock(&self.state.requests).clone()
     }
 
+    /// How many requests are in the log (what [`requests`](Self::requests) would return,
+    /// without the copy).
+    pub fn request_count(&self) -> usize {
+        lock(&self.state.requests).len()
+    }
+
+    /// The requests logged from place `first` on (`requests()[first..]`, copying only those).
+    pub fn requests_from(&self, first: usize) -> Vec<Recorded> {
+        lock(&self.state.requests)
+            .get(first..)
+            .unwrap_or_default()
+            .to_vec()
+    }
+
     /// How many calls to `operation` were answered with success.
     pub fn successful_calls(&self, operation: &str) -> usize {
         self.requests()
