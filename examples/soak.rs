@@ -240,10 +240,12 @@ struct Soak {
     intent: Process,
     guard: Process,
     auto: Vec<Process>,
-    /// Each invocation's place in the stand-in's request log: (key, first, end). A
-    /// process runs one invocation at a time, so its calls in that range are that
-    /// invocation's (or, when invocations queued, its predecessor's).
-    invocations: Mutex<Vec<(&'static str, usize, usize)>>,
+    /// Each invocation's span in the stand-in's arrival order: (key, arrivals before,
+    /// arrivals after). A process runs one invocation at a time, so its calls that
+    /// arrived in that span are that invocation's (or, when invocations queued, its
+    /// predecessor's). A call abandoned at the deadline may be answered, and logged,
+    /// later: it still arrived in its invocation's span.
+    invocations: Mutex<Vec<(&'static str, u64, u64)>>,
     sqs: aws_sdk_sqs::Client,
     queue: String,
     dlq: String,
@@ -286,7 +288,7 @@ impl Soak {
         deadline: Option<Duration>,
     ) -> Option<Result<Value, Value>> {
         let api = &process.function.api;
-        let first = self.standin.request_count();
+        let first = self.standin.arrivals();
         let answer = match deadline {
             Some(d) => {
                 self.tally.bump("deadlines cut short");
@@ -294,7 +296,7 @@ impl Soak {
             }
             None => api.invoke(event.to_string()).await,
         };
-        let end = self.standin.request_count();
+        let end = self.standin.arrivals();
         self.invocations
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -742,28 +744,6 @@ async fn consumer_actor(soak: Arc<Soak>, index: usize, mut rng: fastrand::Rng) {
     }
 }
 
-/// Every message in `url`, received (not deleted): the ids.
-async fn ids_in(sqs: &aws_sdk_sqs::Client, url: &str) -> HashSet<String> {
-    let mut ids = HashSet::new();
-    for _ in 0..100 {
-        let got = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .visibility_timeout(60)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .map(|g| g.messages.unwrap_or_default())
-            .unwrap_or_default();
-        if got.is_empty() {
-            break;
-        }
-        ids.extend(got.iter().filter_map(|m| m.message_id().map(str::to_owned)));
-    }
-    ids
-}
-
 /// The population: the demo's fleet, plus soak users (drifted, chrooted, needing a
 /// person) and accesses on the directory server.
 fn seed(users: usize, accesses: usize) -> (Value, Vec<Target>, Vec<Target>) {
@@ -833,26 +813,30 @@ struct Write {
     set: Map<String, Value>,
     /// For a derived write: the version its process's last read of the target saw.
     read: Option<u64>,
+    /// Who wrote, when it arrived, and (derived) its process's last read's arrival and
+    /// the invocation span it fell in: what a violation shows.
+    trace: String,
 }
 
 /// The writes to each audited target, from the request log and the administrator's
 /// changes, in version order. A derived write's read is its process's last `Describe*`
-/// of the target within the same invocation (`invocations`); none is a blind write.
+/// of the target, when both arrived within one invocation (`invocations`); none is a
+/// blind write.
 fn histories(
     requests: &[Recorded],
     changes: &[transfer_standin::AppliedChange],
-    invocations: &[(&'static str, usize, usize)],
+    invocations: &[(&'static str, u64, u64)],
 ) -> HashMap<Target, Vec<Write>> {
-    let invocation_of = |key: &str, index: usize| {
-        invocations
-            .iter()
-            .filter(|(k, first, end)| *k == key && (*first..*end).contains(&index))
-            .map(|(_, first, _)| *first)
-            .max()
+    // Whether a read and a write arrived in one invocation's span (spans of one
+    // process overlap when its invocations queued).
+    let one_invocation = |key: &str, read: u64, write: u64| {
+        invocations.iter().any(|(k, before, after)| {
+            *k == key && *before < read && read < write && write <= *after
+        })
     };
-    let mut last_read: HashMap<(Target, String), (u64, usize)> = HashMap::new();
+    let mut last_read: HashMap<(Target, String), (u64, u64)> = HashMap::new();
     let mut writes: HashMap<Target, Vec<Write>> = HashMap::new();
-    for (index, r) in requests.iter().enumerate() {
+    for r in requests {
         let (Some(body), Some(version), Some(key)) =
             (r.body.as_object(), r.version, r.access_key.as_ref())
         else {
@@ -866,19 +850,23 @@ fn histories(
             continue;
         };
         if r.operation.starts_with("Describe") {
-            last_read.insert((target, key.clone()), (version, index));
+            last_read.insert((target, key.clone()), (version, r.arrival));
         } else if r.operation.starts_with("Update") && r.succeeded() {
             let derived = key.starts_with("AKIDAUTO");
-            let first = invocation_of(key, index).unwrap_or(usize::MAX);
-            let read = last_read
-                .get(&(target.clone(), key.clone()))
-                .filter(|(_, at)| *at >= first)
+            let last = last_read.get(&(target.clone(), key.clone()));
+            let trace = format!(
+                "{} {key} arrival {}, last read {last:?}",
+                r.operation, r.arrival
+            );
+            let read = last
+                .filter(|(_, at)| one_invocation(key, *at, r.arrival))
                 .map(|(v, _)| *v);
             writes.entry(target).or_default().push(Write {
                 version,
                 derived,
                 set: body.clone(),
                 read: derived.then_some(read).flatten(),
+                trace,
             });
         }
     }
@@ -899,6 +887,7 @@ fn histories(
                 derived: false,
                 set: c.change.set.clone(),
                 read: None,
+                trace: "the administrator".into(),
             });
         }
     }
@@ -1129,13 +1118,14 @@ async fn main() {
         .clone();
     let histories = histories(&requests, &changes, &invocations);
     for (target, writes) in &histories {
-        let blind = writes
+        let blind: Vec<&str> = writes
             .iter()
             .filter(|w| w.derived && w.read.is_none())
-            .count();
-        if blind > 0 {
+            .map(|w| w.trace.as_str())
+            .collect();
+        if !blind.is_empty() {
             tally.violation(format!(
-                "latest intent lost: {target:?}: {blind} derived write(s) with no read in their invocation"
+                "latest intent lost: {target:?}: derived writes with no read in their invocation: {blind:?}"
             ));
         }
     }
@@ -1218,7 +1208,11 @@ async fn main() {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    let dead = ids_in(&soak.sqs, &soak.dlq).await;
+    let dead: HashSet<String> = moto::receive_all(&soak.sqs, &soak.dlq)
+        .await
+        .iter()
+        .filter_map(|m| m.message_id().map(str::to_owned))
+        .collect();
     let left = moto::in_queue(&soak.sqs, &soak.queue).await;
     if received.len() as u64 != queued {
         tally.violation(format!(

@@ -198,6 +198,10 @@ pub struct Recorded {
     /// versions order every write and say which writes a read saw.
     #[serde(default)]
     pub version: Option<u64>,
+    /// Its place in arrival order (the number in its `x-amzn-requestid`); the log is
+    /// in the order answers were recorded, which a slow request reaches late.
+    #[serde(default)]
+    pub arrival: u64,
 }
 
 impl Recorded {
@@ -373,6 +377,12 @@ impl StandIn {
     /// without the copy).
     pub fn request_count(&self) -> usize {
         lock(&self.state.requests).len()
+    }
+
+    /// How many requests have arrived (logged or still being answered); the next one's
+    /// [`Recorded::arrival`] is one more.
+    pub fn arrivals(&self) -> u64 {
+        self.state.next_id.load(Ordering::SeqCst)
     }
 
     /// The requests logged from place `first` on (`requests()[first..]`, copying only those).
@@ -648,10 +658,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
     let content_type = header("content-type");
     let content_length = header("content-length").and_then(|l| l.parse().ok());
     let body = read_body(req.into_body()).await;
-    let request_id = format!(
-        "standin-{:08}",
-        state.next_id.fetch_add(1, Ordering::SeqCst) + 1
-    );
+    let arrival = state.next_id.fetch_add(1, Ordering::SeqCst) + 1;
+    let request_id = format!("standin-{arrival:08}");
 
     if path.starts_with("/_standin/") {
         return Ok(control(&state, &method, &path, &body));
@@ -699,6 +707,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
         throttled: false,
         access_key,
         version: None,
+        arrival,
     };
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use transfer_chroot::audit::{AuditReport, Counts};
 use transfer_standin::GenerateUsers;
 
-use crate::common::moto::{in_queue, moto_queue, moto_queue_with_dlq};
+use crate::common::moto::{in_queue, moto_queue, moto_queue_with_dlq, receive_all};
 use crate::common::*;
 
 /// The demo fleet plus 2,400 generated users on the first server: 1,500 PATH users
@@ -409,23 +409,14 @@ async fn two_thousand_users_with_faults_converge_through_sqs_and_nothing_is_lost
         "{invocations} invocations, {reported} reported"
     );
     // The dead-letter queue, with the command of each record parked there.
-    let mut parked = Vec::new();
-    for _ in 0..5 {
-        let got = sqs
-            .receive_message()
-            .queue_url(&dlq)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receive dlq")
-            .messages
-            .unwrap_or_default();
-        for m in got {
-            let body: Value = serde_json::from_str(m.body.as_deref().unwrap_or("{}")).unwrap();
-            parked.push(body["UserName"].as_str().unwrap_or_default().to_owned());
-        }
-    }
+    let mut parked: Vec<String> = receive_all(&sqs, &dlq)
+        .await
+        .iter()
+        .map(|m| {
+            let body: Value = serde_json::from_str(m.body().unwrap_or("{}")).unwrap();
+            body["UserName"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
     parked.sort();
     // None lost: every drifted user is chrooted, or its command is in the DLQ (the
     // refused ones for certain; others only if the 503s won three deliveries in a row).

@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use transfer_standin::{Change, Interleave, StandIn};
 
 use crate::common::function::Function;
-use crate::common::moto::{moto_queue, moto_queue_with_dlq};
+use crate::common::moto::{moto_queue, moto_queue_with_dlq, receive_all};
 use crate::common::*;
 
 /// `LOGICAL` with `/` → `target`: chrooted, as an administrator (or anyone) sets it.
@@ -71,27 +71,6 @@ fn finding<'a>(report: &'a Value, user: &str) -> Option<&'a Value> {
         .as_array()?
         .iter()
         .find(|f| f["UserName"] == user)
-}
-
-/// Receives every visible message (bodies and ids), deleting none.
-async fn receive_all(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
-    let mut all = Vec::new();
-    for _ in 0..20 {
-        let got = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receive");
-        let messages = got.messages.unwrap_or_default();
-        if messages.is_empty() {
-            break;
-        }
-        all.extend(messages);
-    }
-    all
 }
 
 /// `messages` as one SQS batch to the function; its `batchItemFailures`.
