@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The fleet-audit benchmark (docs/PERFORMANCE.md, "Fleet audit at the rate limit"):
 #
-#   bash bench/audit.sh            # 100,000 users at 400 requests/s: about 10 minutes
+#   bash bench/audit.sh            # 100,000 users at 400 requests/s: about 14 minutes
 #   USERS=10000 RATE=200 bash bench/audit.sh
 #
 # transfer-chroot's {"Action": "Audit", "Fix": true} (release binary, compiled Runtime
@@ -11,6 +11,8 @@
 # API-wide rate limit; then what each left drifted, and the function's peak RSS at
 # 100 users. A benchmark, never a test: not part of scripts/test.sh. Knobs:
 # USERS (100000), RATE (400 requests/s, burst RATE), SKIP_REFERENCE=1, OUT (target/bench).
+# transfer-chroot reads each drifted user before writing it (a reconcile), so its calls
+# needed are 150,001 on the default fleet, the reference's 100,000: each has its own floor.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
