@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, QueueAttributeName};
-use function::Function;
+use function::{Function, demo_vars};
 use serde_json::{Map, Value, json};
 use transfer_standin::{Change, Fault, FaultRule, Faults, Interleave, Recorded, StandIn};
 
@@ -66,17 +66,6 @@ fn read_json(relative: &str) -> Value {
     let text = std::fs::read_to_string(root().join(relative))
         .unwrap_or_else(|e| panic!("{relative}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{relative}: {e}"))
-}
-
-/// `demo/config.env`: the function's configuration for the demo and the tests.
-fn demo_vars() -> Vec<(String, String)> {
-    std::fs::read_to_string(root().join("demo/config.env"))
-        .expect("demo/config.env")
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect()
 }
 
 fn var<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -965,16 +954,15 @@ async fn main() {
     );
 
     let vars = demo_vars();
-    let roots: Vec<String> = vars
-        .iter()
-        .find(|(k, _)| k == "HOME_ROOTS")
-        .map(|(_, v)| v.split(',').map(|r| r.trim().to_owned()).collect())
-        .expect("HOME_ROOTS");
-    let allowed: HashSet<String> = vars
-        .iter()
-        .find(|(k, _)| k == "ALLOWED_SERVER_IDS")
-        .map(|(_, v)| v.split(',').map(|r| r.trim().to_owned()).collect())
-        .expect("ALLOWED_SERVER_IDS");
+    let list = |name: &str| -> Vec<String> {
+        vars.get(name)
+            .unwrap_or_else(|| panic!("{name} in demo/config.env"))
+            .split(',')
+            .map(|v| v.trim().to_owned())
+            .collect()
+    };
+    let roots = list("HOME_ROOTS");
+    let allowed: HashSet<String> = list("ALLOWED_SERVER_IDS").into_iter().collect();
     let (seed_json, users, accesses) = seed(var("SOAK_USERS", 60), var("SOAK_ACCESSES", 12));
     let initial = initial_homes(&seed_json);
     let standin = StandIn::start(&seed_json)

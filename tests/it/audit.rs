@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use transfer_chroot::audit::{AuditReport, Counts};
 use transfer_standin::GenerateUsers;
 
-use crate::common::moto::{in_queue, moto_queue, moto_queue_with_dlq, receive_all};
+use crate::common::moto::{in_queue, moto_queue, moto_queue_with_dlq, receive, receive_all};
 use crate::common::*;
 
 /// The demo fleet plus 2,400 generated users on the first server: 1,500 PATH users
@@ -192,15 +192,7 @@ async fn bad_audits_are_refused_with_every_field_and_no_call() {
 async fn drain(t: &TestApp, sqs: &aws_sdk_sqs::Client, url: &str) -> usize {
     let mut invocations = 0;
     loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receive");
-        let messages = got.messages.unwrap_or_default();
+        let messages = receive(sqs, url).await;
         if messages.is_empty() {
             return invocations;
         }

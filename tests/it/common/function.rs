@@ -5,6 +5,7 @@
 //! Shared with `examples/soak.rs` (through `#[path]`): [`Function::spawn`] takes the
 //! binary and its configuration; [`Function::start`], the tests' own, is the demo's.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -26,13 +27,26 @@ impl Drop for Function {
     }
 }
 
+/// `demo/config.env` as a map (comments and blank lines skipped): the function's
+/// configuration for the demo, the tests and the soak.
+pub fn demo_vars() -> HashMap<String, String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/config.env");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path:?}: {e}"))
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
 #[cfg(test)]
 impl Function {
     /// Starts the binary with `demo/config.env`, pointed at `standin`, with `extra`
     /// variables on top, and waits for its first `GET /next`.
     pub async fn start(standin: &StandIn, extra: &[(&str, &str)]) -> Self {
         let binary = Path::new(env!("CARGO_BIN_EXE_transfer-chroot"));
-        Self::spawn(binary, super::demo_vars(), standin, extra).await
+        Self::spawn(binary, demo_vars(), standin, extra).await
     }
 }
 

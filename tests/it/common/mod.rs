@@ -8,7 +8,6 @@ pub mod emf;
 pub mod function;
 pub mod moto;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -107,16 +106,7 @@ pub fn seed() -> Value {
     serde_json::from_str(&std::fs::read_to_string(root().join("demo/seed.json")).unwrap()).unwrap()
 }
 
-/// `demo/config.env` as a map (comments and blank lines skipped).
-pub fn demo_vars() -> HashMap<String, String> {
-    std::fs::read_to_string(root().join("demo/config.env"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect()
-}
+pub use function::demo_vars;
 
 /// The real SDK client against `endpoint`, with millisecond backoff so retries are fast.
 pub fn sdk_client(endpoint: &str, max_attempts: u32) -> aws_sdk_transfer::Client {

@@ -87,21 +87,25 @@ pub async fn in_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> u64 {
     .sum()
 }
 
+/// One receive of up to ten messages (a second's long poll), deleting none.
+pub async fn receive(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+    sqs.receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .expect("receive")
+        .messages
+        .unwrap_or_default()
+}
+
 /// Receives every visible message of `url` (ten a call, until a call finds none),
 /// deleting none: each stays hidden for the queue's visibility timeout.
 pub async fn receive_all(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
     let mut all = Vec::new();
     for _ in 0..1_000 {
-        let messages = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receive")
-            .messages
-            .unwrap_or_default();
+        let messages = receive(sqs, url).await;
         if messages.is_empty() {
             break;
         }
