@@ -13,6 +13,9 @@ use crate::domain::{
 use crate::profiles::GroupProfiles;
 
 pub const DEFAULT_SQS_CONCURRENCY: usize = 10;
+/// Items of an audit page looked at once (`AUDIT_CONCURRENCY`): chosen by measurement
+/// (docs/PERFORMANCE.md, "The audit's pipeline").
+pub const DEFAULT_AUDIT_CONCURRENCY: usize = 8;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -38,6 +41,13 @@ pub struct Config {
     /// `COMMAND_QUEUE_URL`: where an audit with `Fix` queues one `Reconcile` command per
     /// drifted target (and its own continuation); `None`: fixes in the invocation.
     pub command_queue_url: Option<String>,
+    /// How many targets of an audit page are looked at (described, reconciled) at once
+    /// (`AUDIT_CONCURRENCY`, 1 to 64).
+    pub audit_concurrency: usize,
+    /// `AUDIT_MAX_RPS`: the most Transfer requests a second this execution environment
+    /// sends, for accounts where other tools share Transfer's limit; `None`: as many as
+    /// Transfer accepts (paced from its throttling, [`crate::transfer::pace`]).
+    pub audit_max_rps: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -193,6 +203,32 @@ impl Config {
             },
         };
 
+        let audit_concurrency = match var("AUDIT_CONCURRENCY") {
+            None => DEFAULT_AUDIT_CONCURRENCY,
+            Some(raw) => match raw.trim().parse::<usize>() {
+                Ok(n) if (1..=64).contains(&n) => n,
+                _ => {
+                    fail("AUDIT_CONCURRENCY", format!("must be 1 to 64, got {raw:?}"));
+                    DEFAULT_AUDIT_CONCURRENCY
+                }
+            },
+        };
+
+        let audit_max_rps = var("AUDIT_MAX_RPS")
+            .filter(|raw| !raw.trim().is_empty())
+            .and_then(|raw| match raw.trim().parse::<f64>() {
+                Ok(r) if r.is_finite() && (0.1..=100_000.0).contains(&r) => Some(r),
+                _ => {
+                    fail(
+                        "AUDIT_MAX_RPS",
+                        format!(
+                            "must be a number of requests a second, 0.1 to 100000, got {raw:?}"
+                        ),
+                    );
+                    None
+                }
+            });
+
         let response_origins = match var("CFN_RESPONSE_ORIGINS") {
             None => ResponseOrigins::none(),
             Some(raw) => ResponseOrigins::parse(&raw).unwrap_or_else(|bad| {
@@ -267,6 +303,8 @@ impl Config {
             sqs_concurrency,
             response_origins,
             command_queue_url,
+            audit_concurrency,
+            audit_max_rps,
         })
     }
 }
@@ -300,6 +338,8 @@ mod tests {
         assert!(c.guardrails.roles.is_none());
         assert!(!c.dry_run);
         assert_eq!(c.sqs_concurrency, DEFAULT_SQS_CONCURRENCY);
+        assert_eq!(c.audit_concurrency, DEFAULT_AUDIT_CONCURRENCY);
+        assert_eq!(c.audit_max_rps, None, "paced only by Transfer's throttling");
         assert!(
             c.response_origins.is_empty(),
             "only CloudFormation's own URLs"
@@ -335,6 +375,11 @@ mod tests {
             ("COMMAND_QUEUE_URL", "ftp://queue"),
             ("CHECK_HOME_FOLDERS", "1.0"),
             ("SQS_MAX_CONCURRENCY", "0"),
+            ("AUDIT_CONCURRENCY", "0"),
+            ("AUDIT_CONCURRENCY", "65"),
+            ("AUDIT_MAX_RPS", "0"),
+            ("AUDIT_MAX_RPS", "fast"),
+            ("AUDIT_MAX_RPS", "NaN"),
             ("HOME_TEMPLATE", "/acme-sftp/home/shared"),
             ("HOME_TEMPLATE", "/elsewhere/${UserName}"),
             ("HOME_TEMPLATE", "/acme-sftp/home/${transfer:UserName}"),
@@ -364,8 +409,12 @@ mod tests {
                 "ALLOWED_ROLE_ARNS",
                 "arn:aws:iam::111122223333:role/sftp-user",
             ),
+            ("AUDIT_CONCURRENCY", "16"),
+            ("AUDIT_MAX_RPS", "250.5"),
         ]);
         let c = config(&vars).unwrap();
+        assert_eq!(c.audit_concurrency, 16);
+        assert_eq!(c.audit_max_rps, Some(250.5));
         assert!(c.dry_run);
         assert_eq!(c.defaults.server.unwrap().as_str(), "s-0123456789abcdef0");
         assert!(c.defaults.home_template.is_some());

@@ -5,6 +5,7 @@
 //! stand-in, or through any other implementation of [`Transfer`].
 
 pub mod memory;
+pub mod pace;
 pub mod sdk;
 
 use std::future::Future;
@@ -337,4 +338,9 @@ pub trait Transfer: Send + Sync {
         kind: TargetKind,
         next_token: Option<&str>,
     ) -> impl Future<Output = Result<Reply<Page>, TransferError>> + Send;
+
+    /// How the requests are paced ([`pace`]), when they are.
+    fn pace(&self) -> Option<pace::Snapshot> {
+        None
+    }
 }

@@ -2,6 +2,7 @@
 //! imports SDK types; retries (throttling, 5xx, timeouts) are the SDK's own, with its
 //! standard exponential backoff and jitter, configured by the usual AWS settings.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_transfer::Client;
@@ -14,6 +15,7 @@ use aws_sdk_transfer::types::{
 };
 use aws_smithy_http_client::tls::TlsContext;
 
+use super::pace::Pacer;
 use super::{
     HomeDirectoryType, IdentityProvider, LIST_PAGE_SIZE, Listed, LiveHome, LivePosix, Mapping,
     MappingType, Page, Reply, ServerFacts, StorageDomain, Subject, Transfer, TransferError,
@@ -137,33 +139,66 @@ pub fn http_client(context: TlsContext) -> aws_sdk_transfer::config::SharedHttpC
 #[derive(Debug, Clone)]
 pub struct SdkTransfer {
     client: Client,
+    pacer: Arc<Pacer>,
 }
 
 impl SdkTransfer {
-    /// The adapter around `client`, which it rebuilds with the attempt timer
-    /// ([`AttemptTimer`]) so every call's latency reaches the invocation's metrics.
+    /// The adapter around `client`, unpaced until Transfer throttles it
+    /// ([`SdkTransfer::paced`]).
     pub fn new(client: Client) -> Self {
+        Self::paced(client, Pacer::new(None))
+    }
+
+    /// The adapter around `client`, which it rebuilds with the attempt timer
+    /// ([`AttemptTimer`]): every attempt's latency reaches the invocation's metrics and,
+    /// with whether it was throttled, `pacer`, which every call waits on before it is
+    /// sent ([`super::pace`]).
+    pub fn paced(client: Client, pacer: Pacer) -> Self {
+        let pacer = Arc::new(pacer);
         let conf = client
             .config()
             .to_builder()
-            .interceptor(AttemptTimer)
+            .interceptor(AttemptTimer {
+                pacer: Arc::clone(&pacer),
+            })
             .build();
         Self {
             client: Client::from_conf(conf),
+            pacer,
         }
     }
 }
 
 /// Times each attempt the SDK makes (a retried call counts each attempt, as Transfer
-/// sees it) from just before it is sent to its end, for `TransferLatency`.
+/// sees it) from just before it is sent to its end, for `TransferLatency`, and tells
+/// the pacer whether Transfer answered or throttled it.
 #[derive(Debug)]
-struct AttemptTimer;
+struct AttemptTimer {
+    pacer: Arc<Pacer>,
+}
 
 #[derive(Debug, Clone, Copy)]
 struct AttemptStart(std::time::Instant);
 
 impl aws_smithy_types::config_bag::Storable for AttemptStart {
     type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+/// Whether `response` is Transfer's `ThrottlingException`: HTTP 429 as modelled, or
+/// the 400 with `{"__type": "ThrottlingException"}` some operations answer.
+fn is_throttle(response: &aws_sdk_transfer::config::http::HttpResponse) -> bool {
+    let status = response.status().as_u16();
+    let named = |text: &[u8]| {
+        text.windows(b"ThrottlingException".len())
+            .any(|w| w == b"ThrottlingException")
+    };
+    status == 429
+        || (status == 400
+            && (response
+                .headers()
+                .get("x-amzn-errortype")
+                .is_some_and(|t| named(t.as_bytes()))
+                || response.body().bytes().is_some_and(named)))
 }
 
 impl aws_sdk_transfer::config::Intercept for AttemptTimer {
@@ -184,12 +219,20 @@ impl aws_sdk_transfer::config::Intercept for AttemptTimer {
 
     fn read_after_attempt(
         &self,
-        _: &aws_sdk_transfer::config::interceptors::FinalizerInterceptorContextRef<'_>,
+        ctx: &aws_sdk_transfer::config::interceptors::FinalizerInterceptorContextRef<'_>,
         _: &aws_sdk_transfer::config::RuntimeComponents,
         cfg: &mut aws_sdk_transfer::config::ConfigBag,
     ) -> Result<(), aws_sdk_transfer::error::BoxError> {
-        if let Some(start) = cfg.load::<AttemptStart>() {
-            crate::metrics::transfer_call(start.0.elapsed());
+        let Some(start) = cfg.load::<AttemptStart>() else {
+            return Ok(());
+        };
+        let elapsed = start.0.elapsed();
+        crate::metrics::transfer_call(elapsed);
+        // No response at all (a timeout, a dropped connection) tells nothing of the rate.
+        match ctx.response() {
+            Some(r) if is_throttle(r) => self.pacer.throttled(),
+            Some(_) => self.pacer.answered(elapsed),
+            None => {}
         }
         Ok(())
     }
@@ -339,10 +382,15 @@ fn sdk_posix(req: &UpdateRequest) -> Option<PosixProfile> {
 }
 
 impl Transfer for SdkTransfer {
+    fn pace(&self) -> Option<super::pace::Snapshot> {
+        Some(self.pacer.snapshot())
+    }
+
     async fn describe(&self, target: &Target) -> Result<Reply<LiveHome>, TransferError> {
         let server = &target.server;
         // DescribeUser/DescribeAccess do not model ThrottlingException; the SDK still
         // retries it, and `classify` reads it by code.
+        self.pacer.acquire().await;
         match &target.subject {
             Subject::User(user) => {
                 let out = self
@@ -379,6 +427,7 @@ impl Transfer for SdkTransfer {
         let role = req.settings.role.as_ref().map(|r| r.as_str().to_owned());
         let policy = req.settings.policy.as_ref().map(|p| p.as_str().to_owned());
         let server = req.target.server.as_str();
+        self.pacer.acquire().await;
         let request_id = match &req.target.subject {
             Subject::User(user) => self
                 .client
@@ -433,6 +482,7 @@ impl Transfer for SdkTransfer {
         &self,
         server: &ServerId,
     ) -> Result<Reply<ServerFacts>, TransferError> {
+        self.pacer.acquire().await;
         let out = self
             .client
             .describe_server()
@@ -483,6 +533,7 @@ impl Transfer for SdkTransfer {
                 ..LiveHome::default()
             },
         };
+        self.pacer.acquire().await;
         // One page of `$builder` (ListUsers or ListAccesses: other types, same shape).
         macro_rules! one_page {
             ($builder:expr, $op:literal, $items:ident, $name:ident) => {{
