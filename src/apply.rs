@@ -15,6 +15,7 @@ use crate::outcome::{ErrorBody, ErrorCode, Identity, Outcome, Rejection, Status}
 use crate::plan;
 use crate::queue::CommandQueue;
 use crate::servers::{self, ServerCache};
+use crate::transfer::pace::Pacer;
 use crate::transfer::{LiveHome, Reply, ServerFacts, StorageDomain, Transfer, TransferError};
 
 /// The function's dependencies: configuration and the Transfer port, built once per
@@ -28,11 +29,15 @@ pub struct Chroot<T> {
     pub folders: Option<Arc<dyn Folders>>,
     /// `COMMAND_QUEUE_URL`'s queue, where an audit's fixes go; `None`: fixed in place.
     pub queue: Option<Arc<dyn CommandQueue>>,
+    /// The pace of the audit's Transfer calls, learned once per execution environment
+    /// (`AUDIT_MAX_RPS` its cap).
+    pub pacer: Arc<Pacer>,
 }
 
 impl<T: Transfer> Chroot<T> {
     pub fn new(config: Config, transfer: T) -> Self {
         Self {
+            pacer: Arc::new(Pacer::new(config.audit_max_rps)),
             config: Arc::new(config),
             transfer,
             servers: ServerCache::new(),

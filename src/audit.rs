@@ -42,11 +42,6 @@ use crate::transfer::{HomeDirectoryType, IdentityProvider, Listed, Transfer};
 /// exact, and every finding has its log line).
 pub const MAX_FINDINGS: usize = 100;
 
-/// Kept free before the deadline when an audit stops to answer with a continuation: the
-/// longest a single item can take (a Describe and an Update, each bounded by the SDK's
-/// operation timeout) would not fit, so an item is only started with this much left.
-pub const ITEM_RESERVE: Duration = Duration::from_secs(2);
-
 /// A validated audit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Audit {
@@ -302,6 +297,8 @@ struct Run<'a> {
     queue: Option<&'a dyn CommandQueue>,
     /// Fix commands not yet sent (at most a batch).
     pending: Vec<String>,
+    /// Items in flight given up at the hard stop (looked at again by the continuation).
+    abandoned: usize,
 }
 
 impl Run<'_> {
@@ -330,7 +327,7 @@ impl Run<'_> {
         &mut self,
         target: &Target,
         finding: &Finding,
-        fix: Option<(&str, Option<ErrorBody>, Vec<String>)>,
+        fix: Option<(&'static str, Option<ErrorBody>, Vec<String>)>,
     ) {
         let class = finding.class();
         self.counts.count(class);
@@ -409,25 +406,67 @@ fn subject_of(kind: TargetKind, name: &str) -> Option<Subject> {
     }
 }
 
-/// Runs (or resumes) an audit until it is done or `deadline` is near.
+/// What an invocation may still do before its deadline, asked by the audit before it
+/// starts an item or a page, and while items are in flight.
+pub trait Budget: Send {
+    /// Whether work expected to take `need` may start now.
+    fn may_start(&mut self, need: Duration) -> bool;
+    /// When the items still in flight are given up (`None`: never), so the invocation
+    /// answers in time: an item given up is resumed by the continuation, from its start.
+    fn hard_stop(&self) -> Option<Instant>;
+}
+
+/// An invocation's budget: work must be over by `.0` (the answer's own reserve is
+/// already kept out of it, [`crate::invocation::Invocation::work_deadline`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(pub Instant);
+
+impl Budget for Deadline {
+    fn may_start(&mut self, need: Duration) -> bool {
+        Instant::now() + need <= self.0
+    }
+
+    fn hard_stop(&self) -> Option<Instant> {
+        Some(self.0)
+    }
+}
+
+/// Runs (or resumes) an audit until it is done or `deadline` (the end of the
+/// invocation's work time) is near.
 pub async fn run<T: Transfer>(
     chroot: &Chroot<T>,
     audit: &Audit,
     run_id: &str,
     deadline: Instant,
 ) -> AuditReport {
-    let stop_at = deadline.checked_sub(ITEM_RESERVE).unwrap_or(deadline);
-    run_until(chroot, audit, run_id, &mut || Instant::now() >= stop_at).await
+    run_until(chroot, audit, run_id, &mut Deadline(deadline)).await
 }
 
-/// [`run`], asking `stop` before each page and each item (after the first item of the
-/// invocation) whether to stop there.
+/// [`run`] within `budget`: the items of each page are looked at
+/// `AUDIT_CONCURRENCY` at a time and counted in the listing's order, so counts,
+/// findings and the cursor are those of one at a time. An invocation always looks at
+/// one item at least (a run moves on however short its invocations); past that, it
+/// starts an item or a page only while the budget allows what one is seen to take, and
+/// gives up the items in flight at the hard stop.
 pub async fn run_until<T: Transfer>(
     chroot: &Chroot<T>,
     audit: &Audit,
     run_id: &str,
-    stop: &mut (dyn FnMut() -> bool + Send),
+    budget: &mut dyn Budget,
 ) -> AuditReport {
+    let pacer = std::sync::Arc::clone(&chroot.pacer);
+    crate::transfer::pace::scope(pacer, pipeline(chroot, audit, run_id, budget)).await
+}
+
+async fn pipeline<T: Transfer>(
+    chroot: &Chroot<T>,
+    audit: &Audit,
+    run_id: &str,
+    budget: &mut dyn Budget,
+) -> AuditReport {
+    use futures::StreamExt;
+    use futures::stream::FuturesOrdered;
+
     let allowed = &chroot.config.guardrails.servers;
     let dry_run = audit.dry_run || chroot.config.dry_run;
     let mut run = Run {
@@ -441,7 +480,15 @@ pub async fn run_until<T: Transfer>(
         truncated: false,
         queue: chroot.queue.as_deref().filter(|_| audit.fix && !dry_run),
         pending: Vec::new(),
+        abandoned: 0,
     };
+    let look = Looking {
+        run_id: run.run_id.clone(),
+        dry_run,
+        fix: audit.fix,
+        queued: run.queue.is_some(),
+    };
+    let concurrency = chroot.config.audit_concurrency.max(1);
     let mut cursor = audit.resume.clone().unwrap_or(Cursor {
         run: run.run_id.clone(),
         server: 0,
@@ -449,8 +496,7 @@ pub async fn run_until<T: Transfer>(
         token: None,
         position: 0,
     });
-    // Every invocation looks at one item at least before it may stop, so a run always
-    // moves on, however short its invocations (the reserve is sized for one item).
+    let times = &chroot.pacer;
     let mut progressed = false;
 
     let failure = 'servers: loop {
@@ -476,25 +522,68 @@ pub async fn run_until<T: Transfer>(
         }
         let kind = cursor.kind.kind();
         loop {
-            if progressed && stop() {
+            if progressed && !budget.may_start(times.need()) {
                 return finish(chroot, run, Some(&cursor), allowed, None).await;
             }
-            let page = match chroot
-                .transfer
-                .list(server, kind, cursor.token.as_deref())
-                .await
-            {
+            let listing = chroot.transfer.list(server, kind, cursor.token.as_deref());
+            let listed = match (progressed, budget.hard_stop()) {
+                (true, Some(at)) => match tokio::time::timeout_at(at, listing).await {
+                    Ok(listed) => listed,
+                    Err(_) => return finish(chroot, run, Some(&cursor), allowed, None).await,
+                },
+                _ => listing.await,
+            };
+            let page = match listed {
                 Ok(p) => p.value,
                 Err(e) => break 'servers Some(ErrorBody::from(&e)),
             };
             let items = page.items.len();
-            for (i, listed) in page.items.into_iter().enumerate().skip(cursor.position) {
-                if progressed && stop() {
-                    cursor.position = i;
-                    return finish(chroot, run, Some(&cursor), allowed, None).await;
+            let mut todo = page.items.into_iter().enumerate().skip(cursor.position);
+            let mut inflight = FuturesOrdered::new();
+            let mut stopped;
+            loop {
+                // Asked again after each item: what items take is better known by then.
+                stopped = false;
+                while inflight.len() < concurrency {
+                    if (progressed || !inflight.is_empty()) && !budget.may_start(times.need()) {
+                        stopped = true;
+                        break;
+                    }
+                    let Some((i, listed)) = todo.next() else {
+                        break;
+                    };
+                    let look = &look;
+                    inflight.push_back(async move {
+                        let began = Instant::now();
+                        let (seen, called) = look.at(chroot, server, kind, listed).await;
+                        (i, seen, called.then(|| began.elapsed()))
+                    });
                 }
-                look_at(chroot, &mut run, server, kind, listed, dry_run).await;
+                let next = match (progressed, budget.hard_stop()) {
+                    (true, Some(at)) if !inflight.is_empty() => {
+                        match tokio::time::timeout_at(at, inflight.next()).await {
+                            Ok(next) => next,
+                            Err(_) => {
+                                // Given up: the cursor is at the first of them, which
+                                // the continuation looks at again (a reconcile reads
+                                // before it writes, so a write that landed is seen).
+                                run.abandoned = inflight.len();
+                                return finish(chroot, run, Some(&cursor), allowed, None).await;
+                            }
+                        }
+                    }
+                    _ => inflight.next().await,
+                };
+                let Some((i, seen, took)) = next else { break };
+                if let Some(took) = took {
+                    times.took(took);
+                }
+                run.absorb(server, seen).await;
                 progressed = true;
+                cursor.position = i + 1;
+            }
+            if stopped && cursor.position < items {
+                return finish(chroot, run, Some(&cursor), allowed, None).await;
             }
             cursor.position = 0;
             match page.next_token {
@@ -532,6 +621,7 @@ async fn finish<T: Transfer>(
         }
     }
     let c = &report.counts;
+    let pace = chroot.pacer.snapshot();
     tracing::info!(
         run = %report.run_id,
         status = %report.status,
@@ -544,6 +634,9 @@ async fn finish<T: Transfer>(
         failed = c.failed,
         complete = report.continuation.is_none(),
         continuation_queued = report.continuation_queued,
+        given_up = run.abandoned,
+        pace = pace.rate.map(f64::round),
+        throttled = pace.throttled,
         "audit"
     );
     report
@@ -559,87 +652,160 @@ fn next_server(c: &Cursor) -> Cursor {
     }
 }
 
-/// Classifies one listed target (describing it only when `LOGICAL`) and, when asked,
-/// fixes it if drifted: in place, as a [`reconcile`] (read now, write only if still
-/// drifted, from that read); with a queue, as a `Reconcile` command naming it.
-async fn look_at<T: Transfer>(
-    chroot: &Chroot<T>,
-    run: &mut Run<'_>,
-    server: &ServerId,
-    kind: TargetKind,
-    listed: Listed,
+/// What looking at one listed item found, to be counted in the listing's order.
+enum Seen {
+    /// Transfer holds a name its own model refuses: nothing to derive from.
+    Invalid(String),
+    /// Its read failed: not classified (counted `Failed`).
+    Unread { target: Target, error: String },
+    Classified {
+        target: Target,
+        finding: Finding,
+        /// What became of its fix (`Updated`, `Planned`, `Queued`, `Failed` and its
+        /// error, the fix's warnings), when one was attempted.
+        fix: Option<(&'static str, Option<ErrorBody>, Vec<String>)>,
+        /// A fix written (`true`) or failed (`false`) in place.
+        wrote: Option<bool>,
+        /// The `Reconcile` command queued for it.
+        command: Option<String>,
+    },
+}
+
+/// How the items of a run are looked at (what [`Looking::at`] needs of the run).
+struct Looking {
+    run_id: String,
     dry_run: bool,
-) {
-    let Some(subject) = subject_of(kind, &listed.name) else {
-        // Transfer holds a name its own model refuses: nothing to derive from.
-        run.counts.count(Class::NeedsAttention);
-        count_class(server, Class::NeedsAttention);
-        tracing::warn!(server = %server, name = %crate::outcome::echo(&listed.name), "audit: listed name is not valid");
-        return;
-    };
-    let target = Target::new(server.clone(), subject);
-    let exempt = drift::is_exempt(&target, &chroot.config);
-    let logical = listed.home.home_directory_type == Some(HomeDirectoryType::Logical);
-    // What the listing alone tells (a PATH home is all there is to know of it).
-    let listed_finding = (!logical).then(|| drift::classify(&target, &listed.home, &chroot.config));
-    let in_place = run.audit.fix && run.queue.is_none();
-    if in_place && !exempt && (logical || matches!(listed_finding, Some(Finding::Drifted { .. }))) {
-        // The listing may be seconds old when its item is fixed: a reconcile reads the
-        // target again and derives from that read, so a newer change is never undone.
-        let done = reconcile(chroot, &target, dry_run).await;
-        let outcome = done.outcome;
-        let finding = match (done.finding, listed_finding) {
-            (Some(fresh), _) => fresh,
-            (None, Some(listed)) => listed,
-            (None, None) => {
-                run.counts.failed += 1;
-                tracing::warn!(target_resource = %target, error = ?outcome.error, "audit: describe failed");
-                return;
-            }
+    fix: bool,
+    queued: bool,
+}
+
+impl Looking {
+    /// Classifies one listed target (describing it only when `LOGICAL`) and, when asked,
+    /// fixes it if drifted: in place, as a [`reconcile`] (read now, write only if still
+    /// drifted, from that read); with a queue, as a `Reconcile` command naming it. Also
+    /// says whether it called Transfer.
+    async fn at<T: Transfer>(
+        &self,
+        chroot: &Chroot<T>,
+        server: &ServerId,
+        kind: TargetKind,
+        listed: Listed,
+    ) -> (Seen, bool) {
+        let Some(subject) = subject_of(kind, &listed.name) else {
+            return (Seen::Invalid(listed.name), false);
         };
-        let attempted = matches!(finding, Finding::Drifted { .. });
-        match outcome.status {
-            Status::Updated => {
-                run.counts.fixed += 1;
-                count_fix(server, true);
-            }
-            Status::Failed => {
-                run.counts.failed += 1;
-                count_fix(server, false);
-            }
-            _ => {}
+        let target = Target::new(server.clone(), subject);
+        let exempt = drift::is_exempt(&target, &chroot.config);
+        let logical = listed.home.home_directory_type == Some(HomeDirectoryType::Logical);
+        // What the listing alone tells (a PATH home is all there is to know of it).
+        let listed_finding =
+            (!logical).then(|| drift::classify(&target, &listed.home, &chroot.config));
+        let in_place = self.fix && !self.queued;
+        if in_place
+            && !exempt
+            && (logical || matches!(listed_finding, Some(Finding::Drifted { .. })))
+        {
+            // The listing may be seconds old when its item is fixed: a reconcile reads
+            // the target again and derives from that read, so a newer change is never
+            // undone.
+            let done = reconcile(chroot, &target, self.dry_run).await;
+            let outcome = done.outcome;
+            let finding = match (done.finding, listed_finding) {
+                (Some(fresh), _) => fresh,
+                (None, Some(listed)) => listed,
+                (None, None) => {
+                    let error = format!("{:?}", outcome.error);
+                    return (Seen::Unread { target, error }, true);
+                }
+            };
+            let attempted = matches!(finding, Finding::Drifted { .. });
+            let wrote = match outcome.status {
+                Status::Updated => Some(true),
+                Status::Failed => Some(false),
+                _ => None,
+            };
+            let fix = attempted.then(|| (outcome.status.as_str(), outcome.error, outcome.warnings));
+            let seen = Seen::Classified {
+                target,
+                finding,
+                fix,
+                wrote,
+                command: None,
+            };
+            return (seen, true);
         }
-        run.record(
-            &target,
-            &finding,
-            attempted.then(|| (outcome.status.as_str(), outcome.error, outcome.warnings)),
-        );
-        return;
+        let (finding, called) = match listed_finding {
+            Some(finding) => (finding, false),
+            None if exempt => (Finding::Exempt, false),
+            None => match chroot.inspect(&target).await {
+                Ok(live) => (drift::classify(&target, &live.value, &chroot.config), true),
+                Err(e) => {
+                    let error = e.to_string();
+                    return (Seen::Unread { target, error }, true);
+                }
+            },
+        };
+        let seen = match (&finding, self.queued) {
+            // One reconcile per drifted target, applied by the SQS path like any
+            // command: it names the target, never a home, and is read afresh when
+            // consumed.
+            (Finding::Drifted { reason, .. }, true) => Seen::Classified {
+                command: Some(Reconcile::message(&target, &self.run_id, reason)),
+                target,
+                finding,
+                fix: Some(("Queued", None, Vec::new())),
+                wrote: None,
+            },
+            _ => Seen::Classified {
+                target,
+                finding,
+                fix: None,
+                wrote: None,
+                command: None,
+            },
+        };
+        (seen, called)
     }
-    let finding = match listed_finding {
-        Some(finding) => finding,
-        None if exempt => Finding::Exempt,
-        None => match chroot.inspect(&target).await {
-            Ok(live) => drift::classify(&target, &live.value, &chroot.config),
-            Err(e) => {
-                run.counts.failed += 1;
-                tracing::warn!(target_resource = %target, error = %e, "audit: describe failed");
-                return;
+}
+
+impl Run<'_> {
+    /// Counts what one item was seen to be, in the listing's order.
+    async fn absorb(&mut self, server: &ServerId, seen: Seen) {
+        match seen {
+            Seen::Invalid(name) => {
+                self.counts.count(Class::NeedsAttention);
+                count_class(server, Class::NeedsAttention);
+                tracing::warn!(server = %server, name = %crate::outcome::echo(&name), "audit: listed name is not valid");
             }
-        },
-    };
-    if let (Some(_), Finding::Drifted { reason, .. }) = (run.queue, &finding) {
-        // One reconcile per drifted target, applied by the SQS path like any command:
-        // it names the target, never a home, and is read afresh when consumed.
-        run.pending
-            .push(Reconcile::message(&target, &run.run_id, reason));
-        run.record(&target, &finding, Some(("Queued", None, Vec::new())));
-        if run.pending.len() >= BATCH {
-            run.flush().await;
+            Seen::Unread { target, error } => {
+                self.counts.failed += 1;
+                tracing::warn!(target_resource = %target, error = %error, "audit: describe failed");
+            }
+            Seen::Classified {
+                target,
+                finding,
+                fix,
+                wrote,
+                command,
+            } => {
+                match wrote {
+                    Some(true) => self.counts.fixed += 1,
+                    Some(false) => self.counts.failed += 1,
+                    None => {}
+                }
+                if let Some(written) = wrote {
+                    count_fix(server, written);
+                }
+                self.record(&target, &finding, fix);
+                if let Some(command) = command {
+                    self.pending.push(command);
+                    if self.pending.len() >= BATCH {
+                        self.flush().await;
+                    }
+                }
+            }
         }
-        return;
     }
-    run.record(&target, &finding, None);
 }
 
 /// The invocation's metrics: one target of `class` on `server`.
@@ -895,14 +1061,8 @@ mod tests {
         let mut parts = 0;
         loop {
             let a = audit(&c, event.clone()).unwrap();
-            // Time for one page check and one item, then the deadline: the smallest
-            // step an invocation can make.
-            let mut asked = 0;
-            let mut stop = || {
-                asked += 1;
-                asked > 2
-            };
-            let r = run_until(&c, &a, "run-2", &mut stop).await;
+            // Time for the first item and one more, then the deadline.
+            let r = run_until(&c, &a, "run-2", &mut Steps(1)).await;
             total.chrooted += r.counts.chrooted;
             total.drifted += r.counts.drifted;
             total.needs_attention += r.counts.needs_attention;
@@ -945,6 +1105,21 @@ mod tests {
             assert_eq!(refused.error.fields[0].field, "Continuation", "{bad}");
         }
         assert!(audit(&c, json!({"Action": "Audit", "Continuation": good})).is_ok());
+    }
+
+    /// A budget of `n` starts after the first item (which always runs), never a hard stop.
+    struct Steps(usize);
+
+    impl Budget for Steps {
+        fn may_start(&mut self, _: Duration) -> bool {
+            let more = self.0 > 0;
+            self.0 = self.0.saturating_sub(1);
+            more
+        }
+
+        fn hard_stop(&self) -> Option<Instant> {
+            None
+        }
     }
 
     fn cursor_with_position(c: &Cursor, position: usize) -> Cursor {

@@ -9,7 +9,6 @@ use transfer_chroot::folders::s3::SdkFolders;
 use transfer_chroot::metrics::Emitter;
 use transfer_chroot::queue::sqs::SdkQueue;
 use transfer_chroot::sources::cloudformation::Responder;
-use transfer_chroot::transfer::pace::Pacer;
 use transfer_chroot::transfer::sdk::{self, SdkTransfer};
 use transfer_chroot::{App, Config, telemetry};
 
@@ -32,11 +31,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = loader.load().await;
     let check_folders = config.check_home_folders;
     let queue_url = config.command_queue_url.clone();
-    // One pacer for every Transfer call of the environment (AUDIT_MAX_RPS its cap).
-    let pacer = Pacer::new(config.audit_max_rps);
     let mut app = App::new(
         config,
-        SdkTransfer::paced(aws_sdk_transfer::Client::new(&sdk), pacer),
+        SdkTransfer::new(aws_sdk_transfer::Client::new(&sdk)),
     )
     .with_metrics(Emitter::stdout());
     if let Some(context) = trust {

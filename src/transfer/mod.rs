@@ -338,9 +338,4 @@ pub trait Transfer: Send + Sync {
         kind: TargetKind,
         next_token: Option<&str>,
     ) -> impl Future<Output = Result<Reply<Page>, TransferError>> + Send;
-
-    /// How the requests are paced ([`pace`]), when they are.
-    fn pace(&self) -> Option<pace::Snapshot> {
-        None
-    }
 }

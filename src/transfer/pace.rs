@@ -1,5 +1,10 @@
-//! Client-side pacing of Transfer requests, shared by every call an execution
-//! environment makes (the audit's describes, reconciles and writes above all).
+//! Client-side pacing of Transfer requests: the audit's listings, describes,
+//! reconciles and writes share one [`Pacer`] per execution environment (kept in
+//! [`crate::apply::Chroot`], so a run's continuations start at the pace it learned).
+//! The audit runs inside [`scope`]; the Transfer adapter waits on [`acquire`] before
+//! each call and reports each attempt with [`answered`] or [`throttled`], which reach
+//! the pacer of the work in scope, and nothing outside one: an API request, an SQS
+//! record or a CloudTrail re-chroot makes a call or two and is never paced.
 //!
 //! Transfer meters its API with a token bucket per account and region: a sustained
 //! rate and a burst. A client that sends as fast as it can drains the burst and is then
@@ -13,7 +18,13 @@
 //! - **A throttle cuts** the rate to [`BETA`] of what Transfer was seen to *accept*
 //!   over the last [`WINDOW`] (the answered attempts, not the sent ones), at most once
 //!   per cool-down (twice the observed latency, at least [`MIN_COOLDOWN`]), so the
-//!   requests already in flight when the limit was hit do not cut it again.
+//!   requests already in flight when the limit was hit do not cut it again. One cut at
+//!   most halves the rate; a throttle with nothing answered to measure from (every
+//!   request throttled: not a rate Transfer is metering) halves it, but not below
+//!   [`BLIND_RATE`].
+//! - **After [`QUIET`] without a throttle** it stops pacing again (back to the cap, if
+//!   any): a throttle now and then, which no pace would have avoided, never leaves an
+//!   environment slow for good.
 //! - **Each answer probes upwards** by [`GROWTH`] requests a second (so about 2 % a
 //!   second at the rate it sends), while the rate is below twice what is accepted: a
 //!   pipeline bound by latency, not by the pacer, does not inflate it.
@@ -25,7 +36,8 @@
 //! against bursts of R, R/10 and 1.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -40,8 +52,38 @@ pub const GROWTH: f64 = 0.02;
 pub const MIN_COOLDOWN: Duration = Duration::from_millis(100);
 /// The rate is never cut below this (requests a second).
 pub const MIN_RATE: f64 = 1.0;
-/// The rate a throttle sets when nothing was answered yet to measure from.
-const BLIND_RATE: f64 = 20.0;
+/// The lowest rate a throttle with nothing answered to measure from cuts to.
+pub const BLIND_RATE: f64 = 20.0;
+/// Without a throttle for this long, pacing stops (down to the cap).
+pub const QUIET: Duration = Duration::from_secs(30);
+/// The shortest span the accepted rate is measured over (a burst is not a rate).
+const MIN_SPAN: Duration = Duration::from_millis(100);
+
+tokio::task_local! {
+    static CURRENT: Arc<Pacer>;
+}
+
+/// Runs `work` with every Transfer call in it paced by `pacer`.
+pub async fn scope<F: Future>(pacer: Arc<Pacer>, work: F) -> F::Output {
+    CURRENT.scope(pacer, work).await
+}
+
+/// Waits for the current pacer's send slot (at once outside a [`scope`]).
+pub async fn acquire() {
+    if let Ok(pacer) = CURRENT.try_with(Arc::clone) {
+        pacer.acquire().await;
+    }
+}
+
+/// An attempt of the work in scope was answered (anything but a throttle).
+pub fn answered(latency: Duration) {
+    let _ = CURRENT.try_with(|p| p.answered(latency));
+}
+
+/// An attempt of the work in scope was throttled.
+pub fn throttled() {
+    let _ = CURRENT.try_with(|p| p.throttled());
+}
 
 /// What the pacer knows, for logs and progress.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,10 +95,47 @@ pub struct Snapshot {
     pub throttled: u64,
 }
 
+/// What one item (its describe, or its reconcile's read and write, with their pacing
+/// waits and retries) is seen to take, estimated as TCP sizes its retransmission timer
+/// (RFC 6298: the smoothed mean plus four mean deviations): new items start only while
+/// one more could still finish before the hard stop. Before the first observation it
+/// is RFC 6298's initial second.
+#[derive(Debug, Clone, Copy, Default)]
+struct ItemTime {
+    srtt: Option<Duration>,
+    rttvar: Duration,
+}
+
+impl ItemTime {
+    const INITIAL: Duration = Duration::from_secs(1);
+    /// Scheduling noise: never plan on less.
+    const FLOOR: Duration = Duration::from_millis(50);
+
+    fn need(&self) -> Duration {
+        self.srtt
+            .map_or(Self::INITIAL, |s| (s + self.rttvar * 4).max(Self::FLOOR))
+    }
+
+    fn observe(&mut self, took: Duration) {
+        match self.srtt {
+            None => {
+                self.srtt = Some(took);
+                self.rttvar = took / 2;
+            }
+            Some(s) => {
+                self.rttvar = (self.rttvar * 3 + s.abs_diff(took)) / 4;
+                self.srtt = Some((s * 7 + took) / 8);
+            }
+        }
+    }
+}
+
 /// The shared pacer (see the module's documentation).
 #[derive(Debug)]
 pub struct Pacer {
     state: Mutex<State>,
+    /// What the audit's items take (kept across the invocations of an environment).
+    items: Mutex<ItemTime>,
 }
 
 #[derive(Debug)]
@@ -70,6 +149,7 @@ struct State {
     /// When the first answer came (the window's span until it is full).
     first_answer: Option<Instant>,
     last_cut: Option<Instant>,
+    last_throttle: Option<Instant>,
     /// Smoothed attempt latency (an EWMA, 1/8 per sample, as TCP's SRTT).
     latency: Option<Duration>,
     answered: u64,
@@ -94,11 +174,26 @@ impl Pacer {
                 answers: VecDeque::new(),
                 first_answer: None,
                 last_cut: None,
+                last_throttle: None,
                 latency: None,
                 answered: 0,
                 throttled: 0,
             }),
+            items: Mutex::new(ItemTime::default()),
         }
+    }
+
+    /// How long a new audit item may take: start it only with this much left.
+    pub fn need(&self) -> Duration {
+        self.items.lock().unwrap_or_else(|e| e.into_inner()).need()
+    }
+
+    /// An audit item that called Transfer took `took`.
+    pub fn took(&self, took: Duration) {
+        self.items
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .observe(took);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -144,6 +239,13 @@ impl Pacer {
 
 impl State {
     fn reserve(&mut self, now: Instant) -> Option<Instant> {
+        if self
+            .last_throttle
+            .is_some_and(|t| now.saturating_duration_since(t) >= QUIET)
+        {
+            self.rate = self.cap;
+            self.last_throttle = None;
+        }
         let rate = self.rate?;
         let slot = self.next.max(now);
         self.next = slot + Duration::from_secs_f64(1.0 / rate);
@@ -164,9 +266,7 @@ impl State {
     fn accepted(&mut self, now: Instant) -> Option<f64> {
         self.expire(now);
         let first = self.first_answer?;
-        let span = now
-            .saturating_duration_since(first)
-            .clamp(Duration::from_millis(10), WINDOW);
+        let span = now.saturating_duration_since(first).clamp(MIN_SPAN, WINDOW);
         Some(self.answers.len() as f64 / span.as_secs_f64())
     }
 
@@ -190,6 +290,7 @@ impl State {
     /// Cuts the rate unless a cut is cooling down: (from, to, accepted) when it did.
     fn throttled(&mut self, now: Instant) -> Option<(Option<f64>, f64, f64)> {
         self.throttled += 1;
+        self.last_throttle = Some(now);
         let cooldown = self
             .latency
             .map_or(MIN_COOLDOWN, |l| (l * 2).max(MIN_COOLDOWN));
@@ -200,13 +301,13 @@ impl State {
             return None;
         }
         let accepted = self.accepted(now).filter(|a| *a > 0.0);
-        let base = match (self.rate, accepted) {
-            (Some(rate), Some(a)) => rate.min(a),
-            (None, Some(a)) => a,
-            (Some(rate), None) => rate / 2.0,
+        let to = match (self.rate, accepted) {
+            (Some(rate), Some(a)) => (rate.min(a) * BETA).max(rate / 2.0),
+            (None, Some(a)) => a * BETA,
+            (Some(rate), None) => (rate / 2.0).max(BLIND_RATE.min(rate)),
             (None, None) => BLIND_RATE,
         };
-        let mut to = (base * BETA).max(MIN_RATE);
+        let mut to = to.max(MIN_RATE);
         if let Some(cap) = self.cap {
             to = to.min(cap);
         }
@@ -311,7 +412,7 @@ mod tests {
         let slots: Vec<Instant> = (0..51).map(|_| s.reserve(t).unwrap_or(t)).collect();
         assert_eq!(slots[50] - t, Duration::from_secs(1), "51 requests: 1 s");
         let mut now = t;
-        answers(&mut s, &mut now, 10_000, ms(1), ms(1));
+        answers(&mut s, &mut now, 10_000, ms(20), ms(1));
         assert_eq!(s.rate, Some(50.0));
         s.throttled(now);
         assert!(s.rate.unwrap() <= 50.0 * BETA);
@@ -322,10 +423,37 @@ mod tests {
         let t = Instant::now();
         let mut s = state(None);
         s.throttled(t);
-        assert_eq!(s.rate, Some(BLIND_RATE * BETA));
+        assert_eq!(s.rate, Some(BLIND_RATE));
+        // Throttled again and again with nothing answered: halved, not below BLIND_RATE.
+        s.rate = Some(400.0);
+        s.throttled(t + MIN_COOLDOWN);
+        assert_eq!(s.rate, Some(200.0));
+        for i in 2..20 {
+            s.throttled(t + MIN_COOLDOWN * i);
+        }
+        assert_eq!(s.rate, Some(BLIND_RATE));
         let mut capped = state(Some(0.5));
         capped.throttled(t);
         assert!(capped.rate.unwrap() <= 0.5, "the cap wins");
+    }
+
+    #[test]
+    fn one_cut_at_most_halves_and_quiet_ends_pacing() {
+        let mut s = state(None);
+        let mut t = Instant::now();
+        answers(&mut s, &mut t, 1000, ms(1), ms(1));
+        s.throttled(t);
+        let first = s.rate.unwrap();
+        // Transfer now accepts a tenth as much: the next cut halves, not more.
+        answers(&mut s, &mut t, 100, ms(10), ms(1));
+        let before = s.rate.unwrap();
+        assert!(before >= first, "probed up meanwhile");
+        s.throttled(t);
+        assert_eq!(s.rate.unwrap(), before / 2.0);
+        s.reserve(t + QUIET - ms(1));
+        assert!(s.rate.is_some(), "still pacing");
+        assert_eq!(s.reserve(t + QUIET * 2), None, "quiet: unpaced");
+        assert_eq!(s.rate, None);
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! imports SDK types; retries (throttling, 5xx, timeouts) are the SDK's own, with its
 //! standard exponential backoff and jitter, configured by the usual AWS settings.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_transfer::Client;
@@ -15,7 +14,7 @@ use aws_sdk_transfer::types::{
 };
 use aws_smithy_http_client::tls::TlsContext;
 
-use super::pace::Pacer;
+use super::pace;
 use super::{
     HomeDirectoryType, IdentityProvider, LIST_PAGE_SIZE, Listed, LiveHome, LivePosix, Mapping,
     MappingType, Page, Reply, ServerFacts, StorageDomain, Subject, Transfer, TransferError,
@@ -139,43 +138,30 @@ pub fn http_client(context: TlsContext) -> aws_sdk_transfer::config::SharedHttpC
 #[derive(Debug, Clone)]
 pub struct SdkTransfer {
     client: Client,
-    pacer: Arc<Pacer>,
 }
 
 impl SdkTransfer {
-    /// The adapter around `client`, unpaced until Transfer throttles it
-    /// ([`SdkTransfer::paced`]).
-    pub fn new(client: Client) -> Self {
-        Self::paced(client, Pacer::new(None))
-    }
-
     /// The adapter around `client`, which it rebuilds with the attempt timer
-    /// ([`AttemptTimer`]): every attempt's latency reaches the invocation's metrics and,
-    /// with whether it was throttled, `pacer`, which every call waits on before it is
-    /// sent ([`super::pace`]).
-    pub fn paced(client: Client, pacer: Pacer) -> Self {
-        let pacer = Arc::new(pacer);
+    /// ([`AttemptTimer`]): every attempt's latency reaches the invocation's metrics
+    /// and, with whether it was throttled, the pacer of the work it is part of, if any
+    /// ([`super::pace`]: the audit's calls), which each call also waits on first.
+    pub fn new(client: Client) -> Self {
         let conf = client
             .config()
             .to_builder()
-            .interceptor(AttemptTimer {
-                pacer: Arc::clone(&pacer),
-            })
+            .interceptor(AttemptTimer)
             .build();
         Self {
             client: Client::from_conf(conf),
-            pacer,
         }
     }
 }
 
 /// Times each attempt the SDK makes (a retried call counts each attempt, as Transfer
 /// sees it) from just before it is sent to its end, for `TransferLatency`, and tells
-/// the pacer whether Transfer answered or throttled it.
+/// the current pacer whether Transfer answered or throttled it.
 #[derive(Debug)]
-struct AttemptTimer {
-    pacer: Arc<Pacer>,
-}
+struct AttemptTimer;
 
 #[derive(Debug, Clone, Copy)]
 struct AttemptStart(std::time::Instant);
@@ -230,8 +216,8 @@ impl aws_sdk_transfer::config::Intercept for AttemptTimer {
         crate::metrics::transfer_call(elapsed);
         // No response at all (a timeout, a dropped connection) tells nothing of the rate.
         match ctx.response() {
-            Some(r) if is_throttle(r) => self.pacer.throttled(),
-            Some(_) => self.pacer.answered(elapsed),
+            Some(r) if is_throttle(r) => pace::throttled(),
+            Some(_) => pace::answered(elapsed),
             None => {}
         }
         Ok(())
@@ -382,15 +368,11 @@ fn sdk_posix(req: &UpdateRequest) -> Option<PosixProfile> {
 }
 
 impl Transfer for SdkTransfer {
-    fn pace(&self) -> Option<super::pace::Snapshot> {
-        Some(self.pacer.snapshot())
-    }
-
     async fn describe(&self, target: &Target) -> Result<Reply<LiveHome>, TransferError> {
         let server = &target.server;
         // DescribeUser/DescribeAccess do not model ThrottlingException; the SDK still
         // retries it, and `classify` reads it by code.
-        self.pacer.acquire().await;
+        pace::acquire().await;
         match &target.subject {
             Subject::User(user) => {
                 let out = self
@@ -427,7 +409,7 @@ impl Transfer for SdkTransfer {
         let role = req.settings.role.as_ref().map(|r| r.as_str().to_owned());
         let policy = req.settings.policy.as_ref().map(|p| p.as_str().to_owned());
         let server = req.target.server.as_str();
-        self.pacer.acquire().await;
+        pace::acquire().await;
         let request_id = match &req.target.subject {
             Subject::User(user) => self
                 .client
@@ -482,7 +464,7 @@ impl Transfer for SdkTransfer {
         &self,
         server: &ServerId,
     ) -> Result<Reply<ServerFacts>, TransferError> {
-        self.pacer.acquire().await;
+        pace::acquire().await;
         let out = self
             .client
             .describe_server()
@@ -533,7 +515,7 @@ impl Transfer for SdkTransfer {
                 ..LiveHome::default()
             },
         };
-        self.pacer.acquire().await;
+        pace::acquire().await;
         // One page of `$builder` (ListUsers or ListAccesses: other types, same shape).
         macro_rules! one_page {
             ($builder:expr, $op:literal, $items:ident, $name:ident) => {{

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use transfer_chroot::audit::{AuditReport, Counts};
-use transfer_standin::GenerateUsers;
+use transfer_standin::{Fault, FaultRule, GenerateUsers};
 
 use crate::common::moto::{in_queue, moto_queue, moto_queue_with_dlq, receive, receive_all};
 use crate::common::*;
@@ -134,24 +134,50 @@ async fn dry_run_writes_nothing() {
     assert_eq!(t.writes(), 0);
 }
 
-#[tokio::test]
-async fn a_deadline_mid_fleet_yields_continuations_that_complete_the_run_exactly() {
-    let t = big_fleet(&[]).await;
-    let whole = audit(&t, json!({"Action": "Audit"}), Duration::from_secs(60))
-        .await
-        .counts;
-    // Each invocation gets about 0.3 s of auditing: the answer reserve and the
-    // per-item reserve leave that much of 2.8 s.
-    let mut event = json!({"Action": "Audit"});
+/// Adds `count` users named `prefix` + a number to the first server.
+fn generate(t: &TestApp, prefix: &str, count: usize, kind: &str, home: &str) {
+    t.standin
+        .generate_users(
+            SERVER,
+            &GenerateUsers {
+                count,
+                prefix: prefix.to_owned(),
+                start: 1,
+                home_directory_type: kind.to_owned(),
+                home_directory: home.to_owned(),
+                role: "arn:aws:iam::111122223333:role/sftp-user".to_owned(),
+            },
+        )
+        .expect("generated");
+}
+
+fn add(sum: &mut Counts, c: &Counts) {
+    sum.chrooted += c.chrooted;
+    sum.drifted += c.drifted;
+    sum.needs_attention += c.needs_attention;
+    sum.exempt += c.exempt;
+    sum.fixed += c.fixed;
+    sum.failed += c.failed;
+}
+
+/// Follows `event`'s continuations with invocations of `budget` each, checking each
+/// is answered within it and moves the run on: the summed counts and the number of
+/// invocations.
+async fn run_in_parts(t: &TestApp, mut event: Value, budget: Duration) -> (Counts, usize) {
     let mut sum = Counts::default();
     let mut invocations = 0;
     let mut run_ids = std::collections::BTreeSet::new();
     loop {
-        let r = audit(&t, event.clone(), Duration::from_millis(2_800)).await;
-        sum.chrooted += r.counts.chrooted;
-        sum.drifted += r.counts.drifted;
-        sum.needs_attention += r.counts.needs_attention;
-        sum.exempt += r.counts.exempt;
+        let began = std::time::Instant::now();
+        let r = audit(t, event.clone(), budget).await;
+        assert!(
+            began.elapsed() < budget,
+            "answered in {:?}",
+            began.elapsed()
+        );
+        assert_eq!(r.status, "Audited", "{r:#?}");
+        assert!(r.counts.seen() > 0, "invocation {invocations} moved on");
+        add(&mut sum, &r.counts);
         run_ids.insert(r.run_id.clone());
         invocations += 1;
         assert!(invocations < 500, "the run ends");
@@ -160,12 +186,114 @@ async fn a_deadline_mid_fleet_yields_continuations_that_complete_the_run_exactly
             None => break,
         }
     }
+    assert_eq!(run_ids.len(), 1, "one run");
+    (sum, invocations)
+}
+
+#[tokio::test]
+async fn a_deadline_mid_fleet_yields_continuations_that_complete_the_run_exactly() {
+    let t = big_fleet(&[]).await;
+    let whole = audit(&t, json!({"Action": "Audit"}), Duration::from_secs(60))
+        .await
+        .counts;
+    // 20 ms a call: the 900 describes take about 2.3 s eight at a time, and each
+    // invocation has 1.5 s, 1 s of it for work after the answer's reserve.
+    t.standin.set_latency(Duration::from_millis(20));
+    let (sum, invocations) =
+        run_in_parts(&t, json!({"Action": "Audit"}), Duration::from_millis(1_500)).await;
     assert!(
         invocations > 1,
         "the fleet did not fit one short invocation"
     );
     assert_eq!(sum, whole, "nothing counted twice or skipped");
-    assert_eq!(run_ids.len(), 1, "one run");
+}
+
+#[tokio::test]
+async fn items_in_flight_at_the_hard_stop_are_given_up_and_looked_at_again() {
+    let t = spawn_app().await;
+    generate(&t, "logical", 40, "LOGICAL", "/acme-sftp/home/${UserName}");
+    let whole = audit(&t, json!({"Action": "Audit"}), Duration::from_secs(60))
+        .await
+        .counts;
+    // One describe answers after 1.5 s, once: the invocation's work ends at 1 s, with
+    // it and the items after it (done or not) in flight. They are given up, answered
+    // before the deadline, and the continuation looks at them again.
+    t.standin.clear_requests();
+    t.standin.add_fault(
+        FaultRule::new(Fault::DelayMs(1_500), 1)
+            .on("DescribeUser")
+            .for_subject("logical20"),
+    );
+    let (sum, invocations) =
+        run_in_parts(&t, json!({"Action": "Audit"}), Duration::from_millis(1_500)).await;
+    assert!(invocations > 1);
+    assert_eq!(sum, whole, "each target counted once");
+    // The stand-in logs a request when it answers: the one given up never was.
+    let answered = t.standin.requests();
+    assert!(
+        t.standin.arrivals() as usize > answered.len(),
+        "a request was given up in flight"
+    );
+    let logical20 = answered
+        .iter()
+        .filter(|r| r.body["UserName"] == "logical20")
+        .count();
+    assert_eq!(
+        logical20, 1,
+        "looked at again, and answered, by the continuation"
+    );
+}
+
+#[tokio::test]
+async fn concurrency_never_exceeds_audit_concurrency_and_results_keep_the_listing_order() {
+    let t = spawn_app_with(&[("AUDIT_CONCURRENCY", "4")]).await;
+    // Chrooted users and LOGICAL ones below no root interleaved in name order: all
+    // described, the latter findings.
+    generate(&t, "u", 150, "LOGICAL", "/acme-sftp/home/${UserName}");
+    generate(&t, "v", 150, "LOGICAL", "/elsewhere/${UserName}");
+    t.standin.set_latency(Duration::from_millis(20));
+    let r = audit(
+        &t,
+        json!({"Action": "Audit", "Fix": true}),
+        Duration::from_secs(60),
+    )
+    .await;
+    let peak = t.standin.peak_concurrency();
+    assert_eq!(peak, 4, "AUDIT_CONCURRENCY requests at once, no more");
+    assert!(r.continuation.is_none());
+    assert_eq!(r.counts.needs_attention, DEMO.needs_attention + 150);
+    assert_eq!(r.counts.fixed, DEMO.drifted);
+
+    // Under a rate limit too (throttles retried, the pace cut): never more.
+    generate(&t, "w", 300, "LOGICAL", "/acme-sftp/home/${UserName}");
+    t.standin.set_latency(Duration::from_millis(5));
+    t.standin.set_rate_limit("*", 150.0, 15);
+    t.standin.clear_requests();
+    let limited = audit(&t, json!({"Action": "Audit"}), Duration::from_secs(60)).await;
+    let peak = t.standin.peak_concurrency();
+    assert!((2..=4).contains(&peak), "{peak} requests at once");
+    assert!(
+        t.standin.requests().iter().any(|r| r.throttled),
+        "the limit was reached"
+    );
+    assert_eq!(
+        limited.counts.seen() + limited.counts.failed,
+        150 + 150 + 300 + DEMO.seen()
+    );
+
+    // The same audit one at a time: the same findings in the same order.
+    let one = spawn_app_with(&[("AUDIT_CONCURRENCY", "1")]).await;
+    generate(&one, "u", 150, "LOGICAL", "/acme-sftp/home/${UserName}");
+    generate(&one, "v", 150, "LOGICAL", "/elsewhere/${UserName}");
+    let sequential = audit(
+        &one,
+        json!({"Action": "Audit", "Fix": true}),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(one.standin.peak_concurrency(), 1);
+    assert_eq!(sequential.counts, r.counts);
+    assert_eq!(sequential.findings, r.findings);
 }
 
 #[tokio::test]
@@ -245,13 +373,16 @@ async fn with_a_queue_fixes_and_continuations_go_through_sqs_and_the_fleet_conve
     t.app.chroot.queue = Some(std::sync::Arc::new(
         transfer_chroot::queue::sqs::SdkQueue::new(sqs.clone(), url.clone()),
     ));
-    // A short first invocation: it queues what it fixed and its own continuation.
+    // A short first invocation (0.5 s of work, 50 ms a call: the 100 describes do not
+    // fit): it queues what it fixed and its own continuation.
+    t.standin.set_latency(Duration::from_millis(50));
     let first = audit(
         &t,
         json!({"Action": "Audit", "Fix": true}),
-        Duration::from_millis(2_800),
+        Duration::from_millis(1_000),
     )
     .await;
+    t.standin.set_latency(Duration::ZERO);
     assert!(
         first.continuation.is_some() && first.continuation_queued,
         "{first:?}"

@@ -488,6 +488,8 @@ fn every_configuration_variable_is_wired_from_a_parameter_or_the_templates_queue
         "DEFAULT_SERVER_ID",
         "DRY_RUN",
         "SQS_MAX_CONCURRENCY",
+        "AUDIT_CONCURRENCY",
+        "AUDIT_MAX_RPS",
         "EXEMPT_USERS",
         "CHECK_HOME_FOLDERS",
         "CREATE_HOME_FOLDERS",
