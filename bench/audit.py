@@ -44,7 +44,21 @@ SERVER = "s-0123456789abcdef0"
 ROOT = "/acme-sftp/home"
 
 
-def fleet(n):
+def logical_fleet(n):
+    """n LOGICAL users chrooted below the root: one DescribeUser each, nothing to write
+    (the latency-bound case: what a target costs is one call's round trip)."""
+    seed = {"Servers": [{"ServerId": SERVER, "DirectoryListingOptimization": "ENABLED",
+                         "GenerateUsers": [{"Count": n, "Prefix": "chroot", "HomeDirectoryType": "LOGICAL",
+                                            "HomeDirectory": ROOT + "/${UserName}"}]}]}
+    expected = {"Drifted": 0, "Chrooted": n, "NeedsAttention": 0, "Exempt": 0}
+    pages = -(-n // 1000)
+    needed = {"ListUsers": pages, "DescribeUser": n, "UpdateUser": 0}
+    return seed, [], expected, needed, dict(needed)
+
+
+def fleet(n, kind="mixed"):
+    if kind == "logical":
+        return logical_fleet(n)
     exempt = max(1, n // 1000)
     drift = n // 2
     chrooted = n * 3 // 10
@@ -71,7 +85,7 @@ def fleet(n):
     return seed, exempt_names, expected, needed, reference
 
 
-def environment(exempt_names):
+def environment(exempt_names, concurrency=None, max_rps=None):
     env = dict(os.environ)
     env.update({
         "ALLOWED_SERVER_IDS": SERVER, "HOME_ROOTS": ROOT,
@@ -80,8 +94,13 @@ def environment(exempt_names):
         # As template.yaml sets them.
         "AWS_MAX_ATTEMPTS": "3", "AWS_RETRY_MODE": "standard",
     })
-    for k in ("COMMAND_QUEUE_URL", "GROUP_PROFILES", "DEFAULT_SERVER_ID", "ALLOWED_ROLE_ARNS"):
+    for k in ("COMMAND_QUEUE_URL", "GROUP_PROFILES", "DEFAULT_SERVER_ID", "ALLOWED_ROLE_ARNS",
+              "AUDIT_CONCURRENCY", "AUDIT_MAX_RPS"):
         env.pop(k, None)
+    if concurrency:
+        env["AUDIT_CONCURRENCY"] = str(concurrency)
+    if max_rps:
+        env["AUDIT_MAX_RPS"] = str(max_rps)
     return env
 
 
@@ -104,6 +123,10 @@ class Emulator:
         stop(self.proc)
 
 
+# Targets each invocation of the last run looked at.
+PER_INVOCATION = []
+
+
 def run_function(args, standin, env, log, fix, rss=False):
     """One audit run to completion: (report totals, invocations, seconds, VmHWM KiB,
     CPU seconds of the function process)."""
@@ -119,6 +142,8 @@ def run_function(args, standin, env, log, fix, rss=False):
         while event is not None:
             report = json.loads(api.call("POST", "/_emulator/invoke", json.dumps(event)))
             invocations += 1
+            c = report.get("Counts", {})
+            PER_INVOCATION.append(sum(c.get(k, 0) for k in ("Chrooted", "Drifted", "NeedsAttention", "Exempt")))
             if report.get("Status") != "Audited":
                 raise RuntimeError(f"audit failed: {json.dumps(report)[:2000]}")
             for k, v in report["Counts"].items():
@@ -142,15 +167,30 @@ def tally(standin):
     return {"Requests": len(requests), "ByOperation": ops, "Throttled": throttled}
 
 
+def burst_of(args):
+    """The bucket's size: "R", "R/10" or a number of requests."""
+    b = str(args.burst).strip()
+    if b == "R":
+        return int(args.rate)
+    if b.startswith("R/"):
+        return max(1, int(args.rate / float(b[2:])))
+    return max(1, int(b))
+
+
 def limited_standin(args, seed_path, log):
+    """A fresh stand-in with the case's latency on every call and, when --rate is set,
+    one token bucket for the whole API."""
     standin = StandIn(args.standin, seed_path, log)
-    standin.control("POST", "rate-limits",
-                    [{"Operation": "*", "RequestsPerSecond": args.rate, "Burst": int(args.rate)}])
+    standin.set_latency(args.latency_ms)
+    if args.rate > 0:
+        standin.control("POST", "rate-limits",
+                        [{"Operation": "*", "RequestsPerSecond": args.rate, "Burst": burst_of(args)}])
     return standin
 
 
 def left_drifted(args, standin, env, log):
-    """Lifts the limit and audits without Fix: what is left (counts)."""
+    """Lifts the limit and the latency and audits without Fix: what is left (counts)."""
+    standin.set_latency(0)
     standin.control("POST", "rate-limits", [])
     totals = run_function(args, standin, env, log, fix=False)[0]
     return totals
@@ -168,34 +208,52 @@ def main():
     p.add_argument("--reference", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--skip-reference", action="store_true")
+    p.add_argument("--burst", default="R", help='the bucket: "R", "R/10" or a number')
+    p.add_argument("--latency-ms", type=int, default=0, help="added to every Transfer call")
+    p.add_argument("--fleet", choices=["mixed", "logical"], default="mixed")
+    p.add_argument("--concurrency", type=int, default=None, help="AUDIT_CONCURRENCY (default: the function's)")
+    p.add_argument("--max-rps", type=float, default=None, help="AUDIT_MAX_RPS")
+    p.add_argument("--threads", type=int, default=1, help="the boto3 reference's worker threads")
+    p.add_argument("--skip-small", action="store_true", help="no 100-user RSS run")
+    p.add_argument("--case", default="audit", help="the result's file name: OUT/<case>.json")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    log = open(os.path.join(args.out, "audit.log"), "w")
-    result = {"users": args.users, "rate": args.rate, "deadline_ms": args.deadline_ms}
+    log = open(os.path.join(args.out, f"{args.case}.log"), "w")
+    result = {"users": args.users, "rate": args.rate, "deadline_ms": args.deadline_ms,
+              "burst": burst_of(args) if args.rate > 0 else None, "burst_spec": args.burst,
+              "latency_ms": args.latency_ms, "fleet": args.fleet, "concurrency": args.concurrency,
+              "max_rps": args.max_rps, "threads": args.threads, "case": args.case}
 
-    seed, exempt, expected, needed, reference = fleet(args.users)
-    seed_path = os.path.join(args.out, f"seed-audit-{args.users}.json")
+    seed, exempt, expected, needed, reference = fleet(args.users, args.fleet)
+    seed_path = os.path.join(args.out, f"seed-audit-{args.fleet}-{args.users}.json")
     json.dump(seed, open(seed_path, "w"))
-    env = environment(exempt)
+    env = environment(exempt, args.concurrency, args.max_rps)
     calls_needed = sum(needed.values()) + 1  # + DescribeServer, once per environment
     reference_needed = sum(reference.values())
     result.update(expected=expected, needed=needed, calls_needed=calls_needed,
-                  floor_seconds=calls_needed / args.rate,
-                  reference_needed=reference, reference_calls_needed=reference_needed,
-                  reference_floor_seconds=reference_needed / args.rate)
+                  reference_needed=reference, reference_calls_needed=reference_needed)
+    if args.rate > 0:
+        result.update(floor_seconds=calls_needed / args.rate,
+                      reference_floor_seconds=reference_needed / args.rate)
 
-    print(f"transfer-chroot: {args.users} users at {args.rate:g} requests/s", file=sys.stderr)
+    print(f"transfer-chroot [{args.case}]: {args.users} {args.fleet} users, rate {args.rate:g}/s "
+          f"burst {args.burst}, latency {args.latency_ms} ms", file=sys.stderr)
     standin = limited_standin(args, seed_path, log)
     try:
+        PER_INVOCATION.clear()
         totals, invocations, seconds, hwm, cpu = run_function(args, standin, env, log, fix=True, rss=True)
+        per_invocation = sorted(PER_INVOCATION)
         calls = tally(standin)
         standin.control("POST", "clear")
         left = left_drifted(args, standin, env, log)
     finally:
         standin.close()
-    save = lambda: json.dump(result, open(os.path.join(args.out, "audit.json"), "w"), indent=2)
+    path = os.path.join(args.out, f"{args.case}.json")
+    save = lambda: json.dump(result, open(path, "w"), indent=2)
     result["rust"] = {"counts": totals, "invocations": invocations, "seconds": seconds, "cpu_seconds": cpu,
-                      "peak_rss_kib": hwm, "calls": calls, "left": left}
+                      "peak_rss_kib": hwm, "calls": calls, "left": left,
+                      "targets_per_invocation": {"min": per_invocation[0],
+                                                 "median": per_invocation[len(per_invocation) // 2]}}
     save()
 
     if not args.skip_reference:
@@ -203,6 +261,7 @@ def main():
         standin = limited_standin(args, seed_path, log)
         try:
             env_py = dict(env, AWS_ENDPOINT_URL_TRANSFER=standin.endpoint)
+            env_py["REFERENCE_THREADS"] = str(args.threads)
             out = subprocess.run([args.python, args.reference, SERVER], env=env_py,
                                  stdout=subprocess.PIPE, stderr=log, text=True, check=True)
             ref = json.loads(out.stdout.strip().splitlines()[-1])
@@ -217,18 +276,19 @@ def main():
                             "calls": calls, "left": left}
         save()
 
-    # The same audit on 100 users: peak RSS against the large fleet's.
-    small_seed, small_exempt, _, _, _ = fleet(100)
-    small_path = os.path.join(args.out, "seed-audit-100.json")
-    json.dump(small_seed, open(small_path, "w"))
-    standin = StandIn(args.standin, small_path, log)
-    try:
-        totals, _, _, hwm, _ = run_function(args, standin, environment(small_exempt), log, fix=True, rss=True)
-    finally:
-        standin.close()
-    result["rust_100"] = {"counts": totals, "peak_rss_kib": hwm}
+    if not args.skip_small:
+        # The same audit on 100 users: peak RSS against the large fleet's.
+        small_seed, small_exempt, _, _, _ = fleet(100, args.fleet)
+        small_path = os.path.join(args.out, f"seed-audit-{args.fleet}-100.json")
+        json.dump(small_seed, open(small_path, "w"))
+        standin = StandIn(args.standin, small_path, log)
+        try:
+            small_env = environment(small_exempt, args.concurrency, args.max_rps)
+            totals, _, _, hwm, _ = run_function(args, standin, small_env, log, fix=True, rss=True)
+        finally:
+            standin.close()
+        result["rust_100"] = {"counts": totals, "peak_rss_kib": hwm}
 
-    path = os.path.join(args.out, "audit.json")
     json.dump(result, open(path, "w"), indent=2)
     print(json.dumps(result, indent=2))
 

@@ -10,7 +10,13 @@
 # one after the other against fresh stand-ins with the same mixed fleet and the same
 # API-wide rate limit; then what each left drifted, and the function's peak RSS at
 # 100 users. A benchmark, never a test: not part of scripts/test.sh. Knobs:
-# USERS (100000), RATE (400 requests/s, burst RATE), SKIP_REFERENCE=1, OUT (target/bench).
+# USERS (100000), RATE (400 requests/s; 0: no limit), BURST (R, R/10 or a number; R),
+# LATENCY_MS (added to every Transfer call; 0), FLEET (mixed, or logical: every user
+# LOGICAL and chrooted, one describe each), DEADLINE_MS (each invocation's; 40000),
+# CONCURRENCY (AUDIT_CONCURRENCY), MAX_RPS (AUDIT_MAX_RPS), THREADS (the boto3
+# reference's worker threads; 1), SKIP_REFERENCE=1, SKIP_SMALL=1 (no 100-user RSS
+# run), CASE (the result's name: OUT/<case>.json), OUT (target/bench).
+# bench/audit-matrix.sh runs the table of docs/PERFORMANCE.md "The audit's pipeline".
 # transfer-chroot reads each drifted user before writing it (a reconcile), so its calls
 # needed are 150,001 on the default fleet, the reference's 100,000: each has its own floor.
 set -euo pipefail
@@ -38,11 +44,21 @@ export AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256
 export PYTHONDONTWRITEBYTECODE=1
 unset AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_TRANSFER
 
+CASE=${CASE:-audit}
 EXTRA=()
 [ -n "${SKIP_REFERENCE:-}" ] && EXTRA+=(--skip-reference)
-python3 bench/audit.py --users "${USERS:-100000}" --rate "${RATE:-400}" \
+[ -n "${SKIP_SMALL:-}" ] && EXTRA+=(--skip-small)
+[ -n "${CONCURRENCY:-}" ] && EXTRA+=(--concurrency "$CONCURRENCY")
+[ -n "${MAX_RPS:-}" ] && EXTRA+=(--max-rps "$MAX_RPS")
+python3 bench/audit.py --users "${USERS:-100000}" --rate "${RATE:-400}" --burst "${BURST:-R}" \
+  --latency-ms "${LATENCY_MS:-0}" --fleet "${FLEET:-mixed}" --deadline-ms "${DEADLINE_MS:-40000}" \
+  --threads "${THREADS:-1}" --case "$CASE" \
   --function "$BIN/transfer-chroot" --standin "$BIN/transfer-standin" \
   --emulator "$BIN/lambda-runtime-api" \
   --python "$ROOT/.venv/bin/python" --reference "$ROOT/bench/reference/audit.py" \
-  --out "$OUT" "${EXTRA[@]}" >"$OUT/audit-result.txt"
-python3 bench/audit_report.py "$OUT/audit.json" | tee "$OUT/audit-report.md"
+  --out "$OUT" "${EXTRA[@]}" >"$OUT/$CASE-result.txt"
+if [ "$CASE" = audit ]; then
+  python3 bench/audit_report.py "$OUT/audit.json" | tee "$OUT/audit-report.md"
+else
+  python3 bench/audit_matrix_report.py "$OUT/$CASE.json"
+fi

@@ -35,7 +35,7 @@ use crate::input::{AuditInput, Given};
 use crate::metrics;
 use crate::outcome::{ErrorBody, ErrorCode, Rejection, Status};
 use crate::queue::{BATCH, CommandQueue};
-use crate::reconcile::{Reconcile, reconcile};
+use crate::reconcile::{Reconcile, WriteGate, reconcile_gated};
 use crate::transfer::{HomeDirectoryType, IdentityProvider, Listed, Transfer};
 
 /// Findings listed in one result; past it the result says `Truncated` (the counts stay
@@ -63,6 +63,10 @@ pub struct Cursor {
     pub token: Option<String>,
     /// The next item's position in that page.
     pub position: usize,
+    /// Positions past `position` already counted (items done while an earlier one was
+    /// given up at a hard stop): at most `AUDIT_CONCURRENCY` of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -414,7 +418,16 @@ pub trait Budget: Send {
     /// When the items still in flight are given up (`None`: never), so the invocation
     /// answers in time: an item given up is resumed by the continuation, from its start.
     fn hard_stop(&self) -> Option<Instant>;
+    /// How long the writes already started at the hard stop are waited for.
+    fn writes_until(&self) -> Option<Instant> {
+        self.hard_stop()
+    }
 }
+
+/// How far into the answer's reserve ([`crate::invocation::ANSWER_RESERVE`], 0.5 s) a
+/// write in flight at the hard stop is waited for, so what it did is counted: the rest
+/// is left for answering.
+pub const WRITE_GRACE: Duration = Duration::from_millis(300);
 
 /// An invocation's budget: work must be over by `.0` (the answer's own reserve is
 /// already kept out of it, [`crate::invocation::Invocation::work_deadline`]).
@@ -428,6 +441,10 @@ impl Budget for Deadline {
 
     fn hard_stop(&self) -> Option<Instant> {
         Some(self.0)
+    }
+
+    fn writes_until(&self) -> Option<Instant> {
+        Some(self.0 + WRITE_GRACE)
     }
 }
 
@@ -465,7 +482,8 @@ async fn pipeline<T: Transfer>(
     budget: &mut dyn Budget,
 ) -> AuditReport {
     use futures::StreamExt;
-    use futures::stream::FuturesOrdered;
+    use futures::stream::FuturesUnordered;
+    use std::collections::{BTreeMap, BTreeSet};
 
     let allowed = &chroot.config.guardrails.servers;
     let dry_run = audit.dry_run || chroot.config.dry_run;
@@ -495,6 +513,7 @@ async fn pipeline<T: Transfer>(
         kind: CursorKind::Users,
         token: None,
         position: 0,
+        skip: Vec::new(),
     });
     let times = &chroot.pacer;
     let mut progressed = false;
@@ -538,8 +557,23 @@ async fn pipeline<T: Transfer>(
                 Err(e) => break 'servers Some(ErrorBody::from(&e)),
             };
             let items = page.items.len();
-            let mut todo = page.items.into_iter().enumerate().skip(cursor.position);
-            let mut inflight = FuturesOrdered::new();
+            // Positions past the cursor that an earlier invocation already counted.
+            let skip: BTreeSet<usize> = std::mem::take(&mut cursor.skip)
+                .into_iter()
+                .filter(|i| *i >= cursor.position)
+                .collect();
+            let mut todo = page
+                .items
+                .into_iter()
+                .enumerate()
+                .skip(cursor.position)
+                .filter(|(i, _)| !skip.contains(i))
+                .peekable();
+            let gate = WriteGate::default();
+            let mut inflight = FuturesUnordered::new();
+            // Started and not yet counted; results waiting for an earlier one.
+            let mut pending: BTreeSet<usize> = BTreeSet::new();
+            let mut done: BTreeMap<usize, Seen> = BTreeMap::new();
             let mut stopped;
             loop {
                 // Asked again after each item: what items take is better known by then.
@@ -552,10 +586,11 @@ async fn pipeline<T: Transfer>(
                     let Some((i, listed)) = todo.next() else {
                         break;
                     };
-                    let look = &look;
-                    inflight.push_back(async move {
+                    pending.insert(i);
+                    let (look, gate) = (&look, &gate);
+                    inflight.push(async move {
                         let began = Instant::now();
-                        let (seen, called) = look.at(chroot, server, kind, listed).await;
+                        let (seen, called) = look.at(chroot, server, kind, listed, gate).await;
                         (i, seen, called.then(|| began.elapsed()))
                     });
                 }
@@ -564,10 +599,42 @@ async fn pipeline<T: Transfer>(
                         match tokio::time::timeout_at(at, inflight.next()).await {
                             Ok(next) => next,
                             Err(_) => {
-                                // Given up: the cursor is at the first of them, which
-                                // the continuation looks at again (a reconcile reads
-                                // before it writes, so a write that landed is seen).
-                                run.abandoned = inflight.len();
+                                // The hard stop: no write starts any more; the ones
+                                // started are waited for (a little into the answer's
+                                // reserve) and everything done is counted. The items
+                                // still reading are given up: the continuation starts
+                                // at the first of them and skips what was counted.
+                                gate.close();
+                                let until = budget.writes_until().unwrap_or(at);
+                                while gate.writing() > 0 {
+                                    match tokio::time::timeout_at(until, inflight.next()).await {
+                                        Ok(Some((i, Some(seen), _))) => {
+                                            done.insert(i, seen);
+                                        }
+                                        Ok(Some((_, None, _))) => {}
+                                        Ok(None) | Err(_) => break,
+                                    }
+                                }
+                                drop(inflight);
+                                let counted: Vec<usize> = done.keys().copied().collect();
+                                for (i, seen) in std::mem::take(&mut done) {
+                                    pending.remove(&i);
+                                    run.absorb(server, seen).await;
+                                }
+                                run.abandoned = pending.len();
+                                cursor.position = pending
+                                    .first()
+                                    .copied()
+                                    .or_else(|| todo.peek().map(|(i, _)| *i))
+                                    .unwrap_or(items);
+                                let position = cursor.position;
+                                cursor.skip = counted
+                                    .into_iter()
+                                    .chain(skip.iter().copied())
+                                    .filter(|i| *i > position)
+                                    .collect::<BTreeSet<_>>()
+                                    .into_iter()
+                                    .collect();
                                 return finish(chroot, run, Some(&cursor), allowed, None).await;
                             }
                         }
@@ -578,11 +645,25 @@ async fn pipeline<T: Transfer>(
                 if let Some(took) = took {
                     times.took(took);
                 }
-                run.absorb(server, seen).await;
-                progressed = true;
-                cursor.position = i + 1;
+                // The gate only closes at the hard stop: here every item has its result.
+                if let Some(seen) = seen {
+                    done.insert(i, seen);
+                }
+                // Counted in the listing's order.
+                while let Some(first) = pending.first().copied() {
+                    let Some(seen) = done.remove(&first) else {
+                        break;
+                    };
+                    pending.remove(&first);
+                    run.absorb(server, seen).await;
+                    progressed = true;
+                    cursor.position = first + 1;
+                }
             }
-            if stopped && cursor.position < items {
+            if stopped && let Some((next, _)) = todo.peek() {
+                cursor.position = *next;
+                let position = cursor.position;
+                cursor.skip = skip.into_iter().filter(|i| *i > position).collect();
                 return finish(chroot, run, Some(&cursor), allowed, None).await;
             }
             cursor.position = 0;
@@ -649,6 +730,7 @@ fn next_server(c: &Cursor) -> Cursor {
         kind: CursorKind::Users,
         token: None,
         position: 0,
+        skip: Vec::new(),
     }
 }
 
@@ -690,9 +772,10 @@ impl Looking {
         server: &ServerId,
         kind: TargetKind,
         listed: Listed,
-    ) -> (Seen, bool) {
+        gate: &WriteGate,
+    ) -> (Option<Seen>, bool) {
         let Some(subject) = subject_of(kind, &listed.name) else {
-            return (Seen::Invalid(listed.name), false);
+            return (Some(Seen::Invalid(listed.name)), false);
         };
         let target = Target::new(server.clone(), subject);
         let exempt = drift::is_exempt(&target, &chroot.config);
@@ -708,14 +791,17 @@ impl Looking {
             // The listing may be seconds old when its item is fixed: a reconcile reads
             // the target again and derives from that read, so a newer change is never
             // undone.
-            let done = reconcile(chroot, &target, self.dry_run).await;
+            let Some(done) = reconcile_gated(chroot, &target, self.dry_run, gate).await else {
+                // Drifted, and the hard stop came before its write: looked at again.
+                return (None, true);
+            };
             let outcome = done.outcome;
             let finding = match (done.finding, listed_finding) {
                 (Some(fresh), _) => fresh,
                 (None, Some(listed)) => listed,
                 (None, None) => {
                     let error = format!("{:?}", outcome.error);
-                    return (Seen::Unread { target, error }, true);
+                    return (Some(Seen::Unread { target, error }), true);
                 }
             };
             let attempted = matches!(finding, Finding::Drifted { .. });
@@ -732,7 +818,7 @@ impl Looking {
                 wrote,
                 command: None,
             };
-            return (seen, true);
+            return (Some(seen), true);
         }
         let (finding, called) = match listed_finding {
             Some(finding) => (finding, false),
@@ -741,7 +827,7 @@ impl Looking {
                 Ok(live) => (drift::classify(&target, &live.value, &chroot.config), true),
                 Err(e) => {
                     let error = e.to_string();
-                    return (Seen::Unread { target, error }, true);
+                    return (Some(Seen::Unread { target, error }), true);
                 }
             },
         };
@@ -764,7 +850,7 @@ impl Looking {
                 command: None,
             },
         };
-        (seen, called)
+        (Some(seen), called)
     }
 }
 
@@ -1088,6 +1174,7 @@ mod tests {
             kind: CursorKind::Users,
             token: Some("memory:2".into()),
             position: 1,
+            skip: vec![3],
         };
         let good = cursor.encode(allowed);
         assert_eq!(Cursor::decode(&good, allowed).unwrap(), cursor);

@@ -20,6 +20,8 @@
 //! reconcile's own read and its write (one `UpdateUser` call, milliseconds) can still
 //! be overwritten. docs/RELIABILITY.md measures that window under the chaos soak.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -28,7 +30,7 @@ use crate::config::Config;
 use crate::domain::{ExternalId, FieldError, ServerId, Subject, Target, UserName};
 use crate::drift::{self, Finding};
 use crate::input::{Given, ReconcileInput};
-use crate::outcome::{ErrorCode, Identity, Outcome, Rejection, Status};
+use crate::outcome::{ErrorBody, ErrorCode, Identity, Outcome, Rejection, Status};
 use crate::transfer::Transfer;
 
 /// The action name of a reconcile command.
@@ -171,6 +173,45 @@ impl Reconcile {
     }
 }
 
+/// Whether writes may still start: closed by the audit at its hard stop, so an item
+/// whose read is still in flight then is given up before it writes (and read again by
+/// the continuation), while the writes already started are waited for and counted.
+#[derive(Debug, Default)]
+pub struct WriteGate {
+    closed: AtomicBool,
+    writing: AtomicUsize,
+}
+
+/// A write in progress ([`WriteGate::enter`]); its end when dropped.
+#[derive(Debug)]
+pub struct Writing<'a>(&'a WriteGate);
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        self.0.writing.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl WriteGate {
+    /// A write may start: `None` once closed.
+    pub fn enter(&self) -> Option<Writing<'_>> {
+        if self.closed.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.writing.fetch_add(1, Ordering::SeqCst);
+        Some(Writing(self))
+    }
+
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    /// Writes started and not yet over.
+    pub fn writing(&self) -> usize {
+        self.writing.load(Ordering::SeqCst)
+    }
+}
+
 /// Reads `target` now, classifies that read, and chroots it only if it is still
 /// drifted, to the chroot that read derives. Exempt targets are not read.
 pub async fn reconcile<T: Transfer>(
@@ -178,22 +219,48 @@ pub async fn reconcile<T: Transfer>(
     target: &Target,
     dry_run: bool,
 ) -> Reconciled {
+    let open = WriteGate::default();
+    match reconcile_gated(chroot, target, dry_run, &open).await {
+        Some(done) => done,
+        None => never_given_up(target),
+    }
+}
+
+/// An open gate never gives up: kept total without a panic in the handler path.
+fn never_given_up(target: &Target) -> Reconciled {
+    Reconciled {
+        finding: None,
+        outcome: Outcome::failed(
+            Identity::of(target),
+            ErrorBody::new(ErrorCode::Internal, "the reconcile was given up"),
+        ),
+    }
+}
+
+/// [`reconcile`], writing only while `gate` is open: `None` when it was drifted but
+/// the gate had closed by then (nothing written).
+pub async fn reconcile_gated<T: Transfer>(
+    chroot: &Chroot<T>,
+    target: &Target,
+    dry_run: bool,
+    gate: &WriteGate,
+) -> Option<Reconciled> {
     let identity = Identity::of(target);
     if drift::is_exempt(target, &chroot.config) {
-        return Reconciled {
+        return Some(Reconciled {
             finding: Some(Finding::Exempt),
             outcome: Outcome::skipped(identity, "exempt (EXEMPT_USERS): left as it is"),
-        };
+        });
     }
     let live = match chroot.inspect(target).await {
         Ok(live) => live,
         Err(e) => {
             let mut outcome = Outcome::failed(identity, (&e).into());
             outcome.request_id = e.request_id.clone();
-            return Reconciled {
+            return Some(Reconciled {
                 finding: None,
                 outcome,
-            };
+            });
         }
     };
     let finding = drift::classify(target, &live.value, &chroot.config);
@@ -214,6 +281,7 @@ pub async fn reconcile<T: Transfer>(
             Some(command) => match chroot.fits_server(&command).await {
                 Err(refused) => *refused,
                 Ok(facts) => {
+                    let _writing = gate.enter()?;
                     let mut outcome = chroot.write(&command, live, &facts).await;
                     outcome.reason = Some(reason.clone());
                     outcome
@@ -221,10 +289,10 @@ pub async fn reconcile<T: Transfer>(
             },
         },
     };
-    Reconciled {
+    Some(Reconciled {
         finding: Some(finding),
         outcome,
-    }
+    })
 }
 
 /// A reconcile command: validated, then [`reconcile`]d before `deadline` (a retryable

@@ -245,6 +245,47 @@ async fn items_in_flight_at_the_hard_stop_are_given_up_and_looked_at_again() {
 }
 
 #[tokio::test]
+async fn with_fix_the_hard_stop_waits_for_writes_started_so_the_counts_stay_exact() {
+    let t = spawn_app().await;
+    generate(&t, "drift", 40, "PATH", "/acme-sftp/home/${UserName}");
+    // drift20's read answers after 1.5 s: at the hard stop (1 s) it is given up before
+    // its write; the items after it whose writes had started are waited for, counted,
+    // and skipped by the continuation, which reads drift20 again and fixes it.
+    t.standin.add_fault(
+        FaultRule::new(Fault::DelayMs(1_500), 1)
+            .on("DescribeUser")
+            .for_subject("drift20"),
+    );
+    // drift25's write, started about 0.1-0.2 s in, answers 0.9 s later: in flight at
+    // the hard stop, and waited for (up to 0.3 s past it).
+    t.standin.add_fault(
+        FaultRule::new(Fault::DelayMs(900), 1)
+            .on("UpdateUser")
+            .for_subject("drift25"),
+    );
+    t.standin.set_latency(Duration::from_millis(10));
+    let (sum, invocations) = run_in_parts(
+        &t,
+        json!({"Action": "Audit", "Fix": true}),
+        Duration::from_millis(1_500),
+    )
+    .await;
+    assert!(invocations > 1);
+    // The stand-in logs a request when it answers: only drift20's read never was.
+    assert_eq!(
+        t.standin.arrivals() as usize - t.standin.requests().len(),
+        1,
+        "one request given up"
+    );
+    assert_eq!(
+        (sum.drifted, sum.fixed, sum.chrooted, sum.failed),
+        (DEMO.drifted + 40, DEMO.drifted + 40, DEMO.chrooted, 0),
+        "each drifted target counted and fixed once: {sum:?}"
+    );
+    assert_eq!(t.writes() as u64, DEMO.drifted + 40, "each written once");
+}
+
+#[tokio::test]
 async fn concurrency_never_exceeds_audit_concurrency_and_results_keep_the_listing_order() {
     let t = spawn_app_with(&[("AUDIT_CONCURRENCY", "4")]).await;
     // Chrooted users and LOGICAL ones below no root interleaved in name order: all
