@@ -10,14 +10,20 @@
 //!   again when it is fixed and written only if that read is still drifted, from that
 //!   read (a `PATH` one's fix costs a read and a write); with a queue, the fix is a
 //!   `Reconcile` command naming the target, read afresh when it is consumed.
-//! - An audit that cannot finish before the deadline stops at an item boundary and
+//! - A page's items are looked at `AUDIT_CONCURRENCY` at a time and counted in the
+//!   listing's order; their Transfer calls share the environment's pace
+//!   ([`crate::transfer::pace`]).
+//! - An audit that cannot finish before the deadline stops starting items when one more
+//!   would not fit ([`Budget`]), gives up at the hard stop the items still reading (no
+//!   write starts past it; the writes started are waited for, [`WRITE_GRACE`]), and
 //!   answers a `Continuation`: itself an event (`{"Action": "Audit", ...,
 //!   "Continuation": "<cursor>"}`) that resumes exactly there. The cursor names the run,
-//!   the server, the kind, the page's token and the position in the page, and carries a
-//!   digest of its content and of the allowed servers, so that an edited cursor, or one
-//!   made for another deployment, is refused with a clear error rather than resuming
-//!   somewhere else. It is integrity, not secrecy: anyone who may invoke the function
-//!   may start an audit anyway, and the guardrails hold for every fix.
+//!   the server, the kind, the page's token, the position in the page and the
+//!   positions after it already counted, and carries a digest of its content and of
+//!   the allowed servers, so that an edited cursor, or one made for another
+//!   deployment, is refused with a clear error rather than resuming somewhere else. It
+//!   is integrity, not secrecy: anyone who may invoke the function may start an audit
+//!   anyway, and the guardrails hold for every fix.
 
 use std::time::Duration;
 

@@ -19,15 +19,16 @@
 //!   over the last [`WINDOW`] (the answered attempts, not the sent ones), at most once
 //!   per cool-down (twice the observed latency, at least [`MIN_COOLDOWN`]), so the
 //!   requests already in flight when the limit was hit do not cut it again. One cut at
-//!   most halves the rate; a throttle with nothing answered to measure from (every
-//!   request throttled: not a rate Transfer is metering) halves it, but not below
-//!   [`BLIND_RATE`].
+//!   most halves the rate; a throttle with too little answered to measure from halves
+//!   it, but not below [`BLIND_RATE`], and before pacing has started changes nothing
+//!   (the SDK retries it).
 //! - **After [`QUIET`] without a throttle** it stops pacing again (back to the cap, if
 //!   any): a throttle now and then, which no pace would have avoided, never leaves an
 //!   environment slow for good.
 //! - **Each answer probes upwards** by [`GROWTH`] requests a second (so about 2 % a
-//!   second at the rate it sends), while the rate is below twice what is accepted: a
-//!   pipeline bound by latency, not by the pacer, does not inflate it.
+//!   second at the rate it sends), one [`GROWTH`] more for each second without a
+//!   throttle (up to [`MAX_SPEEDUP`] times), while the rate is below twice what is
+//!   accepted: a pipeline bound by latency, not by the pacer, does not inflate it.
 //!
 //! A throttled request is retried by the SDK (its standard mode) outside the pacer; the
 //! pacer only sees that it happened ([`Pacer::throttled`], from the SDK client's
@@ -58,6 +59,11 @@ pub const BLIND_RATE: f64 = 20.0;
 pub const QUIET: Duration = Duration::from_secs(30);
 /// The shortest span the accepted rate is measured over (a burst is not a rate).
 const MIN_SPAN: Duration = Duration::from_millis(100);
+/// The fewest answers the accepted rate is measured from.
+const MIN_SAMPLES: usize = 10;
+/// How much faster than [`GROWTH`] the probe grows after seconds without a throttle
+/// (one more [`GROWTH`] per quiet second, up to this many).
+pub const MAX_SPEEDUP: f64 = 10.0;
 
 tokio::task_local! {
     static CURRENT: Arc<Pacer>;
@@ -267,7 +273,8 @@ impl State {
         self.expire(now);
         let first = self.first_answer?;
         let span = now.saturating_duration_since(first).clamp(MIN_SPAN, WINDOW);
-        Some(self.answers.len() as f64 / span.as_secs_f64())
+        // Too few answers measure nothing: a burst, not a rate.
+        (self.answers.len() >= MIN_SAMPLES).then(|| self.answers.len() as f64 / span.as_secs_f64())
     }
 
     fn answered(&mut self, now: Instant, latency: Duration) {
@@ -281,7 +288,12 @@ impl State {
         if let Some(rate) = self.rate {
             let accepted = self.accepted(now).unwrap_or(rate);
             if rate < 2.0 * accepted {
-                let grown = rate + GROWTH;
+                // Faster the longer Transfer has not throttled: a deep cut (or one made
+                // on little evidence) is made up in seconds, not minutes.
+                let quiet = self
+                    .last_throttle
+                    .map_or(0.0, |t| now.saturating_duration_since(t).as_secs_f64());
+                let grown = rate + GROWTH * (1.0 + quiet).min(MAX_SPEEDUP);
                 self.rate = Some(self.cap.map_or(grown, |c| grown.min(c)));
             }
         }
@@ -305,7 +317,9 @@ impl State {
             (Some(rate), Some(a)) => (rate.min(a) * BETA).max(rate / 2.0),
             (None, Some(a)) => a * BETA,
             (Some(rate), None) => (rate / 2.0).max(BLIND_RATE.min(rate)),
-            (None, None) => BLIND_RATE,
+            // Nothing to measure from and not pacing: the SDK's retry is all there is
+            // to do until answers show a rate (the first requests of a run, say).
+            (None, None) => return None,
         };
         let mut to = to.max(MIN_RATE);
         if let Some(cap) = self.cap {
@@ -392,14 +406,16 @@ mod tests {
         answers(&mut s, &mut t, 100, ms(10), ms(1));
         s.throttled(t);
         let cut = s.rate.unwrap();
-        // Answered at the pace: it grows by GROWTH per answer.
+        // Answered at the pace for about a second: GROWTH per answer, a little more as
+        // the quiet second goes by.
         let pace = Duration::from_secs_f64(1.0 / cut);
         answers(&mut s, &mut t, 100, pace, ms(1));
-        let grown = s.rate.unwrap();
+        let grown = s.rate.unwrap() - cut;
         assert!(
-            (grown - (cut + 100.0 * GROWTH)).abs() < 1e-6,
-            "{cut} -> {grown}"
+            (100.0 * GROWTH..100.0 * GROWTH * 2.2).contains(&grown),
+            "{cut} -> +{grown}"
         );
+        let grown = s.rate.unwrap();
         // Answered at a tenth of the pace (bound by latency): not inflated.
         answers(&mut s, &mut t, 50, pace * 10, ms(1));
         assert!(s.rate.unwrap() - grown < 0.2, "{grown} -> {:?}", s.rate);
@@ -419,12 +435,16 @@ mod tests {
     }
 
     #[test]
-    fn a_throttle_before_any_answer_still_sets_a_usable_rate() {
+    fn a_throttle_with_nothing_to_measure_from_never_paces_below_blind_rate() {
         let t = Instant::now();
         let mut s = state(None);
-        s.throttled(t);
-        assert_eq!(s.rate, Some(BLIND_RATE));
-        // Throttled again and again with nothing answered: halved, not below BLIND_RATE.
+        assert!(
+            s.throttled(t).is_none(),
+            "not pacing, nothing answered: no cut"
+        );
+        assert_eq!(s.rate, None);
+        // Pacing and throttled again and again with nothing answered: halved, not
+        // below BLIND_RATE.
         s.rate = Some(400.0);
         s.throttled(t + MIN_COOLDOWN);
         assert_eq!(s.rate, Some(200.0));
@@ -435,6 +455,23 @@ mod tests {
         let mut capped = state(Some(0.5));
         capped.throttled(t);
         assert!(capped.rate.unwrap() <= 0.5, "the cap wins");
+    }
+
+    #[test]
+    fn the_probe_speeds_up_the_longer_transfer_is_quiet() {
+        let mut s = state(None);
+        let mut t = Instant::now();
+        answers(&mut s, &mut t, 100, ms(10), ms(1));
+        s.throttled(t);
+        let cut = s.rate.unwrap();
+        let pace = Duration::from_secs_f64(1.0 / cut);
+        answers(&mut s, &mut t, 10, pace, ms(1));
+        let early = s.rate.unwrap() - cut;
+        t += Duration::from_secs(5);
+        let before = s.rate.unwrap();
+        answers(&mut s, &mut t, 10, pace, ms(1));
+        let later = s.rate.unwrap() - before;
+        assert!(later > early * 5.0, "{early} then {later}");
     }
 
     #[test]
