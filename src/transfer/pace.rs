@@ -102,10 +102,13 @@ pub struct Snapshot {
 }
 
 /// What one item (its describe, or its reconcile's read and write, with their pacing
-/// waits and retries) is seen to take, estimated as TCP sizes its retransmission timer
-/// (RFC 6298: the smoothed mean plus four mean deviations): new items start only while
-/// one more could still finish before the hard stop. Before the first observation it
-/// is RFC 6298's initial second.
+/// waits and retries) is seen to take, smoothed as TCP smooths its round trips (RFC
+/// 6298's mean and mean deviation): new items start only while one more could still
+/// finish before the hard stop, at the mean plus two deviations. Not TCP's four: a
+/// throttled item (half a second of backoff among items of a few milliseconds) would
+/// keep the last second of every invocation idle, and an item the hard stop catches
+/// costs only its read again (the audit waits for writes already started). Before the
+/// first observation it is RFC 6298's initial second.
 #[derive(Debug, Clone, Copy, Default)]
 struct ItemTime {
     srtt: Option<Duration>,
@@ -119,7 +122,7 @@ impl ItemTime {
 
     fn need(&self) -> Duration {
         self.srtt
-            .map_or(Self::INITIAL, |s| (s + self.rttvar * 4).max(Self::FLOOR))
+            .map_or(Self::INITIAL, |s| (s + self.rttvar * 2).max(Self::FLOOR))
     }
 
     fn observe(&mut self, took: Duration) {
