@@ -28,13 +28,13 @@ mkdir -p "$OUT"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check boto3
 
-nice -n 15 cargo build --release --bin transfer-chroot
+nice -n 15 cargo build --release --bin bootstrap
 nice -n 15 cargo build --release -p transfer-standin
 # Copies, so another build into target/ (a worktree sharing it, say) cannot swap a
 # binary in the middle of the run.
 BIN=$OUT/bin
 mkdir -p "$BIN"
-cp target/release/transfer-chroot target/release/transfer-standin target/release/lambda-runtime-api "$BIN/"
+cp target/release/bootstrap target/release/transfer-standin target/release/lambda-runtime-api "$BIN/"
 
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=AKIDBENCHMARK AWS_SECRET_ACCESS_KEY=bench-secret
@@ -53,7 +53,7 @@ EXTRA=()
 python3 bench/audit.py --users "${USERS:-100000}" --rate "${RATE:-400}" --burst "${BURST:-R}" \
   --latency-ms "${LATENCY_MS:-0}" --fleet "${FLEET:-mixed}" --deadline-ms "${DEADLINE_MS:-40000}" \
   --threads "${THREADS:-1}" --case "$CASE" \
-  --function "$BIN/transfer-chroot" --standin "$BIN/transfer-standin" \
+  --function "$BIN/bootstrap" --standin "$BIN/transfer-standin" \
   --emulator "$BIN/lambda-runtime-api" \
   --python "$ROOT/.venv/bin/python" --reference "$ROOT/bench/reference/audit.py" \
   --out "$OUT" "${EXTRA[@]}" >"$OUT/$CASE-result.txt"

@@ -70,10 +70,10 @@ PY_RUNTIME[0]=$ROOT/${PY_RUNTIME[0]}
 # ---------------------------------------------------------------- the function
 step "release build (bootstrap binary and stand-in)"
 if [ -z "${NO_BUILD:-}" ]; then
-  nice -n 15 cargo build --release --bin transfer-chroot
+  nice -n 15 cargo build --release --bin bootstrap
   nice -n 15 cargo build --release -p transfer-standin
 fi
-BIN=${BIN:-$TARGET/release/transfer-chroot}
+BIN=${BIN:-$TARGET/release/bootstrap}
 STANDIN=${STANDIN:-$TARGET/release/transfer-standin}
 EMULATOR=$TARGET/release/lambda-runtime-api
 if part floor; then

@@ -944,8 +944,8 @@ async fn main() {
             let exe = std::env::current_exe().expect("own path");
             exe.parent()
                 .and_then(Path::parent)
-                .map(|d| d.join("transfer-chroot"))
-                .expect("target/<profile>/transfer-chroot")
+                .map(|d| d.join("bootstrap"))
+                .expect("target/<profile>/bootstrap")
         });
     let moto = std::env::var("MOTO_ENDPOINT").expect("MOTO_ENDPOINT (scripts/soak.sh starts moto)");
     println!(

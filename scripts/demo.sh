@@ -27,7 +27,7 @@ fi
 export PATH="$VENV/bin:$PATH"
 
 say "building the function and the stand-in"
-cargo build -q --bin transfer-chroot && cargo build -q -p transfer-standin
+cargo build -q --features cli --bin bootstrap --bin transfer-chroot && cargo build -q -p transfer-standin
 
 pids=()
 cleanup() {
@@ -69,7 +69,7 @@ ENV_FILE=target/demo.env
 } >"$ENV_FILE"
 
 cargo lambda watch --quiet --ignore-changes -A 127.0.0.1 -P "$LAMBDA_PORT" \
-  --bin transfer-chroot --env-file "$ENV_FILE" >target/demo-lambda.log 2>&1 &
+  --bin bootstrap --features cli --env-file "$ENV_FILE" >target/demo-lambda.log 2>&1 &
 pids+=($!)
 
 for _ in $(seq 1 120); do
@@ -101,7 +101,7 @@ PY
 for f in "${events[@]}"; do
   [ "$f" = events/cloudtrail-update-user.json ] && hand_change
   say "── $f"
-  if ! cargo lambda invoke -A 127.0.0.1 -P "$LAMBDA_PORT" --data-file "$f" transfer-chroot 2>&1 \
+  if ! cargo lambda invoke -A 127.0.0.1 -P "$LAMBDA_PORT" --data-file "$f" bootstrap 2>&1 \
       | python3 -c 'import json,sys
 raw=sys.stdin.read()
 try: print(json.dumps(json.loads(raw), indent=2, ensure_ascii=False))

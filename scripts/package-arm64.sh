@@ -19,9 +19,9 @@ export PATH="$PWD/$VENV/bin:$PATH"
 rustup target add aarch64-unknown-linux-gnu
 echo "cargo-lambda $(cargo lambda --version | awk '{print $2}'), zig $(python3 -m ziglang version)"
 
-cargo lambda build --release --arm64 --output-format zip --bin transfer-chroot
+cargo lambda build --release --arm64 --output-format zip --bin bootstrap
 
-zip=target/lambda/transfer-chroot/bootstrap.zip
+zip=target/lambda/bootstrap/bootstrap.zip
 [[ -f $zip ]] || { echo "expected $zip" >&2; exit 1; }
 bytes=$(stat -c %s "$zip")
 unzipped=$(python3 -c 'import sys,zipfile; print(sum(i.file_size for i in zipfile.ZipFile(sys.argv[1]).infolist()))' "$zip")

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_TO_RUN=${1:-60}
 mkdir -p target
-cargo build --quiet --bin transfer-chroot --example soak
+cargo build --quiet --features transfer-chroot/cli --bin bootstrap --example soak
 started_moto=false
 if [[ -z ${MOTO_ENDPOINT:-} ]]; then
   source scripts/moto.sh

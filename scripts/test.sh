@@ -13,13 +13,16 @@ step "format"
 cargo fmt --all -- --check
 
 step "lint"
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --features transfer-chroot/cli -- -D warnings
 
 step "unit and integration tests (real SDK against the local Transfer stand-in; S3 and SQS: moto on loopback)"
 mkdir -p target
 source scripts/moto.sh
 trap stop_moto EXIT
-cargo test --workspace
+cargo test --workspace --features transfer-chroot/cli
+
+step "what a person sees: the CLI's progress bar and table under tmux, its HTML report in headless Chromium (installed with apt when missing)"
+bash scripts/test-ui.sh
 
 step "chaos soak, 60 s (the real binary, the stand-in and moto's SQS under concurrent traffic and faults; docs/RELIABILITY.md)"
 bash scripts/soak.sh 60

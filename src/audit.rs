@@ -36,7 +36,8 @@ use tokio::time::Instant;
 
 use crate::apply::Chroot;
 use crate::domain::{ExternalId, FieldError, ServerId, Subject, Target, TargetKind, UserName};
-use crate::drift::{self, Class, Finding};
+pub use crate::drift::Class;
+use crate::drift::{self, Finding};
 use crate::input::{AuditInput, Given};
 use crate::metrics;
 use crate::outcome::{ErrorBody, ErrorCode, Rejection, Status};
@@ -309,6 +310,7 @@ struct Run<'a> {
     pending: Vec<String>,
     /// Items in flight given up at the hard stop (looked at again by the continuation).
     abandoned: usize,
+    watch: &'a mut dyn Watch,
 }
 
 impl Run<'_> {
@@ -343,6 +345,8 @@ impl Run<'_> {
         self.counts.count(class);
         count_class(&target.server, class);
         if class == Class::Chrooted {
+            self.watch
+                .counted(&target.server, Some(class), None, &self.counts);
             return;
         }
         let (reason, chroot) = match finding {
@@ -365,15 +369,11 @@ impl Run<'_> {
             run = %self.run_id,
             "audit finding"
         );
-        if self.findings.len() >= MAX_FINDINGS {
-            self.truncated = true;
-            return;
-        }
         let (user_name, external_id) = match &target.subject {
             Subject::User(u) => (Some(u.to_string()), None),
             Subject::Access(a) => (None, Some(a.to_string())),
         };
-        self.findings.push(AuditFinding {
+        let found = AuditFinding {
             server_id: target.server.to_string(),
             user_name,
             external_id,
@@ -383,7 +383,14 @@ impl Run<'_> {
             status,
             error,
             warnings,
-        });
+        };
+        self.watch
+            .counted(&target.server, Some(class), Some(&found), &self.counts);
+        if self.findings.len() >= MAX_FINDINGS {
+            self.truncated = true;
+            return;
+        }
+        self.findings.push(found);
     }
 
     fn continuation(&self, cursor: &Cursor, allowed: &[ServerId]) -> Value {
@@ -401,7 +408,7 @@ impl Run<'_> {
 }
 
 /// The kinds of target a server holds, by its identity provider.
-fn kinds_of(provider: &IdentityProvider) -> &'static [TargetKind] {
+pub fn kinds_of(provider: &IdentityProvider) -> &'static [TargetKind] {
     match provider {
         IdentityProvider::ServiceManaged => &[TargetKind::User],
         IdentityProvider::AwsDirectoryService => &[TargetKind::Access],
@@ -434,6 +441,41 @@ pub trait Budget: Send {
 /// write in flight at the hard stop is waited for, so what it did is counted: the rest
 /// is left for answering.
 pub const WRITE_GRACE: Duration = Duration::from_millis(300);
+
+/// No deadline: the run goes on to its end (the command line's audit).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unbounded;
+
+impl Budget for Unbounded {
+    fn may_start(&mut self, _: Duration) -> bool {
+        true
+    }
+
+    fn hard_stop(&self) -> Option<Instant> {
+        None
+    }
+}
+
+/// Told of each target as it is counted, in the listing's order: its server, its class
+/// (`None`: its read failed), its finding (every one, not only the first
+/// [`MAX_FINDINGS`]) and the counts so far. The command line's progress bar, tables and
+/// report are one.
+pub trait Watch: Send {
+    fn counted(
+        &mut self,
+        server: &ServerId,
+        class: Option<Class>,
+        finding: Option<&AuditFinding>,
+        counts: &Counts,
+    );
+}
+
+/// Watches nothing.
+struct Unwatched;
+
+impl Watch for Unwatched {
+    fn counted(&mut self, _: &ServerId, _: Option<Class>, _: Option<&AuditFinding>, _: &Counts) {}
+}
 
 /// An invocation's budget: work must be over by `.0` (the answer's own reserve is
 /// already kept out of it, [`crate::invocation::Invocation::work_deadline`]).
@@ -477,8 +519,20 @@ pub async fn run_until<T: Transfer>(
     run_id: &str,
     budget: &mut dyn Budget,
 ) -> AuditReport {
+    run_watched(chroot, audit, run_id, budget, &mut Unwatched).await
+}
+
+/// [`run_until`], telling `watch` of each target as it is counted.
+pub async fn run_watched<T: Transfer>(
+    chroot: &Chroot<T>,
+    audit: &Audit,
+    run_id: &str,
+    budget: &mut dyn Budget,
+    watch: &mut dyn Watch,
+) -> AuditReport {
     let pacer = std::sync::Arc::clone(&chroot.pacer);
-    crate::transfer::pace::scope(pacer, pipeline(chroot, audit, run_id, budget)).await
+    let work = pipeline(chroot, audit, run_id, budget, watch);
+    crate::transfer::pace::scope(pacer, work).await
 }
 
 async fn pipeline<T: Transfer>(
@@ -486,6 +540,7 @@ async fn pipeline<T: Transfer>(
     audit: &Audit,
     run_id: &str,
     budget: &mut dyn Budget,
+    watch: &mut dyn Watch,
 ) -> AuditReport {
     use futures::StreamExt;
     use futures::stream::FuturesUnordered;
@@ -505,6 +560,7 @@ async fn pipeline<T: Transfer>(
         queue: chroot.queue.as_deref().filter(|_| audit.fix && !dry_run),
         pending: Vec::new(),
         abandoned: 0,
+        watch,
     };
     let look = Looking {
         run_id: run.run_id.clone(),
@@ -867,10 +923,13 @@ impl Run<'_> {
             Seen::Invalid(name) => {
                 self.counts.count(Class::NeedsAttention);
                 count_class(server, Class::NeedsAttention);
+                self.watch
+                    .counted(server, Some(Class::NeedsAttention), None, &self.counts);
                 tracing::warn!(server = %server, name = %crate::outcome::echo(&name), "audit: listed name is not valid");
             }
             Seen::Unread { target, error } => {
                 self.counts.failed += 1;
+                self.watch.counted(server, None, None, &self.counts);
                 tracing::warn!(target_resource = %target, error = %error, "audit: describe failed");
             }
             Seen::Classified {

@@ -11,7 +11,7 @@
 //! - [`config`]: the environment, validated at cold start;
 //! - [`plan`], [`apply`]: pure planning and the use case (read, plan, write if needed);
 //! - [`reconcile`]: every automatic fix (read now, classify, write only if still drifted);
-//! - [`audit`]: the fleet audit, its fixes reconciles;
+//! - [`audit`]: the fleet audit, its fixes reconciles; [`report`]: a run as people read it;
 //! - [`invocation`], [`sources`]: envelopes in, replies out;
 //! - [`lambda`]: the entry point that routes an event to its source.
 
@@ -31,6 +31,7 @@ pub mod plan;
 pub mod profiles;
 pub mod queue;
 pub mod reconcile;
+pub mod report;
 pub mod servers;
 pub mod sources;
 pub mod telemetry;

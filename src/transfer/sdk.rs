@@ -157,6 +157,42 @@ impl SdkTransfer {
     }
 }
 
+/// One page of server ids ([`SdkTransfer::list_servers`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerIds {
+    pub items: Vec<String>,
+    pub next_token: Option<String>,
+}
+
+impl SdkTransfer {
+    /// One page of the account's servers in the client's region (`ListServers`, the
+    /// largest page the service allows): the command line's audit of every server.
+    pub async fn list_servers(
+        &self,
+        next_token: Option<&str>,
+    ) -> Result<Reply<ServerIds>, TransferError> {
+        let out = self
+            .client
+            .list_servers()
+            .max_results(LIST_PAGE_SIZE)
+            .set_next_token(next_token.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| classify("ListServers", e, |_| None))?;
+        Ok(Reply {
+            value: ServerIds {
+                items: out
+                    .servers()
+                    .iter()
+                    .filter_map(|s| s.server_id().map(str::to_owned))
+                    .collect(),
+                next_token: out.next_token().map(str::to_owned),
+            },
+            request_id: out.request_id().map(str::to_owned),
+        })
+    }
+}
+
 /// Times each attempt the SDK makes (a retried call counts each attempt, as Transfer
 /// sees it) from just before it is sent to its end, for `TransferLatency`, and tells
 /// the current pacer whether Transfer answered or throttled it.

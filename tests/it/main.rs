@@ -7,6 +7,8 @@ mod common;
 
 mod apigw;
 mod audit;
+#[cfg(feature = "cli")]
+mod cli;
 mod cloudformation;
 mod cloudformation_allowlist;
 mod cloudtrail;

@@ -398,7 +398,7 @@ fn function_is_arm64_rust_on_al2023_with_json_logs() {
     );
     assert_eq!(
         str_at(f, &["Metadata", "BuildProperties", "Binary"]),
-        Some("transfer-chroot")
+        Some("bootstrap")
     );
     assert_eq!(str_at(p, &["LoggingConfig", "LogFormat"]), Some("JSON"));
     let level = at(p, &["LoggingConfig", "ApplicationLogLevel"]).and_then(ref_name);

@@ -45,7 +45,7 @@ impl Function {
     /// Starts the binary with `demo/config.env`, pointed at `standin`, with `extra`
     /// variables on top, and waits for its first `GET /next`.
     pub async fn start(standin: &StandIn, extra: &[(&str, &str)]) -> Self {
-        let binary = Path::new(env!("CARGO_BIN_EXE_transfer-chroot"));
+        let binary = Path::new(env!("CARGO_BIN_EXE_bootstrap"));
         Self::spawn(binary, demo_vars(), standin, extra).await
     }
 }
