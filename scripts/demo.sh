@@ -120,5 +120,13 @@ resp = json.load(urllib.request.urlopen(base + "/_standin/responses"))
 for r in resp:
     print("CloudFormation response:", r["Body"].get("Status"), r["Body"].get("PhysicalResourceId"))
 PY
+say "── the operator's CLI on the same fleet: transfer-chroot audit (read-only; exit 3: found)"
+cli_status=0
+env AWS_ACCESS_KEY_ID=AKIDDEMO AWS_SECRET_ACCESS_KEY=demo-secret AWS_CONFIG_FILE=/dev/null \
+  AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true \
+  target/debug/transfer-chroot --config demo/config.env --endpoint-url "http://$STANDIN_ADDR" \
+  --region us-east-1 audit --html target/demo-report.html || cli_status=$?
+[ "$cli_status" -eq 0 ] || [ "$cli_status" -eq 3 ] || status=1
+say "report: $PWD/target/demo-report.html (exit $cli_status)"
 say "function logs: target/demo-lambda.log"
 exit $status
