@@ -505,4 +505,26 @@ mod tests {
         let a = s.accepted(t).unwrap();
         assert!((95.0..=105.0).contains(&a), "{a}");
     }
+
+    #[tokio::test]
+    async fn only_the_work_in_scope_is_paced() {
+        let capped = Arc::new(Pacer::new(Some(20.0)));
+        let outside = std::time::Instant::now();
+        for _ in 0..5 {
+            acquire().await; // an API request, an SQS record: no pacer in scope
+        }
+        throttled(); // reported outside a scope: nobody's
+        assert!(outside.elapsed() < Duration::from_millis(20));
+        let inside = std::time::Instant::now();
+        scope(Arc::clone(&capped), async {
+            for _ in 0..5 {
+                acquire().await;
+            }
+            answered(Duration::from_millis(1));
+        })
+        .await;
+        assert!(inside.elapsed() >= Duration::from_millis(190), "5 at 20/s");
+        let snap = capped.snapshot();
+        assert_eq!((snap.answered, snap.throttled), (1, 0));
+    }
 }
