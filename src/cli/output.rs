@@ -180,7 +180,7 @@ mod tests {
     #[test]
     fn rfc3339_is_utc_civil_time() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(1_796_625_600), "2026-12-07T07:20:00Z");
+        assert_eq!(super::rfc3339(1_796_625_600), "2026-12-07T06:40:00Z");
         assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
     }
 }
