@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use transfer_chroot::audit::{AuditReport, Counts};
-use transfer_standin::{Fault, FaultRule, GenerateUsers};
+use transfer_standin::{Fault, FaultRule};
 
 use crate::common::moto::{in_queue, moto_queue, moto_queue_with_dlq, receive, receive_all};
 use crate::common::*;
@@ -20,23 +20,8 @@ async fn big_fleet(overrides: &[(&str, &str)]) -> TestApp {
 
 async fn fleet_of(overrides: &[(&str, &str)], path: usize, logical: usize) -> TestApp {
     let t = spawn_app_with(overrides).await;
-    for (prefix, count, kind, home) in [
-        ("path", path, "PATH", "/acme-sftp/home/${UserName}"),
-        ("logical", logical, "LOGICAL", "/acme-sftp/home/${UserName}"),
-    ] {
-        t.standin
-            .generate_users(
-                SERVER,
-                &GenerateUsers {
-                    count,
-                    prefix: prefix.to_owned(),
-                    start: 1,
-                    home_directory_type: kind.to_owned(),
-                    home_directory: home.to_owned(),
-                    role: "arn:aws:iam::111122223333:role/sftp-user".to_owned(),
-                },
-            )
-            .expect("generated");
+    for (prefix, count, kind) in [("path", path, "PATH"), ("logical", logical, "LOGICAL")] {
+        generate(&t, prefix, count, kind, "/acme-sftp/home/${UserName}");
     }
     t.standin.clear_requests();
     t
@@ -136,19 +121,7 @@ async fn dry_run_writes_nothing() {
 
 /// Adds `count` users named `prefix` + a number to the first server.
 fn generate(t: &TestApp, prefix: &str, count: usize, kind: &str, home: &str) {
-    t.standin
-        .generate_users(
-            SERVER,
-            &GenerateUsers {
-                count,
-                prefix: prefix.to_owned(),
-                start: 1,
-                home_directory_type: kind.to_owned(),
-                home_directory: home.to_owned(),
-                role: "arn:aws:iam::111122223333:role/sftp-user".to_owned(),
-            },
-        )
-        .expect("generated");
+    generate_users(&t.standin, SERVER, prefix, count, kind, home);
 }
 
 fn add(sum: &mut Counts, c: &Counts) {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use transfer_chroot::audit::{AuditReport, Counts};
-use transfer_standin::{GenerateUsers, StandIn};
+use transfer_standin::StandIn;
 
 use crate::common::*;
 
@@ -71,19 +71,14 @@ async fn clean_fleet(drifted: usize, chrooted: usize) -> StandIn {
         .await
         .expect("stand-in");
     for (prefix, count, kind) in [("drift", drifted, "PATH"), ("chroot", chrooted, "LOGICAL")] {
-        standin
-            .generate_users(
-                SERVER,
-                &GenerateUsers {
-                    count,
-                    prefix: prefix.to_owned(),
-                    start: 1,
-                    home_directory_type: kind.to_owned(),
-                    home_directory: "/acme-sftp/home/${UserName}".to_owned(),
-                    role: "arn:aws:iam::111122223333:role/sftp-user".to_owned(),
-                },
-            )
-            .expect("generated");
+        generate_users(
+            &standin,
+            SERVER,
+            prefix,
+            count,
+            kind,
+            "/acme-sftp/home/${UserName}",
+        );
     }
     standin
 }

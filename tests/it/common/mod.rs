@@ -108,6 +108,31 @@ pub fn seed() -> Value {
 
 pub use function::demo_vars;
 
+/// Adds `count` users named `prefix` + a number to `server` of `standin`, each with
+/// `kind` (`PATH`, `LOGICAL`) and `home` (`${UserName}` replaced by the name).
+pub fn generate_users(
+    standin: &StandIn,
+    server: &str,
+    prefix: &str,
+    count: usize,
+    kind: &str,
+    home: &str,
+) {
+    standin
+        .generate_users(
+            server,
+            &transfer_standin::GenerateUsers {
+                count,
+                prefix: prefix.to_owned(),
+                start: 1,
+                home_directory_type: kind.to_owned(),
+                home_directory: home.to_owned(),
+                role: "arn:aws:iam::111122223333:role/sftp-user".to_owned(),
+            },
+        )
+        .expect("generated");
+}
+
 /// The real SDK client against `endpoint`, with millisecond backoff so retries are fast.
 pub fn sdk_client(endpoint: &str, max_attempts: u32) -> aws_sdk_transfer::Client {
     sdk_client_with(endpoint, max_attempts, Duration::from_secs(2))
