@@ -5,15 +5,17 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::command::{ChrootCommand, parse_command};
+use crate::command::{ChrootCommand, Command, Defaults, Unvalidated, parse_command};
 use crate::config::Config;
 use crate::domain::home::TRANSFER_USER_NAME;
+use crate::domain::{FieldError, HomeTemplate, ServerId, TargetKind};
 use crate::domain::{Target, storage};
 use crate::folders::{Folder, FolderError, Folders};
 use crate::input::CommandInput;
 use crate::outcome::{ErrorBody, ErrorCode, Identity, Outcome, Rejection, Status};
 use crate::plan;
 use crate::queue::CommandQueue;
+use crate::scope::{Scope, Scopes};
 use crate::servers::{self, ServerCache};
 use crate::transfer::pace::Pacer;
 use crate::transfer::{LiveHome, Reply, ServerFacts, StorageDomain, Transfer, TransferError};
@@ -32,6 +34,39 @@ pub struct Chroot<T> {
     /// The pace of the audit's Transfer calls, learned once per execution environment
     /// (`AUDIT_MAX_RPS` its cap).
     pub pacer: Arc<Pacer>,
+    /// The servers it covers and each one's roots (`SERVER_TAG`'s, read again every
+    /// `SERVER_TAG_REFRESH_SECONDS`).
+    pub scopes: Scopes,
+}
+
+/// What [`Chroot::precheck`] found.
+#[derive(Debug)]
+pub enum Prechecked {
+    /// Admitted already: no lookup needed.
+    Admitted(ChrootCommand),
+    /// Valid so far: admitted once `server`'s scope is known.
+    LookUp {
+        server: ServerId,
+        identity: Identity,
+    },
+}
+
+/// Why a command is not applied.
+#[derive(Debug)]
+pub enum Refused {
+    /// Invalid, or refused by a guardrail: no write, and another try gives the same.
+    Rejected(Box<Rejection>),
+    /// Transfer failed while the server's scope was read (`SERVER_TAG`).
+    Failed(Box<Outcome>),
+}
+
+impl Refused {
+    pub fn into_outcome(self) -> Outcome {
+        match self {
+            Self::Rejected(r) => Outcome::rejected(*r),
+            Self::Failed(o) => *o,
+        }
+    }
 }
 
 impl<T: Transfer> Chroot<T> {
@@ -43,7 +78,23 @@ impl<T: Transfer> Chroot<T> {
             servers: ServerCache::new(),
             folders: None,
             queue: None,
+            scopes: Scopes::new(),
         }
+    }
+
+    /// What `server` is to the function: allowed, with the configuration that holds
+    /// there, or refused and why (no call without `SERVER_TAG`).
+    pub async fn scope(&self, server: &ServerId) -> Result<Scope, TransferError> {
+        self.scopes
+            .of(&self.config, &self.transfer, &self.servers, server)
+            .await
+    }
+
+    /// The servers an audit without `ServerId` covers.
+    pub async fn covered_servers(&self) -> Result<Vec<ServerId>, TransferError> {
+        self.scopes
+            .servers(&self.config, &self.transfer, &self.servers)
+            .await
     }
 
     /// With the command queue an audit sends its fixes to (`COMMAND_QUEUE_URL`).
@@ -67,6 +118,21 @@ impl<T: Transfer> Chroot<T> {
     /// fails because Transfer is unreachable (a command then asks again, as always).
     pub async fn warm_up(&self, within: std::time::Duration) {
         let config = &self.config;
+        if config.server_tag.is_some() {
+            // The tagged servers' read describes each of them: the same connection, and
+            // every command's first lookup answered.
+            match tokio::time::timeout(within, self.covered_servers()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "reading the tagged servers at cold start failed (ignored)")
+                }
+                Err(_) => tracing::warn!(
+                    timeout_ms = within.as_millis() as u64,
+                    "reading the tagged servers at cold start timed out (ignored)"
+                ),
+            }
+            return;
+        }
         let Some(server) = config
             .defaults
             .server
@@ -90,16 +156,85 @@ impl<T: Transfer> Chroot<T> {
         }
     }
 
-    /// Validates `input` and admits it through the guardrails (no AWS call).
-    pub fn parse(&self, input: &CommandInput) -> Result<ChrootCommand, Box<Rejection>> {
-        parse_command(input, &self.config.defaults, &self.config.guardrails)
+    /// Validates `input` and admits it through the guardrails of its server. Without
+    /// `SERVER_TAG` no AWS call at all. With it, [`Chroot::precheck`] first; only a
+    /// command that passes it looks its server up (the tagged servers, read at most every
+    /// `SERVER_TAG_REFRESH_SECONDS`), and is then admitted against that server's roots.
+    pub async fn parse(&self, input: &CommandInput) -> Result<ChrootCommand, Refused> {
+        let (server, identity) = match self.precheck(input).map_err(Refused::Rejected)? {
+            Prechecked::Admitted(command) => return Ok(command),
+            Prechecked::LookUp { server, identity } => (server, identity),
+        };
+        match self.scope(&server).await {
+            Ok(Scope::Allowed(on)) => {
+                parse_command(input, &on.defaults, &on.guardrails).map_err(Refused::Rejected)
+            }
+            Ok(Scope::Refused(why)) => Err(Refused::Rejected(Box::new(Rejection::new(
+                identity,
+                ErrorCode::NotAllowed,
+                vec![FieldError::new("ServerId", why)],
+            )))),
+            Err(e) => Err(Refused::Failed(Box::new(failed(identity, &e)))),
+        }
+    }
+
+    /// What is known of `input` without a call: every field, and the guardrails that
+    /// need no lookup (all of them without `SERVER_TAG`; the list and the role with it).
+    pub fn precheck(&self, input: &CommandInput) -> Result<Prechecked, Box<Rejection>> {
+        let base = &self.config;
+        if base.server_tag.is_none() {
+            return parse_command(input, &base.defaults, &base.guardrails)
+                .map(Prechecked::Admitted);
+        }
+        // A home derived before the server's roots are known: any valid one will do to
+        // check the fields; the real one is derived from the server's own defaults.
+        let probe = Defaults {
+            server: base.defaults.server.clone(),
+            home_template: base.defaults.home_template.clone().or_else(|| {
+                HomeTemplate::parse(
+                    "/probe/${UserName}",
+                    &["UserName"],
+                    None,
+                    TargetKind::User,
+                    &[],
+                )
+                .ok()
+            }),
+        };
+        let command = Command::try_from(Unvalidated {
+            input,
+            defaults: &probe,
+        })
+        .map_err(Box::new)?;
+        let identity = command.identity();
+        let server = command.target.server.clone();
+        let mut fields = Vec::new();
+        if let Some(why) = base.unlisted(&server) {
+            fields.push(FieldError::new("ServerId", why));
+        }
+        if let Some(why) = command
+            .settings
+            .role
+            .as_ref()
+            .and_then(|r| base.guardrails.refuses_role(r))
+        {
+            fields.push(FieldError::new("Role", why));
+        }
+        if !fields.is_empty() {
+            return Err(Box::new(Rejection::new(
+                identity,
+                ErrorCode::NotAllowed,
+                fields,
+            )));
+        }
+        Ok(Prechecked::LookUp { server, identity })
     }
 
     /// Validates, admits and applies one command as a source read it.
     pub async fn run(&self, input: &CommandInput) -> Outcome {
-        match self.parse(input) {
+        match self.parse(input).await {
             Ok(command) => self.apply(&command).await,
-            Err(rejection) => Outcome::rejected(*rejection),
+            Err(refused) => refused.into_outcome(),
         }
     }
 
@@ -237,9 +372,10 @@ impl<T: Transfer> Chroot<T> {
 
     /// [`Chroot::run`], giving up on Transfer at `deadline` with a retryable result.
     pub async fn run_before(&self, input: &CommandInput, deadline: Instant) -> Outcome {
-        match self.parse(input) {
-            Ok(command) => self.apply_before(&command, deadline).await,
-            Err(rejection) => Outcome::rejected(*rejection),
+        match tokio::time::timeout_at(deadline, self.parse(input)).await {
+            Ok(Ok(command)) => self.apply_before(&command, deadline).await,
+            Ok(Err(refused)) => refused.into_outcome(),
+            Err(_) => Outcome::out_of_time(crate::outcome::Identity::default()),
         }
     }
 
@@ -375,6 +511,14 @@ mod tests {
             > + Send {
                 std::future::pending()
             }
+            fn list_servers(
+                &self,
+                _: Option<&str>,
+            ) -> impl Future<
+                Output = Result<crate::transfer::Reply<crate::transfer::ServerIds>, TransferError>,
+            > + Send {
+                std::future::pending()
+            }
             fn list(
                 &self,
                 _: &crate::domain::ServerId,
@@ -500,6 +644,12 @@ mod tests {
             ) -> Result<Reply<crate::transfer::ServerFacts>, TransferError> {
                 std::future::pending().await
             }
+            async fn list_servers(
+                &self,
+                _: Option<&str>,
+            ) -> Result<Reply<crate::transfer::ServerIds>, TransferError> {
+                std::future::pending().await
+            }
             async fn list(
                 &self,
                 _: &crate::domain::ServerId,
@@ -552,6 +702,7 @@ mod tests {
                         identity_provider: IdentityProvider::ServiceManaged,
                         domain: crate::transfer::StorageDomain::S3,
                         directory_listing_optimization: optimised,
+                        tags: Vec::new(),
                     },
                 );
             let folders = Arc::new(folders);

@@ -35,14 +35,16 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use crate::apply::Chroot;
+use crate::config::Config;
 use crate::domain::{ExternalId, FieldError, ServerId, Subject, Target, TargetKind, UserName};
 pub use crate::drift::Class;
 use crate::drift::{self, Finding};
 use crate::input::{AuditInput, Given};
 use crate::metrics;
-use crate::outcome::{ErrorBody, ErrorCode, Rejection, Status};
+use crate::outcome::{ErrorBody, ErrorCode, Outcome, Rejection, Status};
 use crate::queue::{BATCH, CommandQueue};
 use crate::reconcile::{Reconcile, WriteGate, reconcile_gated};
+use crate::scope::Scope;
 use crate::transfer::{HomeDirectoryType, IdentityProvider, Listed, Transfer};
 
 /// Findings listed in one result; past it the result says `Truncated` (the counts stay
@@ -56,6 +58,49 @@ pub struct Audit {
     pub fix: bool,
     pub dry_run: bool,
     pub resume: Option<Cursor>,
+    /// What its continuations are bound to ([`Coverage::binding`]).
+    pub binding: String,
+    /// A server was named (`ServerId`): its continuations name it too.
+    pub named: bool,
+    /// Its continuations carry the run's servers (with `SERVER_TAG`: the tagged servers
+    /// may change while it runs, and the cursor's index must keep its meaning).
+    pub carries_servers: bool,
+}
+
+/// What an audit may cover: `ALLOWED_SERVER_IDS`, or the servers carrying `SERVER_TAG`
+/// now (those listed too, when both are set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coverage {
+    pub servers: Vec<ServerId>,
+    /// `SERVER_TAG`, when the servers are the tagged ones.
+    pub tag: Option<String>,
+    /// What a continuation's digest binds it to: the list, or the tag (and the list).
+    pub binding: String,
+}
+
+impl Coverage {
+    /// The deployment's coverage, with `servers` the servers it covers now.
+    pub fn of(config: &crate::config::Config, servers: Vec<ServerId>) -> Self {
+        let list = fingerprint(&config.guardrails.servers);
+        let tag = config.server_tag.as_ref().map(ToString::to_string);
+        let binding = match &tag {
+            None => list,
+            Some(t) => format!("tag {t}\n{list}"),
+        };
+        Self {
+            servers,
+            tag,
+            binding,
+        }
+    }
+
+    /// Why `server` is not covered.
+    pub fn refusal(&self, server: &ServerId) -> String {
+        match &self.tag {
+            None => format!("{server} is not in ALLOWED_SERVER_IDS"),
+            Some(t) => format!("{server} does not carry the tag {t} (SERVER_TAG)"),
+        }
+    }
 }
 
 /// Where a run stands: the next item to look at.
@@ -74,6 +119,9 @@ pub struct Cursor {
     /// given up at a hard stop): at most `AUDIT_CONCURRENCY` of them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skip: Vec<usize>,
+    /// The run's servers, when they are the tagged ones ([`Audit::carries_servers`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,17 +146,17 @@ impl CursorKind {
     }
 }
 
-/// What the digest binds a cursor to: the deployment's allowed servers.
+/// The allowed servers as a cursor's digest binds them.
 fn fingerprint(allowed: &[ServerId]) -> String {
     let mut ids: Vec<&str> = allowed.iter().map(ServerId::as_str).collect();
     ids.sort_unstable();
     ids.join(",")
 }
 
-fn digest(payload: &str, allowed: &[ServerId]) -> String {
+fn digest(payload: &str, binding: &str) -> String {
     let mut h = Sha256::new();
     h.update(b"transfer-chroot audit cursor v1\n");
-    h.update(fingerprint(allowed).as_bytes());
+    h.update(binding.as_bytes());
     h.update(b"\n");
     h.update(payload.as_bytes());
     h.finalize()[..16]
@@ -119,19 +167,19 @@ fn digest(payload: &str, allowed: &[ServerId]) -> String {
 
 impl Cursor {
     /// `<base64url(JSON)>.<digest>`.
-    pub fn encode(&self, allowed: &[ServerId]) -> String {
+    pub fn encode(&self, binding: &str) -> String {
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default());
-        let tag = digest(&payload, allowed);
+        let tag = digest(&payload, binding);
         format!("{payload}.{tag}")
     }
 
-    pub fn decode(raw: &str, allowed: &[ServerId]) -> Result<Self, String> {
+    pub fn decode(raw: &str, binding: &str) -> Result<Self, String> {
         let (payload, tag) = raw
             .rsplit_once('.')
             .ok_or("is not a continuation made by this function")?;
-        if digest(payload, allowed) != tag {
+        if digest(payload, binding) != tag {
             return Err(
-                "was altered, or made for another deployment (other ALLOWED_SERVER_IDS): \
+                "was altered, or made for another deployment (other ALLOWED_SERVER_IDS or SERVER_TAG): \
                         start a new audit instead"
                     .to_owned(),
             );
@@ -145,24 +193,45 @@ impl Cursor {
 }
 
 impl Audit {
-    /// Validates `input` against the allowed servers (a named server must be one).
-    pub fn parse(input: &AuditInput, allowed: &[ServerId]) -> Result<Self, Box<Rejection>> {
+    /// Validates `input` against what the deployment covers (a named server must be
+    /// covered; a continuation must be this deployment's).
+    pub fn parse(input: &AuditInput, coverage: &Coverage) -> Result<Self, Box<Rejection>> {
         let mut errs = input.refused_keys.clone();
         let mut push = |f: &str, m: String| errs.push(FieldError::new(f, m));
         let mut refused = Vec::new();
+        let resumed = match &input.continuation {
+            None => None,
+            Some(Err(e)) => {
+                push("Continuation", e.clone());
+                None
+            }
+            Some(Ok(raw)) => match Cursor::decode(raw, &coverage.binding) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    push("Continuation", e);
+                    None
+                }
+            },
+        };
         let servers = match &input.server_id {
-            None => allowed.to_vec(),
+            // A run over the tagged servers resumes over the servers it started with.
+            None => match resumed.as_ref().filter(|c| !c.servers.is_empty()) {
+                // Made by this deployment (its digest): valid ids, unless edited.
+                Some(c) => c
+                    .servers
+                    .iter()
+                    .filter_map(|s| ServerId::parse(s).ok())
+                    .collect(),
+                None => coverage.servers.clone(),
+            },
             Some(Err(e)) => {
                 push("ServerId", e.clone());
                 Vec::new()
             }
             Some(Ok(raw)) => match ServerId::parse(raw) {
-                Ok(s) if allowed.contains(&s) => vec![s],
+                Ok(s) if coverage.servers.contains(&s) => vec![s],
                 Ok(s) => {
-                    refused.push(FieldError::new(
-                        "ServerId",
-                        format!("{s} is not in ALLOWED_SERVER_IDS"),
-                    ));
+                    refused.push(FieldError::new("ServerId", coverage.refusal(&s)));
                     Vec::new()
                 }
                 Err(e) => {
@@ -181,26 +250,16 @@ impl Audit {
         };
         let fix = flag("Fix", &input.fix);
         let dry_run = flag("DryRun", &input.dry_run);
-        let resume = match &input.continuation {
-            None => None,
-            Some(Err(e)) => {
-                push("Continuation", e.clone());
+        let resume = match resumed {
+            Some(c) if c.server < servers.len() || !refused.is_empty() => Some(c),
+            Some(_) => {
+                errs.push(FieldError::new(
+                    "Continuation",
+                    "names a server this audit does not cover",
+                ));
                 None
             }
-            Some(Ok(raw)) => match Cursor::decode(raw, allowed) {
-                Ok(c) if c.server < servers.len() => Some(c),
-                Ok(_) => {
-                    push(
-                        "Continuation",
-                        "names a server this audit does not cover".into(),
-                    );
-                    None
-                }
-                Err(e) => {
-                    push("Continuation", e);
-                    None
-                }
-            },
+            None => None,
         };
         let identity = crate::outcome::Identity::default();
         if !errs.is_empty() {
@@ -218,8 +277,32 @@ impl Audit {
             fix,
             dry_run,
             resume,
+            named: input.server_id.is_some(),
+            binding: coverage.binding.clone(),
+            carries_servers: coverage.tag.is_some(),
         })
     }
+}
+
+/// Validates `input` against what the deployment covers now. With `SERVER_TAG`, every
+/// field is checked first with no call; only a valid audit reads the tagged servers.
+pub async fn admit<T: Transfer>(
+    chroot: &Chroot<T>,
+    input: &AuditInput,
+) -> Result<Audit, Box<Outcome>> {
+    let config = &chroot.config;
+    if config.server_tag.is_some()
+        && let Err(r) = Audit::parse(input, &Coverage::of(config, Vec::new()))
+        && r.error.code == ErrorCode::ValidationFailed
+    {
+        return Err(Box::new(Outcome::rejected(*r)));
+    }
+    let servers = chroot.covered_servers().await.map_err(|e| {
+        let mut outcome = Outcome::failed(crate::outcome::Identity::default(), ErrorBody::from(&e));
+        outcome.request_id = e.request_id.clone();
+        Box::new(outcome)
+    })?;
+    Audit::parse(input, &Coverage::of(config, servers)).map_err(|r| Box::new(Outcome::rejected(*r)))
 }
 
 /// The exact counts of one invocation's part of a run.
@@ -393,14 +476,18 @@ impl Run<'_> {
         self.findings.push(found);
     }
 
-    fn continuation(&self, cursor: &Cursor, allowed: &[ServerId]) -> Value {
+    fn continuation(&self, cursor: &Cursor) -> Value {
+        let mut cursor = cursor.clone();
+        if self.audit.carries_servers {
+            cursor.servers = self.audit.servers.iter().map(ToString::to_string).collect();
+        }
         let mut event = json!({
             "Action": "Audit",
             "Fix": self.audit.fix,
             "DryRun": self.audit.dry_run,
-            "Continuation": cursor.encode(allowed),
+            "Continuation": cursor.encode(&self.audit.binding),
         });
-        if self.audit.servers.len() == 1 && allowed.len() != 1 {
+        if self.audit.named && self.audit.servers.len() == 1 {
             event["ServerId"] = self.audit.servers[0].as_str().into();
         }
         event
@@ -546,7 +633,6 @@ async fn pipeline<T: Transfer>(
     use futures::stream::FuturesUnordered;
     use std::collections::{BTreeMap, BTreeSet};
 
-    let allowed = &chroot.config.guardrails.servers;
     let dry_run = audit.dry_run || chroot.config.dry_run;
     let mut run = Run {
         audit,
@@ -576,6 +662,7 @@ async fn pipeline<T: Transfer>(
         token: None,
         position: 0,
         skip: Vec::new(),
+        servers: Vec::new(),
     });
     let times = &chroot.pacer;
     let mut progressed = false;
@@ -583,6 +670,17 @@ async fn pipeline<T: Transfer>(
     let failure = 'servers: loop {
         let Some(server) = audit.servers.get(cursor.server) else {
             break None;
+        };
+        // The configuration on this server (its roots, with SERVER_TAG); a server no
+        // longer covered since the run started is passed over.
+        let on = match chroot.scope(server).await {
+            Ok(Scope::Allowed(on)) => on,
+            Ok(Scope::Refused(why)) => {
+                tracing::warn!(server = %server, reason = %why, "audit: server no longer covered, passed over");
+                cursor = next_server(&cursor);
+                continue;
+            }
+            Err(e) => break Some(ErrorBody::from(&e)),
         };
         let facts = match chroot.servers.facts(&chroot.transfer, server).await {
             Ok(f) => f,
@@ -604,13 +702,13 @@ async fn pipeline<T: Transfer>(
         let kind = cursor.kind.kind();
         loop {
             if progressed && !budget.may_start(times.need()) {
-                return finish(chroot, run, Some(&cursor), allowed, None).await;
+                return finish(chroot, run, Some(&cursor), None).await;
             }
             let listing = chroot.transfer.list(server, kind, cursor.token.as_deref());
             let listed = match (progressed, budget.hard_stop()) {
                 (true, Some(at)) => match tokio::time::timeout_at(at, listing).await {
                     Ok(listed) => listed,
-                    Err(_) => return finish(chroot, run, Some(&cursor), allowed, None).await,
+                    Err(_) => return finish(chroot, run, Some(&cursor), None).await,
                 },
                 _ => listing.await,
             };
@@ -649,10 +747,10 @@ async fn pipeline<T: Transfer>(
                         break;
                     };
                     pending.insert(i);
-                    let (look, gate) = (&look, &gate);
+                    let (look, gate, on) = (&look, &gate, &*on);
                     inflight.push(async move {
                         let began = Instant::now();
-                        let (seen, called) = look.at(chroot, server, kind, listed, gate).await;
+                        let (seen, called) = look.at(chroot, on, server, kind, listed, gate).await;
                         (i, seen, called.then(|| began.elapsed()))
                     });
                 }
@@ -697,7 +795,7 @@ async fn pipeline<T: Transfer>(
                                     .collect::<BTreeSet<_>>()
                                     .into_iter()
                                     .collect();
-                                return finish(chroot, run, Some(&cursor), allowed, None).await;
+                                return finish(chroot, run, Some(&cursor), None).await;
                             }
                         }
                     }
@@ -726,7 +824,7 @@ async fn pipeline<T: Transfer>(
                 cursor.position = *next;
                 let position = cursor.position;
                 cursor.skip = skip.into_iter().filter(|i| *i > position).collect();
-                return finish(chroot, run, Some(&cursor), allowed, None).await;
+                return finish(chroot, run, Some(&cursor), None).await;
             }
             cursor.position = 0;
             match page.next_token {
@@ -737,8 +835,8 @@ async fn pipeline<T: Transfer>(
         cursor = next_server(&cursor);
     };
     match failure {
-        None => finish(chroot, run, None, allowed, None).await,
-        Some(error) => finish(chroot, run, Some(&cursor), allowed, Some(error)).await,
+        None => finish(chroot, run, None, None).await,
+        Some(error) => finish(chroot, run, Some(&cursor), Some(error)).await,
     }
 }
 
@@ -748,11 +846,10 @@ async fn finish<T: Transfer>(
     chroot: &Chroot<T>,
     mut run: Run<'_>,
     cursor: Option<&Cursor>,
-    allowed: &[ServerId],
     error: Option<ErrorBody>,
 ) -> AuditReport {
     run.flush().await;
-    let mut report = report(&run, cursor, allowed, error);
+    let mut report = report(&run, cursor, error);
     if let (Some(queue), Some(next), None) =
         (chroot.queue.as_deref(), &report.continuation, &report.error)
     {
@@ -793,6 +890,7 @@ fn next_server(c: &Cursor) -> Cursor {
         token: None,
         position: 0,
         skip: Vec::new(),
+        servers: Vec::new(),
     }
 }
 
@@ -831,6 +929,7 @@ impl Looking {
     async fn at<T: Transfer>(
         &self,
         chroot: &Chroot<T>,
+        config: &Config,
         server: &ServerId,
         kind: TargetKind,
         listed: Listed,
@@ -840,11 +939,10 @@ impl Looking {
             return (Some(Seen::Invalid(listed.name)), false);
         };
         let target = Target::new(server.clone(), subject);
-        let exempt = drift::is_exempt(&target, &chroot.config);
+        let exempt = drift::is_exempt(&target, config);
         let logical = listed.home.home_directory_type == Some(HomeDirectoryType::Logical);
         // What the listing alone tells (a PATH home is all there is to know of it).
-        let listed_finding =
-            (!logical).then(|| drift::classify(&target, &listed.home, &chroot.config));
+        let listed_finding = (!logical).then(|| drift::classify(&target, &listed.home, config));
         let in_place = self.fix && !self.queued;
         if in_place
             && !exempt
@@ -886,7 +984,7 @@ impl Looking {
             Some(finding) => (finding, false),
             None if exempt => (Finding::Exempt, false),
             None => match chroot.inspect(&target).await {
-                Ok(live) => (drift::classify(&target, &live.value, &chroot.config), true),
+                Ok(live) => (drift::classify(&target, &live.value, config), true),
                 Err(e) => {
                     let error = e.to_string();
                     return (Some(Seen::Unread { target, error }), true);
@@ -982,13 +1080,8 @@ fn count_fix(server: &ServerId, written: bool) {
     metrics::audit(server.as_str(), c);
 }
 
-fn report(
-    run: &Run<'_>,
-    cursor: Option<&Cursor>,
-    allowed: &[ServerId],
-    error: Option<ErrorBody>,
-) -> AuditReport {
-    let continuation = cursor.map(|c| run.continuation(c, allowed));
+fn report(run: &Run<'_>, cursor: Option<&Cursor>, error: Option<ErrorBody>) -> AuditReport {
+    let continuation = cursor.map(|c| run.continuation(c));
     AuditReport {
         status: if error.is_some() {
             Status::Failed.as_str()
@@ -1078,6 +1171,7 @@ mod tests {
                     identity_provider: IdentityProvider::AwsDirectoryService,
                     domain: StorageDomain::S3,
                     directory_listing_optimization: true,
+                    tags: Vec::new(),
                 },
             );
         Chroot::new(config(), t)
@@ -1086,7 +1180,7 @@ mod tests {
     fn audit(c: &Chroot<MemoryTransfer>, v: Value) -> Result<Audit, Box<Rejection>> {
         Audit::parse(
             &AuditInput::read(v.as_object().unwrap(), false),
-            &c.config.guardrails.servers,
+            &Coverage::of(&c.config, c.config.guardrails.servers.clone()),
         )
     }
 
@@ -1232,7 +1326,8 @@ mod tests {
     #[test]
     fn tampered_foreign_and_malformed_continuations_are_refused() {
         let c = fleet(2);
-        let allowed = &c.config.guardrails.servers;
+        let coverage = Coverage::of(&c.config, c.config.guardrails.servers.clone());
+        let allowed = coverage.binding.as_str();
         let cursor = Cursor {
             run: "r".into(),
             server: 0,
@@ -1240,13 +1335,16 @@ mod tests {
             token: Some("memory:2".into()),
             position: 1,
             skip: vec![3],
+            servers: Vec::new(),
         };
         let good = cursor.encode(allowed);
         assert_eq!(Cursor::decode(&good, allowed).unwrap(), cursor);
         let (payload, tag) = good.rsplit_once('.').unwrap();
         let other = cursor_with_position(&cursor, 0).encode(allowed);
         let forged = format!("{}.{tag}", other.rsplit_once('.').unwrap().0);
-        let foreign = cursor.encode(&[ServerId::parse("s-00000000000000000").unwrap()]);
+        let foreign = cursor.encode(&fingerprint(&[
+            ServerId::parse("s-00000000000000000").unwrap()
+        ]));
         for bad in [
             forged.as_str(),
             foreign.as_str(),
@@ -1317,6 +1415,7 @@ mod tests {
                         identity_provider: IdentityProvider::ServiceManaged,
                         domain: StorageDomain::S3,
                         directory_listing_optimization: false,
+                        tags: Vec::new(),
                     },
                 ),
         )

@@ -252,6 +252,10 @@ impl TryFrom<Unvalidated<'_>> for Command {
 }
 
 impl Command {
+    pub fn identity(&self) -> Identity {
+        self.identity.clone()
+    }
+
     /// The guardrails, on valid values only; every refusal is listed.
     pub fn admit(self, guardrails: &Guardrails) -> Result<ChrootCommand, Box<Rejection>> {
         match guardrails.admit(&self.target.server, self.home, self.settings.role.as_ref()) {
@@ -312,6 +316,7 @@ mod tests {
             roles: Some(vec![
                 RoleArn::parse("arn:aws:iam::111122223333:role/sftp").unwrap(),
             ]),
+            unrooted: None,
         };
         let defaults = Defaults {
             server: Some(server),

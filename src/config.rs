@@ -6,9 +6,12 @@
 use crate::command::Defaults;
 use std::collections::BTreeSet;
 
+use std::time::Duration;
+
+use crate::domain::guardrails::NO_ROOTS;
 use crate::domain::{
-    ExternalId, Guardrails, HomeRoot, HomeTemplate, ResponseOrigins, RoleArn, ServerId, TargetKind,
-    UserName,
+    ExternalId, Guardrails, HomeRoot, HomeTemplate, ResponseOrigins, RoleArn, ServerId, ServerTag,
+    TargetKind, UserName,
 };
 use crate::profiles::GroupProfiles;
 
@@ -48,7 +51,24 @@ pub struct Config {
     /// sends, for accounts where other tools share Transfer's limit; `None`: as many as
     /// Transfer accepts (paced from its throttling, [`crate::transfer::pace`]).
     pub audit_max_rps: Option<f64>,
+    /// `SERVER_TAG`: the servers that may be touched are those carrying it (and listed
+    /// in `ALLOWED_SERVER_IDS`, when that is set too); [`crate::scope`].
+    pub server_tag: Option<ServerTag>,
+    /// `SERVER_TAG_REFRESH_SECONDS` (default 300): how long the tagged servers, and their
+    /// tags, are taken as read.
+    pub server_tag_refresh: Duration,
+    /// `SECURITY_HUB` (default false): the audit's findings go to AWS Security Hub.
+    pub security_hub: bool,
+    /// `REPORT_BUCKET`: where a completed scheduled audit writes its HTML report and CSV.
+    pub report_bucket: Option<String>,
 }
+
+/// The server tag naming a server's own home roots (space-separated: tag values allow
+/// `/` but not `,`), in place of `HOME_ROOTS` on that server.
+pub const HOME_ROOTS_TAG: &str = "transfer-chroot:home-roots";
+
+/// `SERVER_TAG_REFRESH_SECONDS`'s default.
+pub const DEFAULT_SERVER_TAG_REFRESH: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid configuration: {}", .0.iter().map(|(v, m)| format!("{v}: {m}")).collect::<Vec<_>>().join("; "))]
@@ -84,11 +104,38 @@ impl Config {
         let mut errors: Vec<(&'static str, String)> = Vec::new();
         let mut fail = |v: &'static str, m: String| errors.push((v, m));
 
+        let server_tag = var("SERVER_TAG")
+            .filter(|raw| !raw.trim().is_empty())
+            .and_then(|raw| match ServerTag::parse(&raw) {
+                Ok(tag) => Some(tag),
+                Err(e) => {
+                    fail("SERVER_TAG", format!("{raw:?} {e}"));
+                    None
+                }
+            });
+        let tagged = var("SERVER_TAG").is_some_and(|raw| !raw.trim().is_empty());
+        let server_tag_refresh = match var("SERVER_TAG_REFRESH_SECONDS") {
+            None => DEFAULT_SERVER_TAG_REFRESH,
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(n) if n <= 86_400 => Duration::from_secs(n),
+                _ => {
+                    fail(
+                        "SERVER_TAG_REFRESH_SECONDS",
+                        format!("must be 0 to 86400 seconds, got {raw:?}"),
+                    );
+                    DEFAULT_SERVER_TAG_REFRESH
+                }
+            },
+        };
+
+        // With SERVER_TAG, the list and the roots are optional: the tag decides which
+        // servers, each server's own tag its roots.
         let mut servers = Vec::new();
-        match var("ALLOWED_SERVER_IDS") {
+        match var("ALLOWED_SERVER_IDS").filter(|raw| !tagged || !raw.trim().is_empty()) {
+            None if tagged => {}
             None => fail(
                 "ALLOWED_SERVER_IDS",
-                "required (comma-separated server ids)".into(),
+                "required (comma-separated server ids), unless SERVER_TAG is set".into(),
             ),
             Some(raw) => {
                 for s in list(&raw) {
@@ -107,10 +154,11 @@ impl Config {
         }
 
         let mut roots = Vec::new();
-        match var("HOME_ROOTS") {
+        match var("HOME_ROOTS").filter(|raw| !tagged || !raw.trim().is_empty()) {
+            None if tagged => {}
             None => fail(
                 "HOME_ROOTS",
-                "required (comma-separated path prefixes)".into(),
+                "required (comma-separated path prefixes), unless SERVER_TAG is set".into(),
             ),
             Some(raw) => {
                 for r in list(&raw) {
@@ -140,7 +188,8 @@ impl Config {
         let default_server = var("DEFAULT_SERVER_ID")
             .filter(|s| !s.trim().is_empty())
             .and_then(|s| match ServerId::parse(s.trim()) {
-                Ok(id) if servers.contains(&id) => Some(id),
+                // With SERVER_TAG alone, whether it carries the tag is known per request.
+                Ok(id) if servers.contains(&id) || (tagged && servers.is_empty()) => Some(id),
                 Ok(id) => {
                     fail(
                         "DEFAULT_SERVER_ID",
@@ -181,6 +230,7 @@ impl Config {
         let dry_run = flag("DRY_RUN", false);
         let check_home_folders = flag("CHECK_HOME_FOLDERS", true);
         let create_home_folders = flag("CREATE_HOME_FOLDERS", false);
+        let security_hub = flag("SECURITY_HUB", false);
         if create_home_folders && !check_home_folders {
             fail(
                 "CREATE_HOME_FOLDERS",
@@ -229,6 +279,21 @@ impl Config {
                 }
             });
 
+        // An S3 bucket name (the scheduled audit's HTML report and CSV go there).
+        let report_bucket = var("REPORT_BUCKET")
+            .map(|raw| raw.trim().to_owned())
+            .filter(|raw| !raw.is_empty())
+            .and_then(|raw| match crate::domain::storage::bucket_name(&raw) {
+                Ok(()) => Some(raw),
+                Err(e) => {
+                    fail(
+                        "REPORT_BUCKET",
+                        format!("{raw:?} is not a bucket name: it {e}"),
+                    );
+                    None
+                }
+            });
+
         let response_origins = match var("CFN_RESPONSE_ORIGINS") {
             None => ResponseOrigins::none(),
             Some(raw) => ResponseOrigins::parse(&raw).unwrap_or_else(|bad| {
@@ -272,10 +337,14 @@ impl Config {
                 .ok()
             });
 
+        let unrooted = roots.is_empty().then(|| {
+            format!("{NO_ROOTS} (it has no {HOME_ROOTS_TAG} tag, and HOME_ROOTS is not set)")
+        });
         let guardrails = Guardrails {
             servers,
             roots,
             roles,
+            unrooted,
         };
 
         let group_profiles = var("GROUP_PROFILES")
@@ -305,7 +374,68 @@ impl Config {
             command_queue_url,
             audit_concurrency,
             audit_max_rps,
+            server_tag,
+            server_tag_refresh,
+            security_hub,
+            report_bucket,
         })
+    }
+
+    /// Why `server` is refused by `ALLOWED_SERVER_IDS` (required without `SERVER_TAG`,
+    /// optional with it): `None` when it is listed, or when no list is set beside a tag.
+    pub fn unlisted(&self, server: &ServerId) -> Option<String> {
+        let listed = &self.guardrails.servers;
+        let required = self.server_tag.is_none() || !listed.is_empty();
+        (required && !listed.contains(server))
+            .then(|| format!("{server} is not in ALLOWED_SERVER_IDS"))
+    }
+
+    /// This configuration as it holds on `server`, a server carrying `SERVER_TAG` with
+    /// `tags`: that server alone, and its `transfer-chroot:home-roots` tag's roots in
+    /// place of `HOME_ROOTS` when it has the tag. The derived home there is
+    /// `HOME_TEMPLATE` when it renders inside those roots, else `<first root>/<UserName>`.
+    pub fn on_server(&self, server: &ServerId, tags: &[(String, String)]) -> Self {
+        let mut on = self.clone();
+        on.guardrails.servers = vec![server.clone()];
+        let Some((_, raw)) = tags.iter().find(|(k, _)| k == HOME_ROOTS_TAG) else {
+            return on;
+        };
+        let parsed: Result<Vec<HomeRoot>, String> = raw
+            .split_whitespace()
+            .map(|r| HomeRoot::parse(r).map_err(|e| format!("{r:?} {e}")))
+            .collect();
+        let (roots, unrooted) = match parsed {
+            Ok(roots) if !roots.is_empty() => (roots, None),
+            Ok(_) => (
+                Vec::new(),
+                Some(format!("{NO_ROOTS} (its {HOME_ROOTS_TAG} tag is empty)")),
+            ),
+            Err(why) => (
+                Vec::new(),
+                Some(format!(
+                    "{NO_ROOTS} (its {HOME_ROOTS_TAG} tag holds {why}; roots are space-separated)"
+                )),
+            ),
+        };
+        let user_home = |raw: &str| {
+            HomeTemplate::parse(
+                raw,
+                &["UserName"],
+                Some("UserName"),
+                TargetKind::User,
+                &roots,
+            )
+            .ok()
+        };
+        on.defaults.home_template = match &self.defaults.home_template {
+            Some(t) if !roots.is_empty() && user_home(t.as_str()).is_some() => Some(t.clone()),
+            _ => roots
+                .first()
+                .and_then(|r| user_home(&format!("{}/${{UserName}}", r.as_str()))),
+        };
+        on.guardrails.roots = roots;
+        on.guardrails.unrooted = unrooted;
+        on
     }
 }
 
@@ -473,5 +603,83 @@ mod tests {
         let err = Config::from_pairs(&vars).unwrap_err();
         assert!(err.names("GROUP_PROFILES"), "{err}");
         assert!(err.to_string().contains("Profiles[0] (a)"), "{err}");
+    }
+
+    #[test]
+    fn with_server_tag_the_list_and_the_roots_are_optional() {
+        let c = config(&[("SERVER_TAG", "transfer-chroot=enforce")]).unwrap();
+        assert_eq!(
+            c.server_tag.as_ref().unwrap().to_string(),
+            "transfer-chroot=enforce"
+        );
+        assert!(c.guardrails.servers.is_empty() && c.guardrails.roots.is_empty());
+        assert_eq!(c.server_tag_refresh, DEFAULT_SERVER_TAG_REFRESH);
+        let e = config(&[]).unwrap_err();
+        assert!(
+            e.names("ALLOWED_SERVER_IDS") && e.names("HOME_ROOTS"),
+            "{e}"
+        );
+        let e = config(&[
+            ("SERVER_TAG", "=x"),
+            ("SERVER_TAG_REFRESH_SECONDS", "soon"),
+            ("REPORT_BUCKET", "Not_A_Bucket"),
+            ("SECURITY_HUB", "yes"),
+        ])
+        .unwrap_err();
+        for v in [
+            "SERVER_TAG",
+            "SERVER_TAG_REFRESH_SECONDS",
+            "REPORT_BUCKET",
+            "SECURITY_HUB",
+        ] {
+            assert!(e.names(v), "{v}: {e}");
+        }
+        // A default server with the tag alone: whether it is tagged is known per request.
+        let c = config(&[
+            ("SERVER_TAG", "k"),
+            ("DEFAULT_SERVER_ID", "s-0123456789abcdef0"),
+            ("HOME_TEMPLATE", "/anywhere/${UserName}"),
+        ])
+        .unwrap();
+        assert!(c.defaults.server.is_some() && c.defaults.home_template.is_some());
+    }
+
+    #[test]
+    fn a_servers_roots_tag_replaces_home_roots_and_decides_the_derived_home() {
+        let server = ServerId::parse("s-0123456789abcdef0").unwrap();
+        let tags = |v: &str| vec![(HOME_ROOTS_TAG.to_owned(), v.to_owned())];
+        let base = config(&[
+            ("SERVER_TAG", "k"),
+            ("HOME_ROOTS", "/acme-sftp/home"),
+            ("HOME_TEMPLATE", "/acme-sftp/home/${UserName}"),
+        ])
+        .unwrap();
+        // No roots tag: HOME_ROOTS and HOME_TEMPLATE as configured.
+        let on = base.on_server(&server, &[]);
+        assert_eq!(on.guardrails.servers, std::slice::from_ref(&server));
+        assert_eq!(on.guardrails.roots[0].as_str(), "/acme-sftp/home");
+        assert_eq!(on.defaults.home_template, base.defaults.home_template);
+        // The template renders outside the tag's roots: the first root's home instead.
+        let on = base.on_server(&server, &tags("/other-bucket/users /other-bucket/x"));
+        let roots: Vec<&str> = on.guardrails.roots.iter().map(|r| r.as_str()).collect();
+        assert_eq!(roots, ["/other-bucket/users", "/other-bucket/x"]);
+        assert_eq!(
+            on.defaults.home_template.as_ref().unwrap().as_str(),
+            "/other-bucket/users/${UserName}"
+        );
+        // Inside them: kept.
+        let on = base.on_server(&server, &tags("/acme-sftp/home"));
+        assert_eq!(on.defaults.home_template, base.defaults.home_template);
+        // Empty or invalid: no roots at all, and why.
+        for (raw, says) in [("  ", "is empty"), ("/ok/a ../etc", "../etc")] {
+            let on = base.on_server(&server, &tags(raw));
+            assert!(on.guardrails.roots.is_empty(), "{raw}");
+            assert!(on.defaults.home_template.is_none(), "{raw}");
+            let why = on.guardrails.no_roots().unwrap();
+            assert!(
+                why.starts_with("no home roots for this server") && why.contains(says),
+                "{why}"
+            );
+        }
     }
 }

@@ -101,6 +101,9 @@ pub fn classify(target: &Target, live: &LiveHome, config: &Config) -> Finding {
     if is_exempt(target, config) {
         return Finding::Exempt;
     }
+    if let Some(reason) = config.guardrails.no_roots() {
+        return Finding::NeedsAttention { reason };
+    }
     let kind = target.kind();
     let logical = live.home_directory_type == Some(HomeDirectoryType::Logical);
     match (logical, live.home_directory_mappings.as_slice()) {
@@ -302,5 +305,28 @@ mod tests {
         assert_eq!(fix.chroot.as_str(), "/b/home/alice");
         assert_eq!(fix.settings, Settings::default());
         assert!(Finding::Exempt.fix(&alice, false).is_none());
+    }
+
+    #[test]
+    fn a_server_without_roots_needs_attention_whatever_its_home() {
+        let c = Config::from_pairs(&[("SERVER_TAG", "k"), ("EXEMPT_USERS", "admin")]).unwrap();
+        let chrooted = LiveHome {
+            home_directory_type: Some(HomeDirectoryType::Logical),
+            home_directory_mappings: vec![Mapping::directory("/", "/b/home/alice")],
+            ..LiveHome::default()
+        };
+        for live in [chrooted, path(Some("/b/home/alice")), path(None)] {
+            match classify(&target(ALICE), &live, &c) {
+                Finding::NeedsAttention { reason } => {
+                    assert!(
+                        reason.starts_with("no home roots for this server"),
+                        "{reason}"
+                    )
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let admin = target("s-0123456789abcdef0/users/admin");
+        assert_eq!(classify(&admin, &path(None), &c), Finding::Exempt);
     }
 }

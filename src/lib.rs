@@ -8,7 +8,8 @@
 //! - [`transfer`]: the port to AWS Transfer Family and its SDK implementation;
 //! - [`input`]: what a source read, typed but unconstrained, and the JSON field reader;
 //! - [`command`], [`profiles`]: validation into a command; group profiles;
-//! - [`config`]: the environment, validated at cold start;
+//! - [`config`]: the environment, validated at cold start; [`scope`]: the servers it
+//!   covers (`ALLOWED_SERVER_IDS`, or `SERVER_TAG`) and each one's roots;
 //! - [`plan`], [`apply`]: pure planning and the use case (read, plan, write if needed);
 //! - [`reconcile`]: every automatic fix (read now, classify, write only if still drifted);
 //! - [`audit`]: the fleet audit, its fixes reconciles; [`report`]: a run as people read it;
@@ -32,6 +33,7 @@ pub mod profiles;
 pub mod queue;
 pub mod reconcile;
 pub mod report;
+pub mod scope;
 pub mod servers;
 pub mod sources;
 pub mod telemetry;

@@ -437,6 +437,7 @@ mod tests {
                 HomeRoot::parse("/acme-sftp/groups").unwrap(),
             ],
             roles: roles.map(|r| r.iter().map(|a| RoleArn::parse(a).unwrap()).collect()),
+            unrooted: None,
         }
     }
 

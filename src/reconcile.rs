@@ -31,6 +31,7 @@ use crate::domain::{ExternalId, FieldError, ServerId, Subject, Target, UserName}
 use crate::drift::{self, Finding};
 use crate::input::{Given, ReconcileInput};
 use crate::outcome::{ErrorBody, ErrorCode, Identity, Outcome, Rejection, Status};
+use crate::scope::Scope;
 use crate::transfer::Transfer;
 
 /// The action name of a reconcile command.
@@ -142,14 +143,12 @@ impl Reconcile {
         if !errs.is_empty() {
             return Err(Box::new(Rejection::invalid(identity, errs)));
         }
-        if !config.guardrails.allows_server(&server) {
+        // The tag (SERVER_TAG) is looked up by the reconcile itself.
+        if let Some(why) = config.unlisted(&server) {
             return Err(Box::new(Rejection::new(
                 identity,
                 ErrorCode::NotAllowed,
-                vec![FieldError::new(
-                    "ServerId",
-                    format!("{server} is not in ALLOWED_SERVER_IDS"),
-                )],
+                vec![FieldError::new("ServerId", why)],
             )));
         }
         Ok(Self {
@@ -252,6 +251,25 @@ pub async fn reconcile_gated<T: Transfer>(
             outcome: Outcome::skipped(identity, "exempt (EXEMPT_USERS): left as it is"),
         });
     }
+    // The server's configuration now (its roots, with SERVER_TAG): a server untagged
+    // since is left alone.
+    let config = match chroot.scope(&target.server).await {
+        Ok(Scope::Allowed(config)) => config,
+        Ok(Scope::Refused(why)) => {
+            return Some(Reconciled {
+                finding: None,
+                outcome: Outcome::skipped(identity, format!("{why}: left as it is")),
+            });
+        }
+        Err(e) => {
+            let mut outcome = Outcome::failed(identity, (&e).into());
+            outcome.request_id = e.request_id.clone();
+            return Some(Reconciled {
+                finding: None,
+                outcome,
+            });
+        }
+    };
     let live = match chroot.inspect(target).await {
         Ok(live) => live,
         Err(e) => {
@@ -263,7 +281,7 @@ pub async fn reconcile_gated<T: Transfer>(
             });
         }
     };
-    let finding = drift::classify(target, &live.value, &chroot.config);
+    let finding = drift::classify(target, &live.value, &config);
     let outcome = match &finding {
         Finding::Chrooted { .. } => {
             let mut outcome = Outcome::new(Status::Unchanged, identity);

@@ -34,6 +34,11 @@ impl ServerCache {
         self.known.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Keeps `facts`, as a `DescribeServer` made elsewhere (a tag refresh) read them.
+    pub fn remember(&self, server: &ServerId, facts: ServerFacts) {
+        self.lock().insert(server.clone(), facts);
+    }
+
     /// The facts of `server`, from the cache or from `DescribeServer`.
     pub async fn facts<T: Transfer>(
         &self,
@@ -134,6 +139,7 @@ mod tests {
             identity_provider: provider,
             domain,
             directory_listing_optimization: false,
+            tags: Vec::new(),
         }
     }
 

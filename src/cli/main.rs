@@ -18,10 +18,13 @@ use aws_config::{BehaviorVersion, Region};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{Map, json};
 
-use transfer_chroot::audit::{self, Audit, AuditFinding, Class, Counts, Unbounded, Watch};
+use transfer_chroot::audit::{
+    self, Audit, AuditFinding, Class, Counts, Coverage, Unbounded, Watch,
+};
 use transfer_chroot::domain::{ServerId, Subject, Target, UserName};
 use transfer_chroot::input::{CommandInput, Reading};
 use transfer_chroot::report::Collector;
+use transfer_chroot::scope::Scope;
 use transfer_chroot::transfer::pace::Pacer;
 use transfer_chroot::transfer::sdk::{self, SdkTransfer};
 use transfer_chroot::transfer::{Transfer, TransferError};
@@ -77,6 +80,10 @@ struct ConfArgs {
     /// A root users may be chrooted below (HOME_ROOTS); repeat for several.
     #[arg(long = "home-root", global = true, value_name = "PATH")]
     home_roots: Vec<String>,
+    /// Cover the servers carrying this tag (SERVER_TAG): KEY=VALUE, or KEY for any
+    /// value; each server's own transfer-chroot:home-roots tag gives its roots.
+    #[arg(long = "server-tag", global = true, value_name = "KEY[=VALUE]")]
+    server_tag: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -225,6 +232,9 @@ fn variables(
     if !conf.home_roots.is_empty() {
         vars.insert("HOME_ROOTS".into(), conf.home_roots.join(","));
     }
+    if let Some(tag) = &conf.server_tag {
+        vars.insert("SERVER_TAG".into(), tag.clone());
+    }
     for (k, v) in flags {
         vars.insert((*k).to_owned(), v.clone());
     }
@@ -287,26 +297,33 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 flags.push(("AUDIT_CONCURRENCY", c.to_string()));
             }
             let mut vars = variables(&cli.conf, &flags)?;
-            if !servers.is_empty() && !vars.contains_key("ALLOWED_SERVER_IDS") {
-                vars.insert("ALLOWED_SERVER_IDS".into(), servers.join(","));
-            }
-            if !vars.contains_key("ALLOWED_SERVER_IDS") {
-                vars.insert(
-                    "ALLOWED_SERVER_IDS".into(),
-                    every_server(&transfer).await?.join(","),
-                );
+            // With SERVER_TAG the tag decides; else the servers named, else every one.
+            if !tagged(&vars) {
+                if !servers.is_empty() && !vars.contains_key("ALLOWED_SERVER_IDS") {
+                    vars.insert("ALLOWED_SERVER_IDS".into(), servers.join(","));
+                }
+                if !vars.contains_key("ALLOWED_SERVER_IDS") {
+                    vars.insert(
+                        "ALLOWED_SERVER_IDS".into(),
+                        every_server(&transfer).await?.join(","),
+                    );
+                }
             }
             let config = config_of(&vars)?;
-            let picked = pick_servers(&servers, &config)?;
+            let chroot = Chroot::new(config, transfer);
+            let coverage = Coverage::of(&chroot.config, chroot.covered_servers().await?);
+            let picked = pick_servers(&servers, &coverage)?;
             if fix && !dry_run && !yes {
                 confirm(&picked, region.as_deref())?;
             }
-            let chroot = Chroot::new(config, transfer);
             let audit = Audit {
                 servers: picked,
                 fix,
                 dry_run,
                 resume: None,
+                named: false,
+                binding: coverage.binding,
+                carries_servers: false,
             };
             let run = AuditRun {
                 output,
@@ -323,13 +340,19 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             output,
         } => {
             let mut vars = variables(&cli.conf, &[])?;
-            vars.entry("ALLOWED_SERVER_IDS".into())
-                .or_insert_with(|| server.clone());
+            if !tagged(&vars) {
+                vars.entry("ALLOWED_SERVER_IDS".into())
+                    .or_insert_with(|| server.clone());
+            }
             let config = config_of(&vars)?;
-            let target = target_of(&user, &server, &config)?;
+            let target = target_of(&user, &server)?;
             let chroot = Chroot::new(config, transfer);
+            let on = match chroot.scope(&target.server).await? {
+                Scope::Allowed(on) => on,
+                Scope::Refused(why) => return Err(Failure::usage(format!("--server: {why}"))),
+            };
             let live = chroot.inspect(&target).await?;
-            let finding = drift::classify(&target, &live.value, &chroot.config);
+            let finding = drift::classify(&target, &live.value, &on);
             output::check(output, &target, &finding, &live.value);
             Ok(match finding.class() {
                 Class::Chrooted | Class::Exempt => CLEAN,
@@ -344,8 +367,10 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             output,
         } => {
             let mut vars = variables(&cli.conf, &[])?;
-            vars.entry("ALLOWED_SERVER_IDS".into())
-                .or_insert_with(|| server.clone());
+            if !tagged(&vars) {
+                vars.entry("ALLOWED_SERVER_IDS".into())
+                    .or_insert_with(|| server.clone());
+            }
             let config = config_of(&vars)?;
             let chroot = Chroot::new(config, transfer);
             let mut event = Map::new();
@@ -387,31 +412,31 @@ fn config_of(vars: &HashMap<String, String>) -> Result<Config, Failure> {
     })
 }
 
-/// The servers named (each one allowed), or every allowed one.
-fn pick_servers(named: &[String], config: &Config) -> Result<Vec<ServerId>, Failure> {
-    let allowed = &config.guardrails.servers;
+/// Whether the tag decides the servers (`SERVER_TAG`, `--server-tag`).
+fn tagged(vars: &HashMap<String, String>) -> bool {
+    vars.get("SERVER_TAG").is_some_and(|t| !t.trim().is_empty())
+}
+
+/// The servers named (each one covered), or every covered one.
+fn pick_servers(named: &[String], coverage: &Coverage) -> Result<Vec<ServerId>, Failure> {
     if named.is_empty() {
-        return Ok(allowed.clone());
+        return Ok(coverage.servers.clone());
     }
     named
         .iter()
         .map(|s| match ServerId::parse(s) {
-            Ok(id) if allowed.contains(&id) => Ok(id),
+            Ok(id) if coverage.servers.contains(&id) => Ok(id),
             Ok(id) => Err(Failure::usage(format!(
-                "--server {id} is not in ALLOWED_SERVER_IDS"
+                "--server {}",
+                coverage.refusal(&id)
             ))),
             Err(e) => Err(Failure::usage(format!("--server {s:?}: {e}"))),
         })
         .collect()
 }
 
-fn target_of(user: &str, server: &str, config: &Config) -> Result<Target, Failure> {
+fn target_of(user: &str, server: &str) -> Result<Target, Failure> {
     let server = ServerId::parse(server).map_err(|e| Failure::usage(format!("--server: {e}")))?;
-    if !config.guardrails.servers.contains(&server) {
-        return Err(Failure::usage(format!(
-            "--server {server} is not in ALLOWED_SERVER_IDS"
-        )));
-    }
     let user = UserName::parse(user).map_err(|e| Failure::usage(format!("user {user:?}: {e}")))?;
     Ok(Target::new(server, Subject::User(user)))
 }

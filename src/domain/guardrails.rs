@@ -13,11 +13,24 @@ pub struct Guardrails {
     pub roots: Vec<HomeRoot>,
     /// `None`: `ALLOWED_ROLE_ARNS` unset, so requests may not set a role at all.
     pub roles: Option<Vec<RoleArn>>,
+    /// Why `roots` is empty (a server with neither `HOME_ROOTS` nor a valid
+    /// `transfer-chroot:home-roots` tag): nothing there can be chrooted.
+    pub unrooted: Option<String>,
 }
+
+/// The reason when a server has no home roots at all.
+pub const NO_ROOTS: &str = "no home roots for this server";
 
 impl Guardrails {
     pub fn allows_server(&self, server: &ServerId) -> bool {
         self.servers.contains(server)
+    }
+
+    /// Why nothing can be chrooted here, when there are no roots.
+    pub fn no_roots(&self) -> Option<String> {
+        self.roots
+            .is_empty()
+            .then(|| self.unrooted.clone().unwrap_or_else(|| NO_ROOTS.to_owned()))
     }
 
     pub fn allows_role(&self, role: &RoleArn) -> bool {
@@ -48,7 +61,13 @@ impl Guardrails {
         if !self.allows_server(server) {
             refused.push("ServerId", format!("{server} is not in ALLOWED_SERVER_IDS"));
         }
-        let target = refused.check("HomeDirectory", ChrootTarget::admit(home, &self.roots));
+        let target = match self.no_roots() {
+            Some(why) => {
+                refused.push("HomeDirectory", why);
+                None
+            }
+            None => refused.check("HomeDirectory", ChrootTarget::admit(home, &self.roots)),
+        };
         if let Some(why) = role.and_then(|r| self.refuses_role(r)) {
             refused.push("Role", why);
         }
@@ -68,6 +87,7 @@ mod tests {
         Guardrails {
             servers: vec![ServerId::parse("s-0123456789abcdef0").unwrap()],
             roots: vec![HomeRoot::parse("/b/home").unwrap()],
+            unrooted: None,
             roles,
         }
     }

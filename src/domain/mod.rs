@@ -11,6 +11,7 @@ pub mod posix;
 pub mod role;
 pub mod settings;
 pub mod storage;
+pub mod tag;
 pub mod target;
 
 pub use field::{FieldError, Violations};
@@ -22,4 +23,5 @@ pub use policy::SessionPolicy;
 pub use posix::PosixProfile;
 pub use role::RoleArn;
 pub use settings::Settings;
+pub use tag::ServerTag;
 pub use target::{Action, Subject, Target};

@@ -84,14 +84,9 @@ pub async fn run<T: Transfer>(
         Err(errs) => return Outcome::rejected(Rejection::invalid(identity, errs.into_vec())),
     };
     let identity = Identity::of(&target);
-    if !chroot.config.guardrails.allows_server(&target.server) {
-        return Outcome::skipped(
-            identity,
-            format!(
-                "{} is not in ALLOWED_SERVER_IDS: left as it is",
-                target.server
-            ),
-        );
+    // Not covered (ALLOWED_SERVER_IDS, SERVER_TAG): left alone, and no read of it.
+    if let Some(why) = chroot.config.unlisted(&target.server) {
+        return Outcome::skipped(identity, format!("{why}: left as it is"));
     }
     if drift::is_exempt(&target, &chroot.config) {
         return Outcome::skipped(identity, "exempt (EXEMPT_USERS): left as it is");
@@ -223,6 +218,7 @@ mod tests {
                     identity_provider: IdentityProvider::AwsDirectoryService,
                     domain: StorageDomain::S3,
                     directory_listing_optimization: true,
+                    tags: Vec::new(),
                 },
             );
         Chroot::new(config, transfer)

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::apply::Chroot;
-use crate::audit::{Audit, AuditReport};
+use crate::audit::AuditReport;
 use crate::input::{AuditInput, CommandInput, Reading, ReconcileInput};
 use crate::invocation::Invocation;
 use crate::outcome::{ErrorBody, ErrorCode, Identity, Outcome, Status};
@@ -64,12 +64,18 @@ pub async fn audit_report<T: Transfer>(
         .as_object()
         .map(|m| AuditInput::read(m, false))
         .unwrap_or_default();
-    match Audit::parse(&input, &chroot.config.guardrails.servers) {
+    let admitted = tokio::time::timeout_at(deadline, crate::audit::admit(chroot, &input))
+        .await
+        .unwrap_or_else(|_| {
+            Err(Box::new(Outcome::out_of_time(
+                crate::outcome::Identity::default(),
+            )))
+        });
+    match admitted {
         Ok(audit) => Ok(crate::audit::run(chroot, &audit, run_id, deadline).await),
-        Err(rejection) => {
-            let outcome = Outcome::rejected(*rejection);
+        Err(outcome) => {
             outcome.log();
-            Err(outcome)
+            Err(*outcome)
         }
     }
 }

@@ -9,7 +9,8 @@ use std::sync::Mutex;
 
 use super::{
     HomeDirectoryType, IdentityProvider, LIST_PAGE_SIZE, Listed, LiveHome, LivePosix, Page, Reply,
-    ServerFacts, StorageDomain, Transfer, TransferError, TransferErrorKind, UpdateRequest,
+    ServerFacts, ServerIds, StorageDomain, Transfer, TransferError, TransferErrorKind,
+    UpdateRequest,
 };
 use crate::domain::{ServerId, Target, TargetKind};
 
@@ -27,6 +28,8 @@ struct State {
     /// Servers not named here are service-managed S3 servers (the service's defaults).
     servers: BTreeMap<ServerId, ServerFacts>,
     server_calls: Vec<(&'static str, ServerId)>,
+    /// ListServers calls made.
+    server_listings: usize,
     calls: Vec<Call>,
     /// Failures handed out to the next calls, in order: for any operation (`None`) or
     /// for the one named.
@@ -47,6 +50,7 @@ pub fn default_server() -> ServerFacts {
         identity_provider: IdentityProvider::ServiceManaged,
         domain: StorageDomain::S3,
         directory_listing_optimization: true,
+        tags: Vec::new(),
     }
 }
 
@@ -163,6 +167,24 @@ impl MemoryTransfer {
         })
     }
 
+    /// Sets `server`'s tags (a TagResource/UntagResource made elsewhere).
+    pub fn set_tags(&self, server: &ServerId, tags: &[(&str, &str)]) {
+        let mut state = self.lock();
+        let facts = state
+            .servers
+            .entry(server.clone())
+            .or_insert_with(default_server);
+        facts.tags = tags
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+    }
+
+    /// ListServers calls made so far.
+    pub fn server_listings(&self) -> usize {
+        self.lock().server_listings
+    }
+
     /// The servers described so far, in order.
     pub fn server_calls(&self) -> Vec<ServerId> {
         self.lock()
@@ -260,6 +282,25 @@ impl Transfer for MemoryTransfer {
         }
         Ok(Reply {
             value: target_like.unwrap_or_else(default_server),
+            request_id: self.request_id(),
+        })
+    }
+
+    /// The servers added with [`MemoryTransfer::with_server`], in id order, one page.
+    async fn list_servers(
+        &self,
+        _next_token: Option<&str>,
+    ) -> Result<Reply<ServerIds>, TransferError> {
+        let items = {
+            let mut state = self.lock();
+            state.server_listings += 1;
+            state.servers.keys().map(ToString::to_string).collect()
+        };
+        Ok(Reply {
+            value: ServerIds {
+                items,
+                next_token: None,
+            },
             request_id: self.request_id(),
         })
     }

@@ -250,6 +250,17 @@ pub struct ServerFacts {
     pub domain: StorageDomain,
     /// S3 `DirectoryListingOptimization` enabled: a logical root need not exist.
     pub directory_listing_optimization: bool,
+    /// The server's tags (`Key`, `Value`) as that `DescribeServer` showed them. Unlike
+    /// the rest they change: [`crate::servers::ServerCache`] keeps the first read's, the
+    /// server scopes ([`crate::scope`]) read them again at each refresh.
+    pub tags: Vec<(String, String)>,
+}
+
+/// One page of server ids (`ListServers`), and the token of the next.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerIds {
+    pub items: Vec<String>,
+    pub next_token: Option<String>,
 }
 
 /// Page size of `ListUsers`/`ListAccesses`: the largest the service allows.
@@ -329,6 +340,13 @@ pub trait Transfer: Send + Sync {
         &self,
         server: &ServerId,
     ) -> impl Future<Output = Result<Reply<ServerFacts>, TransferError>> + Send;
+
+    /// One page of the account's servers in the client's region (`ListServers`, the
+    /// largest page the service allows), from `next_token`.
+    fn list_servers(
+        &self,
+        next_token: Option<&str>,
+    ) -> impl Future<Output = Result<Reply<ServerIds>, TransferError>> + Send;
 
     /// One page of the users (`TargetKind::User`) or accesses of `server`, from
     /// `next_token` (`None`: the first page), [`LIST_PAGE_SIZE`] at most.

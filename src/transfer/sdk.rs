@@ -17,8 +17,8 @@ use aws_smithy_http_client::tls::TlsContext;
 use super::pace;
 use super::{
     HomeDirectoryType, IdentityProvider, LIST_PAGE_SIZE, Listed, LiveHome, LivePosix, Mapping,
-    MappingType, Page, Reply, ServerFacts, StorageDomain, Subject, Transfer, TransferError,
-    TransferErrorKind, UpdateRequest,
+    MappingType, Page, Reply, ServerFacts, ServerIds, StorageDomain, Subject, Transfer,
+    TransferError, TransferErrorKind, UpdateRequest,
 };
 use crate::domain::{ServerId, Target, TargetKind};
 
@@ -154,42 +154,6 @@ impl SdkTransfer {
         Self {
             client: Client::from_conf(conf),
         }
-    }
-}
-
-/// One page of server ids ([`SdkTransfer::list_servers`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ServerIds {
-    pub items: Vec<String>,
-    pub next_token: Option<String>,
-}
-
-impl SdkTransfer {
-    /// One page of the account's servers in the client's region (`ListServers`, the
-    /// largest page the service allows): the command line's audit of every server.
-    pub async fn list_servers(
-        &self,
-        next_token: Option<&str>,
-    ) -> Result<Reply<ServerIds>, TransferError> {
-        let out = self
-            .client
-            .list_servers()
-            .max_results(LIST_PAGE_SIZE)
-            .set_next_token(next_token.map(str::to_owned))
-            .send()
-            .await
-            .map_err(|e| classify("ListServers", e, |_| None))?;
-        Ok(Reply {
-            value: ServerIds {
-                items: out
-                    .servers()
-                    .iter()
-                    .filter_map(|s| s.server_id().map(str::to_owned))
-                    .collect(),
-                next_token: out.next_token().map(str::to_owned),
-            },
-            request_id: out.request_id().map(str::to_owned),
-        })
     }
 }
 
@@ -524,9 +488,41 @@ impl Transfer for SdkTransfer {
                 .and_then(|s| s.s3_storage_options())
                 .and_then(|o| o.directory_listing_optimization())
                 .is_some_and(|o| o.as_str() == "ENABLED"),
+            tags: s
+                .map(|s| s.tags())
+                .unwrap_or_default()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect(),
         };
         Ok(Reply {
             value,
+            request_id: out.request_id().map(str::to_owned),
+        })
+    }
+
+    async fn list_servers(
+        &self,
+        next_token: Option<&str>,
+    ) -> Result<Reply<ServerIds>, TransferError> {
+        pace::acquire().await;
+        let out = self
+            .client
+            .list_servers()
+            .max_results(LIST_PAGE_SIZE)
+            .set_next_token(next_token.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| classify("ListServers", e, |_| None))?;
+        Ok(Reply {
+            value: ServerIds {
+                items: out
+                    .servers()
+                    .iter()
+                    .filter_map(|s| s.server_id().map(str::to_owned))
+                    .collect(),
+                next_token: out.next_token().map(str::to_owned),
+            },
             request_id: out.request_id().map(str::to_owned),
         })
     }

@@ -9,7 +9,8 @@
 //! CloudFormation custom-resource responses on any other path and records them.
 //!
 //! Operations: ListServers, DescribeServer, ListUsers, DescribeUser, UpdateUser,
-//! ListAccesses, DescribeAccess, UpdateAccess. Every field is checked against the model
+//! ListAccesses, DescribeAccess, UpdateAccess, and a server's tags: TagResource,
+//! UntagResource, ListTagsForResource (DescribeServer answers them as `Tags`). Every field is checked against the model
 //! before anything is looked up. Listings come in name order, `MaxResults` (1..1000,
 //! default [`DEFAULT_MAX_RESULTS`]) at a time, with an opaque `NextToken` bound to its
 //! operation and server while entries remain.
@@ -25,6 +26,7 @@
 //!   "State": "ONLINE",                          // OFFLINE, STARTING, STOPPING, START_FAILED, STOP_FAILED
 //!   "EndpointType": "PUBLIC",                   // VPC, VPC_ENDPOINT
 //!   "LoggingRole": "arn:aws:iam::111122223333:role/transfer-logging",
+//!   "Tags": [{"Key": "transfer-chroot", "Value": "enforce"}],
 //!   "Users": [{"UserName": "alice", "HomeDirectoryType": "PATH", "HomeDirectory": "/b/alice"}],
 //!   "Accesses": [{"ExternalId": "S-1-5-21-1004336348-1177238915-682003330-1105"}],
 //!   "GenerateUsers": {"Count": 100000, "Prefix": "user", "HomeDirectory": "/b/${UserName}"}
@@ -245,6 +247,17 @@ struct ServerState {
     logging_role: Option<String>,
     users: BTreeMap<String, Map<String, Value>>,
     accesses: BTreeMap<String, Map<String, Value>>,
+    /// The server's tags, in the order set (`Tags` in the seed, TagResource).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<Tag>,
+}
+
+/// A resource tag, as Transfer's `Tag` shape names its fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Tag {
+    key: String,
+    value: String,
 }
 
 #[derive(Default)]
@@ -1143,9 +1156,12 @@ fn merge(stored: &mut Map<String, Value>, input: &Map<String, Value>) -> Result<
 }
 
 /// The operations [`operate`] implements (an [`Interleave`] names one of them).
-const OPERATIONS: [&str; 8] = [
+const OPERATIONS: [&str; 11] = [
     "ListServers",
     "DescribeServer",
+    "TagResource",
+    "UntagResource",
+    "ListTagsForResource",
     "ListUsers",
     "DescribeUser",
     "UpdateUser",
@@ -1163,6 +1179,9 @@ fn operate(
     match operation {
         "ListServers" => lists::list_servers(state, input).map(|b| (b, None)),
         "DescribeServer" => lists::describe_server(state, input).map(|b| (b, None)),
+        "TagResource" | "UntagResource" | "ListTagsForResource" => {
+            lists::tags(state, operation, input).map(|b| (b, None))
+        }
         "ListUsers" | "ListAccesses" => {
             lists::list_members(state, operation, input).map(|b| (b, None))
         }

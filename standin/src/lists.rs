@@ -11,7 +11,7 @@ use std::ops::Bound;
 use serde_json::{Map, Value, json};
 
 use crate::{
-    ACCOUNT, ApiError, REGION, SERVER_ID, ServerState, State, check_string, invalid, lock,
+    ACCOUNT, ApiError, REGION, SERVER_ID, ServerState, State, Tag, check_string, invalid, lock,
     not_found, serialization, token, user_arn,
 };
 
@@ -163,6 +163,9 @@ pub(crate) fn describe_server(
     let s = servers.get(&id).ok_or_else(|| not_found("Server", &id))?;
     let mut m = server_fields(&id, s);
     m.insert("Protocols".into(), json!(["SFTP"]));
+    if !s.tags.is_empty() {
+        m.insert("Tags".into(), json!(s.tags));
+    }
     if let Some(optimization) = &s.directory_listing_optimization {
         m.insert(
             "S3StorageOptions".into(),
@@ -207,4 +210,87 @@ pub(crate) fn list_members(
         )
     };
     Ok(out)
+}
+
+/// Transfer's `Tag` limits: a key of 1 to 128 characters, a value of at most 256, and
+/// at most 50 tags on a resource.
+pub(crate) fn check_tags(tags: &[Tag]) -> Result<(), ApiError> {
+    if tags.len() > 50 {
+        return Err(invalid("a resource has at most 50 tags"));
+    }
+    for t in tags {
+        if t.key.is_empty() || t.key.chars().count() > 128 {
+            return Err(invalid(format!("tag key {:?}: 1 to 128 characters", t.key)));
+        }
+        if t.value.chars().count() > 256 {
+            return Err(invalid(format!(
+                "tag value of {:?}: at most 256 characters",
+                t.key
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The server an `Arn` names (`arn:aws:transfer:<region>:<account>:server/<id>`); the
+/// stand-in tags servers only.
+fn tagged_server(input: &Map<String, Value>) -> Result<String, ApiError> {
+    let arn = check_string(input, "Arn", true, (20, 1600), None)?.unwrap_or_default();
+    arn.strip_prefix(&format!("arn:aws:transfer:{REGION}:{ACCOUNT}:server/"))
+        .filter(|id| SERVER_ID.is_match(id))
+        .map(str::to_owned)
+        .ok_or_else(|| invalid(format!("{arn} is not a server ARN of this stand-in")))
+}
+
+/// TagResource (`Arn`, `Tags`: 1 to 50, an existing key's value replaced),
+/// UntagResource (`Arn`, `TagKeys`), ListTagsForResource (`Arn`; every tag, one page).
+pub(crate) fn tags(
+    state: &State,
+    operation: &str,
+    input: &Map<String, Value>,
+) -> Result<Value, ApiError> {
+    let id = tagged_server(input)?;
+    let given = |field: &str| -> Result<Value, ApiError> {
+        match input.get(field) {
+            Some(v @ Value::Array(items)) if !items.is_empty() && items.len() <= 50 => {
+                Ok(v.clone())
+            }
+            Some(Value::Array(_)) => Err(invalid(format!("{field} must hold 1 to 50 entries"))),
+            Some(_) => Err(crate::serialization(format!("{field} must be a list"))),
+            None => Err(invalid(format!("{field} is required"))),
+        }
+    };
+    let change = match operation {
+        "TagResource" => Some(Ok(serde_json::from_value::<Vec<Tag>>(given("Tags")?)
+            .map_err(|e| crate::serialization(format!("Tags: {e}")))?)),
+        "UntagResource" => Some(Err(serde_json::from_value::<Vec<String>>(given(
+            "TagKeys",
+        )?)
+        .map_err(|e| crate::serialization(format!("TagKeys: {e}")))?)),
+        _ => None,
+    };
+    let mut servers = lock(&state.servers);
+    let server = servers
+        .get_mut(&id)
+        .ok_or_else(|| not_found("Server", &id))?;
+    match change {
+        Some(Ok(added)) => {
+            check_tags(&added)?;
+            let mut tags = server.tags.clone();
+            for t in added {
+                match tags.iter_mut().find(|old| old.key == t.key) {
+                    Some(old) => old.value = t.value,
+                    None => tags.push(t),
+                }
+            }
+            check_tags(&tags)?;
+            server.tags = tags;
+            Ok(json!({}))
+        }
+        Some(Err(keys)) => {
+            server.tags.retain(|t| !keys.contains(&t.key));
+            Ok(json!({}))
+        }
+        None => Ok(json!({"Arn": server_arn(&id), "Tags": server.tags})),
+    }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{EXTERNAL_ID, HOME_DIRECTORY, MAP_PATH, ROLE, SERVER_ID, ServerState};
+use crate::{EXTERNAL_ID, HOME_DIRECTORY, MAP_PATH, ROLE, SERVER_ID, ServerState, Tag};
 
 /// A seed the stand-in cannot load.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -296,6 +296,16 @@ fn server_state(id: &str, server: &Map<String, Value>) -> Result<ServerState, Se
         logging_role,
         users: BTreeMap::new(),
         accesses: BTreeMap::new(),
+        tags: match server.get("Tags") {
+            None => Vec::new(),
+            Some(tags) => serde_json::from_value(tags.clone())
+                .map_err(|e| SeedError::new(format!("server {id}: Tags: {e}")))
+                .and_then(|tags: Vec<Tag>| {
+                    crate::lists::check_tags(&tags)
+                        .map(|()| tags)
+                        .map_err(|e| SeedError::new(format!("server {id}: {}", e.message)))
+                })?,
+        },
     };
     let users = user_entries(list(server, id, "Users")?.iter().cloned())
         .map_err(|e| SeedError::new(format!("server {id}: {}", e.0)))?;

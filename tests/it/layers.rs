@@ -17,6 +17,8 @@ const LAYERS: &[&[&str]] = &[
     &["command", "profiles"],
     &["config"],
     &["plan", "servers", "drift"],
+    // The servers covered (ALLOWED_SERVER_IDS, SERVER_TAG) and each one's configuration.
+    &["scope"],
     &["apply"],
     &["reconcile"],
     &["audit"],

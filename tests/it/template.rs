@@ -641,7 +641,7 @@ fn drift_events_come_from_cloudtrail_on_the_default_bus_with_the_same_safety_net
 
 #[test]
 fn the_audit_runs_on_a_schedule_daily_with_fix_from_its_parameter_off_by_default() {
-    use transfer_chroot::audit::Audit;
+    use transfer_chroot::audit::{Audit, Coverage};
     use transfer_chroot::input::AuditInput;
     use transfer_chroot::sources::{Shape, direct, shape};
 
@@ -704,7 +704,7 @@ fn the_audit_runs_on_a_schedule_daily_with_fix_from_its_parameter_off_by_default
         assert!(direct::is_audit(&event), "{rendered}");
         let audit = Audit::parse(
             &AuditInput::read(event.as_object().unwrap(), false),
-            allowed,
+            &Coverage::of(&config, allowed.clone()),
         )
         .unwrap_or_else(|r| panic!("AuditFix={fix}: {rendered} refused: {r:?}"));
         assert_eq!(audit.fix, fix == "true", "{rendered}");

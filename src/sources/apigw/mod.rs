@@ -24,6 +24,7 @@ use crate::input::{ActionRule, CommandInput, Reading, type_name};
 use crate::invocation::Invocation;
 use crate::outcome::{ErrorBody, ErrorCode, Identity, Outcome, Rejection, echo};
 use crate::plan;
+use crate::scope::Scope;
 use crate::servers;
 use crate::sources::error::HandlerError;
 use crate::transfer::{LiveHome, Transfer};
@@ -354,14 +355,17 @@ async fn put<T: Transfer>(
     input.dry_run = dry.then_some(Ok(true));
     // Invalid fields are reported before guardrails (as the core does): problems found
     // here join a ValidationFailed and outrank a NotAllowed.
-    let outcome = match (chroot.parse(&input), extra.is_empty()) {
-        (Ok(command), true) => chroot.apply_before(&command, deadline).await,
-        (Err(rejection), true) => failed(*rejection),
-        (Err(rejection), false) if rejection.error.code == ErrorCode::ValidationFailed => {
-            extra.extend(rejection.error.fields);
-            failed(Rejection::invalid(rejection.identity, extra))
+    let outcome = if extra.is_empty() {
+        chroot.run_before(&input, deadline).await
+    } else {
+        // No call for a request already known bad: its other fields are checked without one.
+        match chroot.precheck(&input) {
+            Err(rejection) if rejection.error.code == ErrorCode::ValidationFailed => {
+                extra.extend(rejection.error.fields);
+                failed(Rejection::invalid(rejection.identity, extra))
+            }
+            _ => failed(Rejection::invalid(identity_of(route, true), extra)),
         }
-        (_, false) => failed(Rejection::invalid(identity_of(route, true), extra)),
     };
     Served::outcome(label, outcome)
 }
@@ -403,14 +407,21 @@ async fn get<T: Transfer>(
     };
     // A read reveals a user's settings: it is held to the same server guardrail as a write.
     let server = &target.server;
-    if !chroot.config.guardrails.allows_server(server) {
+    let refusal = match tokio::time::timeout_at(deadline, chroot.scope(server)).await {
+        Err(_) => return Served::outcome(label, Outcome::out_of_time(identity)),
+        Ok(Err(e)) => {
+            let mut outcome = Outcome::failed(identity, ErrorBody::from(&e));
+            outcome.request_id = e.request_id.clone();
+            return Served::outcome(label, outcome);
+        }
+        Ok(Ok(Scope::Allowed(_))) => None,
+        Ok(Ok(Scope::Refused(why))) => Some(why),
+    };
+    if let Some(why) = refusal {
         let rejection = Rejection::new(
             identity,
             ErrorCode::NotAllowed,
-            vec![FieldError::new(
-                "ServerId",
-                format!("{server} is not in ALLOWED_SERVER_IDS"),
-            )],
+            vec![FieldError::new("ServerId", why)],
         );
         return Served::outcome(label, failed(rejection));
     }

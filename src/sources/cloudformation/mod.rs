@@ -337,10 +337,10 @@ async fn apply<T: Transfer>(chroot: &Chroot<T>, request: &CfnRequest) -> Answer 
         Ok(p) => p,
         Err(e) => return Answer::failed(on_failure, format!("ValidationFailed: {e}.")),
     };
-    let command = match chroot.parse(&CommandInput::read(properties, READING)) {
+    let command = match chroot.parse(&CommandInput::read(properties, READING)).await {
         Ok(command) => command,
-        Err(rejection) => {
-            let outcome = Outcome::rejected(*rejection);
+        Err(refused) => {
+            let outcome = refused.into_outcome();
             outcome.log();
             return Answer::failed(on_failure, failure_detail(&outcome));
         }

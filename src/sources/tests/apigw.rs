@@ -404,6 +404,12 @@ impl Transfer for Hinted {
     ) -> Result<Reply<crate::transfer::ServerFacts>, TransferError> {
         self.0.describe_server(server).await.map_err(hint)
     }
+    async fn list_servers(
+        &self,
+        next_token: Option<&str>,
+    ) -> Result<Reply<crate::transfer::ServerIds>, TransferError> {
+        self.0.list_servers(next_token).await.map_err(hint)
+    }
     async fn list(
         &self,
         server: &crate::domain::ServerId,
