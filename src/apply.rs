@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::domain::home::TRANSFER_USER_NAME;
 use crate::domain::{FieldError, HomeTemplate, ServerId, TargetKind};
 use crate::domain::{Target, storage};
+use crate::findings::Hub;
 use crate::folders::{Folder, FolderError, Folders};
 use crate::input::CommandInput;
 use crate::outcome::{ErrorBody, ErrorCode, Identity, Outcome, Rejection, Status};
@@ -37,6 +38,8 @@ pub struct Chroot<T> {
     /// The servers it covers and each one's roots (`SERVER_TAG`'s, read again every
     /// `SERVER_TAG_REFRESH_SECONDS`).
     pub scopes: Scopes,
+    /// Where findings go (`SECURITY_HUB`); `None`: nowhere.
+    pub hub: Option<Arc<Hub>>,
 }
 
 /// What [`Chroot::precheck`] found.
@@ -79,6 +82,20 @@ impl<T: Transfer> Chroot<T> {
             folders: None,
             queue: None,
             scopes: Scopes::new(),
+            hub: None,
+        }
+    }
+
+    /// With Security Hub findings (`SECURITY_HUB`).
+    pub fn with_hub(mut self, hub: Arc<Hub>) -> Self {
+        self.hub = Some(hub);
+        self
+    }
+
+    /// A target this function chrooted now: its Security Hub finding, if any, resolved.
+    pub async fn resolved(&self, target: &Target, outcome: &Outcome, how: &str) {
+        if let (Some(hub), Status::Updated) = (&self.hub, outcome.status) {
+            hub.resolve(target, how).await;
         }
     }
 
@@ -250,7 +267,10 @@ impl<T: Transfer> Chroot<T> {
             Ok(live) => live,
             Err(e) => return failed(identity, &e),
         };
-        self.write(command, live, &facts).await
+        let outcome = self.write(command, live, &facts).await;
+        self.resolved(&command.target, &outcome, "chrooted by a command")
+            .await;
+        outcome
     }
 
     /// Plans `command` against the live state already read, and writes only when

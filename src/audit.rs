@@ -39,6 +39,7 @@ use crate::config::Config;
 use crate::domain::{ExternalId, FieldError, ServerId, Subject, Target, TargetKind, UserName};
 pub use crate::drift::Class;
 use crate::drift::{self, Finding};
+use crate::findings::{self, Asff, Hub, HubCounts, Observed, Verdict};
 use crate::input::{AuditInput, Given};
 use crate::metrics;
 use crate::outcome::{ErrorBody, ErrorCode, Outcome, Rejection, Status};
@@ -122,6 +123,9 @@ pub struct Cursor {
     /// The run's servers, when they are the tagged ones ([`Audit::carries_servers`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub servers: Vec<String>,
+    /// When the run started (RFC 3339), with Security Hub: its sweep's line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -376,6 +380,9 @@ pub struct AuditReport {
     /// The continuation was sent to the command queue: the run goes on by itself.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub continuation_queued: bool,
+    /// What went to Security Hub in this invocation (`SECURITY_HUB`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_hub: Option<HubCounts>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
 }
@@ -394,9 +401,70 @@ struct Run<'a> {
     /// Items in flight given up at the hard stop (looked at again by the continuation).
     abandoned: usize,
     watch: &'a mut dyn Watch,
+    /// Where findings go (`SECURITY_HUB`), once the account is known.
+    hub: Option<&'a Hub>,
+    /// Findings not yet sent (at most a batch).
+    hub_pending: Vec<Asff>,
+    hub_counts: HubCounts,
+    /// When the run started (its first invocation), RFC 3339: the sweep's line.
+    started: String,
 }
 
 impl Run<'_> {
+    /// The Security Hub finding of one target as the audit saw it: active while
+    /// drifted or needing attention (a failed fix is HIGH), resolved once its fix is
+    /// written.
+    async fn report_to_hub(
+        &mut self,
+        target: &Target,
+        finding: &Finding,
+        fix: &Option<(&'static str, Option<ErrorBody>, Vec<String>)>,
+        wrote: Option<bool>,
+        home_type: &'static str,
+    ) {
+        let Some(account) = self.hub.and_then(Hub::account) else {
+            return;
+        };
+        let failed_fix = fix
+            .as_ref()
+            .and_then(|(_, e, _)| e.as_ref())
+            .map(|e| e.message.clone());
+        let (verdict, reason) = match (finding, wrote) {
+            (_, Some(true)) => (Verdict::Chrooted, "chrooted by the audit's fix".to_owned()),
+            (Finding::Drifted { reason, .. }, Some(false)) => (
+                Verdict::NeedsAttention,
+                format!(
+                    "{reason}; the fix failed: {}",
+                    failed_fix.unwrap_or_default()
+                ),
+            ),
+            (Finding::Drifted { reason, .. }, _) => (Verdict::Drifted, reason.clone()),
+            (Finding::NeedsAttention { reason }, _) => (Verdict::NeedsAttention, reason.clone()),
+            _ => return,
+        };
+        let seen = Observed {
+            target,
+            verdict,
+            reason: &reason,
+            home_type,
+        };
+        let now = findings::timestamp(std::time::SystemTime::now());
+        self.hub_pending.push(account.finding(&seen, &now));
+        if self.hub_pending.len() >= findings::BATCH {
+            self.flush_hub().await;
+        }
+    }
+
+    async fn flush_hub(&mut self) {
+        if let Some(hub) = self.hub
+            && !self.hub_pending.is_empty()
+        {
+            let sent = hub.send(&self.hub_pending).await;
+            self.hub_counts.add(sent);
+            self.hub_pending.clear();
+        }
+    }
+
     /// Sends the pending fix commands in one batch.
     async fn flush(&mut self) {
         let Some(queue) = self.queue else { return };
@@ -480,6 +548,9 @@ impl Run<'_> {
         let mut cursor = cursor.clone();
         if self.audit.carries_servers {
             cursor.servers = self.audit.servers.iter().map(ToString::to_string).collect();
+        }
+        if self.hub.is_some() {
+            cursor.started = Some(self.started.clone());
         }
         let mut event = json!({
             "Action": "Audit",
@@ -647,6 +718,14 @@ async fn pipeline<T: Transfer>(
         pending: Vec::new(),
         abandoned: 0,
         watch,
+        hub: chroot.hub.as_deref().filter(|h| h.account().is_some()),
+        hub_pending: Vec::new(),
+        hub_counts: HubCounts::default(),
+        started: audit
+            .resume
+            .as_ref()
+            .and_then(|c| c.started.clone())
+            .unwrap_or_else(|| findings::timestamp(std::time::SystemTime::now())),
     };
     let look = Looking {
         run_id: run.run_id.clone(),
@@ -663,6 +742,7 @@ async fn pipeline<T: Transfer>(
         position: 0,
         skip: Vec::new(),
         servers: Vec::new(),
+        started: None,
     });
     let times = &chroot.pacer;
     let mut progressed = false;
@@ -849,6 +929,12 @@ async fn finish<T: Transfer>(
     error: Option<ErrorBody>,
 ) -> AuditReport {
     run.flush().await;
+    run.flush_hub().await;
+    let complete = cursor.is_none() && error.is_none();
+    if let (Some(hub), true) = (run.hub, complete) {
+        let swept = hub.sweep(&run.audit.servers, &run.started).await;
+        run.hub_counts.add(swept);
+    }
     let mut report = report(&run, cursor, error);
     if let (Some(queue), Some(next), None) =
         (chroot.queue.as_deref(), &report.continuation, &report.error)
@@ -891,6 +977,7 @@ fn next_server(c: &Cursor) -> Cursor {
         position: 0,
         skip: Vec::new(),
         servers: Vec::new(),
+        started: None,
     }
 }
 
@@ -910,6 +997,8 @@ enum Seen {
         wrote: Option<bool>,
         /// The `Reconcile` command queued for it.
         command: Option<String>,
+        /// Its home's type as seen (`PATH`, `LOGICAL`), for its Security Hub finding.
+        home_type: &'static str,
     },
 }
 
@@ -939,6 +1028,11 @@ impl Looking {
             return (Some(Seen::Invalid(listed.name)), false);
         };
         let target = Target::new(server.clone(), subject);
+        let home_type = match &listed.home.home_directory_type {
+            Some(HomeDirectoryType::Logical) => "LOGICAL",
+            Some(HomeDirectoryType::Path) => "PATH",
+            _ => "",
+        };
         let exempt = drift::is_exempt(&target, config);
         let logical = listed.home.home_directory_type == Some(HomeDirectoryType::Logical);
         // What the listing alone tells (a PATH home is all there is to know of it).
@@ -977,6 +1071,7 @@ impl Looking {
                 fix,
                 wrote,
                 command: None,
+                home_type,
             };
             return (Some(seen), true);
         }
@@ -1001,6 +1096,7 @@ impl Looking {
                 finding,
                 fix: Some(("Queued", None, Vec::new())),
                 wrote: None,
+                home_type,
             },
             _ => Seen::Classified {
                 target,
@@ -1008,6 +1104,7 @@ impl Looking {
                 fix: None,
                 wrote: None,
                 command: None,
+                home_type,
             },
         };
         (Some(seen), called)
@@ -1036,7 +1133,9 @@ impl Run<'_> {
                 fix,
                 wrote,
                 command,
+                home_type,
             } => {
+                self.report_to_hub(&target, &finding, &fix, wrote, home_type).await;
                 match wrote {
                     Some(true) => self.counts.fixed += 1,
                     Some(false) => self.counts.failed += 1,
@@ -1097,6 +1196,7 @@ fn report(run: &Run<'_>, cursor: Option<&Cursor>, error: Option<ErrorBody>) -> A
         truncated: run.truncated,
         continuation,
         continuation_queued: false,
+        security_hub: run.hub.map(|_| run.hub_counts),
         error,
     }
 }
@@ -1336,6 +1436,7 @@ mod tests {
             position: 1,
             skip: vec![3],
             servers: Vec::new(),
+            started: None,
         };
         let good = cursor.encode(allowed);
         assert_eq!(Cursor::decode(&good, allowed).unwrap(), cursor);

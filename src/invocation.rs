@@ -13,6 +13,9 @@ pub struct Invocation {
     pub deadline: SystemTime,
     pub log_group: String,
     pub log_stream: String,
+    /// The ARN it was invoked by (`arn:<partition>:lambda:<region>:<account>:function:…`):
+    /// the function's own account and region, with no call.
+    pub invoked_arn: Option<String>,
 }
 
 impl Invocation {
@@ -22,6 +25,7 @@ impl Invocation {
             deadline: deadline_from(ctx.deadline, SystemTime::now()),
             log_group: ctx.env_config.log_group.clone(),
             log_stream: ctx.env_config.log_stream.clone(),
+            invoked_arn: Some(ctx.invoked_function_arn.clone()).filter(|a| !a.is_empty()),
         }
     }
 
@@ -32,7 +36,14 @@ impl Invocation {
             deadline: SystemTime::now() + budget,
             log_group: "local".to_owned(),
             log_stream: "local".to_owned(),
+            invoked_arn: None,
         }
+    }
+
+    /// As invoked by `arn` (the account and region it stands for).
+    pub fn invoked_by(mut self, arn: &str) -> Self {
+        self.invoked_arn = Some(arn.to_owned());
+        self
     }
 
     /// When a source stops waiting for Transfer: [`ANSWER_RESERVE`] before the deadline,

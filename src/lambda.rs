@@ -30,6 +30,12 @@ impl<T: Transfer> App<T> {
         }
     }
 
+    /// With Security Hub findings (`SECURITY_HUB`).
+    pub fn with_hub(mut self, hub: std::sync::Arc<crate::findings::Hub>) -> Self {
+        self.chroot = self.chroot.with_hub(hub);
+        self
+    }
+
     /// With the invocations' EMF metrics written to `metrics`.
     pub fn with_metrics(mut self, metrics: Emitter) -> Self {
         self.metrics = metrics;
@@ -62,6 +68,9 @@ impl<T: Transfer> App<T> {
         invocation: &Invocation,
     ) -> Result<Value, HandlerError> {
         let shape = sources::shape(&event);
+        if let Some(hub) = &self.chroot.hub {
+            hub.learn(invocation.invoked_arn.as_deref());
+        }
         let (result, tally) = metrics::scope(self.route(shape, event, invocation)).await;
         self.metrics
             .emit(shape.as_str(), &invocation.request_id, tally);

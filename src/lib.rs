@@ -22,6 +22,7 @@ pub mod command;
 pub mod config;
 pub mod domain;
 pub mod drift;
+pub mod findings;
 pub mod folders;
 pub mod input;
 pub mod invocation;

@@ -5,6 +5,8 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use std::sync::Arc;
 
+use transfer_chroot::findings::Hub;
+use transfer_chroot::findings::hub::SdkHub;
 use transfer_chroot::folders::s3::SdkFolders;
 use transfer_chroot::metrics::Emitter;
 use transfer_chroot::queue::sqs::SdkQueue;
@@ -30,12 +32,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     }
     let sdk = loader.load().await;
     let check_folders = config.check_home_folders;
+    let security_hub = config.security_hub;
     let queue_url = config.command_queue_url.clone();
     let mut app = App::new(
         config,
         SdkTransfer::new(aws_sdk_transfer::Client::new(&sdk)),
     )
     .with_metrics(Emitter::stdout());
+    if security_hub {
+        let client = SdkHub::from_conf(&sdk, trust.clone());
+        app = app.with_hub(Arc::new(Hub::new(Arc::new(client))));
+    }
     if let Some(context) = trust {
         // The CloudFormation responder trusts what the SDK trusts.
         app.cfn = Responder::new().trusting(context);

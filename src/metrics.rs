@@ -16,7 +16,9 @@
 //!   `Source` and with no dimension (the function as a whole);
 //! - one document per error code of the failures: `Failed` by `Source` and `ErrorCode`;
 //! - for an audit, one document per server audited: `Chrooted`, `Drifted`,
-//!   `NeedsAttention`, `Exempt`, `Fixed`, `FixFailed`, by `ServerId` and with no dimension.
+//!   `NeedsAttention`, `Exempt`, `Fixed`, `FixFailed`, by `ServerId` and with no dimension;
+//! - when findings went to Security Hub, one document: `SecurityHubImported` (accepted,
+//!   archives included), `SecurityHubFailed` (refused or not sent), with no dimension.
 //!
 //! Outside a [`scope`] (unit tests of the core, tools) recording does nothing.
 
@@ -49,6 +51,9 @@ pub const INVOCATION_METRICS: &[&str] = &[
     "TransferLatency",
 ];
 
+/// The metrics of the Security Hub document (no dimension), written when findings went.
+pub const SECURITY_HUB_METRICS: &[&str] = &["SecurityHubImported", "SecurityHubFailed"];
+
 /// The metrics of an audit's per-server document (by `ServerId`, and with no dimension).
 pub const AUDIT_METRICS: &[&str] = &[
     "Chrooted",
@@ -77,6 +82,8 @@ pub struct Tally {
     pub transfer_latencies: Vec<Duration>,
     /// An audit's classes per server.
     pub audits: BTreeMap<String, AuditCounts>,
+    /// Findings sent to Security Hub.
+    pub security_hub: crate::findings::HubCounts,
 }
 
 /// An audit invocation's counts for one server.
@@ -128,6 +135,11 @@ pub fn outcome(status: &'static str, error_code: Option<&'static str>) {
 /// One Transfer call (every attempt the SDK made, retries included) and how long it took.
 pub fn transfer_call(latency: Duration) {
     record(|t| t.transfer_latencies.push(latency));
+}
+
+/// Findings sent to Security Hub (imported, refused, archived).
+pub fn security_hub(counts: crate::findings::HubCounts) {
+    record(|t| t.security_hub.add(counts));
 }
 
 /// An audit's counts for `server` in this invocation (added to what is there).
@@ -260,6 +272,19 @@ struct Audit {
     fix_failed: u64,
 }
 
+#[metrics(rename_all = "PascalCase", emf::dimension_sets = [[]])]
+struct SecurityHub {
+    #[metrics(timestamp)]
+    timestamp: SystemTime,
+    /// Lambda's log-level filter keeps a JSON line by its `level` (INFO when absent):
+    /// the configured level itself, so the metrics pass whatever the filter.
+    #[metrics(name = "level")]
+    level: &'static str,
+    request_id: String,
+    security_hub_imported: u64,
+    security_hub_failed: u64,
+}
+
 type Sink = dyn Fn(&[u8]) + Send + Sync;
 
 /// Where the documents go: stdout on Lambda, a buffer in tests, nowhere when off.
@@ -370,6 +395,17 @@ impl Emitter {
                 fix_failed: c.fix_failed,
             };
             inner.write(&RootEntry::new(audit.close()));
+        }
+        let hub = tally.security_hub;
+        if hub != crate::findings::HubCounts::default() {
+            let doc = SecurityHub {
+                timestamp,
+                level,
+                request_id: request_id.to_owned(),
+                security_hub_imported: hub.imported,
+                security_hub_failed: hub.failed,
+            };
+            inner.write(&RootEntry::new(doc.close()));
         }
     }
 }

@@ -220,7 +220,12 @@ pub async fn reconcile<T: Transfer>(
 ) -> Reconciled {
     let open = WriteGate::default();
     match reconcile_gated(chroot, target, dry_run, &open).await {
-        Some(done) => done,
+        Some(done) => {
+            chroot
+                .resolved(target, &done.outcome, "chrooted by a reconcile")
+                .await;
+            done
+        }
         None => never_given_up(target),
     }
 }
