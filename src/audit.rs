@@ -1135,7 +1135,8 @@ impl Run<'_> {
                 command,
                 home_type,
             } => {
-                self.report_to_hub(&target, &finding, &fix, wrote, home_type).await;
+                self.report_to_hub(&target, &finding, &fix, wrote, home_type)
+                    .await;
                 match wrote {
                     Some(true) => self.counts.fixed += 1,
                     Some(false) => self.counts.failed += 1,

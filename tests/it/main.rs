@@ -20,6 +20,7 @@ mod hostile;
 mod hostile_sources;
 mod layers;
 mod metrics;
+mod org;
 mod races;
 mod reliability;
 mod reliability_sources;
