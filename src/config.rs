@@ -59,8 +59,6 @@ pub struct Config {
     pub server_tag_refresh: Duration,
     /// `SECURITY_HUB` (default false): the audit's findings go to AWS Security Hub.
     pub security_hub: bool,
-    /// `REPORT_BUCKET`: where a completed scheduled audit writes its HTML report and CSV.
-    pub report_bucket: Option<String>,
 }
 
 /// The server tag naming a server's own home roots (space-separated: tag values allow
@@ -279,21 +277,6 @@ impl Config {
                 }
             });
 
-        // An S3 bucket name (the scheduled audit's HTML report and CSV go there).
-        let report_bucket = var("REPORT_BUCKET")
-            .map(|raw| raw.trim().to_owned())
-            .filter(|raw| !raw.is_empty())
-            .and_then(|raw| match crate::domain::storage::bucket_name(&raw) {
-                Ok(()) => Some(raw),
-                Err(e) => {
-                    fail(
-                        "REPORT_BUCKET",
-                        format!("{raw:?} is not a bucket name: it {e}"),
-                    );
-                    None
-                }
-            });
-
         let response_origins = match var("CFN_RESPONSE_ORIGINS") {
             None => ResponseOrigins::none(),
             Some(raw) => ResponseOrigins::parse(&raw).unwrap_or_else(|bad| {
@@ -377,7 +360,6 @@ impl Config {
             server_tag,
             server_tag_refresh,
             security_hub,
-            report_bucket,
         })
     }
 
@@ -622,7 +604,6 @@ mod tests {
         let e = config(&[
             ("SERVER_TAG", "=x"),
             ("SERVER_TAG_REFRESH_SECONDS", "soon"),
-            ("REPORT_BUCKET", "Not_A_Bucket"),
             ("SECURITY_HUB", "yes"),
         ])
         .unwrap_err();

@@ -82,8 +82,8 @@ pub struct Tally {
     pub transfer_latencies: Vec<Duration>,
     /// An audit's classes per server.
     pub audits: BTreeMap<String, AuditCounts>,
-    /// Findings sent to Security Hub.
-    pub security_hub: crate::findings::HubCounts,
+    /// Findings Security Hub accepted (archives included), and refused or not sent.
+    pub security_hub: (u64, u64),
 }
 
 /// An audit invocation's counts for one server.
@@ -137,9 +137,12 @@ pub fn transfer_call(latency: Duration) {
     record(|t| t.transfer_latencies.push(latency));
 }
 
-/// Findings sent to Security Hub (imported, refused, archived).
-pub fn security_hub(counts: crate::findings::HubCounts) {
-    record(|t| t.security_hub.add(counts));
+/// Findings sent to Security Hub: accepted (archives included), refused or not sent.
+pub fn security_hub(imported: u64, failed: u64) {
+    record(|t| {
+        t.security_hub.0 += imported;
+        t.security_hub.1 += failed;
+    });
 }
 
 /// An audit's counts for `server` in this invocation (added to what is there).
@@ -396,14 +399,14 @@ impl Emitter {
             };
             inner.write(&RootEntry::new(audit.close()));
         }
-        let hub = tally.security_hub;
-        if hub != crate::findings::HubCounts::default() {
+        let (imported, failed) = tally.security_hub;
+        if imported + failed > 0 {
             let doc = SecurityHub {
                 timestamp,
                 level,
                 request_id: request_id.to_owned(),
-                security_hub_imported: hub.imported,
-                security_hub_failed: hub.failed,
+                security_hub_imported: imported,
+                security_hub_failed: failed,
             };
             inner.write(&RootEntry::new(doc.close()));
         }

@@ -425,7 +425,7 @@ impl Hub {
                 }
             }
         }
-        crate::metrics::security_hub(counts);
+        crate::metrics::security_hub(counts.imported, counts.failed);
         counts
     }
 

@@ -34,10 +34,17 @@ TRANSFER_ACTIONS = {
     "transfer:DescribeServer": "server",
     "transfer:ListUsers": "server",
     "transfer:ListAccesses": "server",
+    # Finding the servers that carry SERVER_TAG: no resource type, "*" only (E9102).
+    "transfer:ListServers": "account",
 }
 
+# The one condition under which a Transfer statement may cover every server of the
+# account: SERVER_TAG without a list, where the servers are known only at run time and
+# the function itself refuses the untagged ones.
+TAGGED_ONLY_CONDITION = "ServersByTagOnly"
+
 # What each resource type's ARN must look like, for the messages.
-RESOURCE_SHAPES = {"user": "user/<server>/*", "server": "server/<server>"}
+RESOURCE_SHAPES = {"user": "user/<server>/*", "server": "server/<server>", "account": '"*"'}
 
 # The only service the function may pass a role to.
 PASSED_TO_SERVICE = "transfer.amazonaws.com"
@@ -46,7 +53,9 @@ PASSED_TO_SERVICE = "transfer.amazonaws.com"
 # grant them on "*" only. E9102 allows "*" for a statement of these alone (Lambda
 # sending the function's X-Ray segments, the template's Tracing); any other action
 # beside them, or on its own, still needs named resources.
-ONLY_ON_ANY_RESOURCE = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
+ONLY_ON_ANY_RESOURCE = frozenset(
+    {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "transfer:ListServers"}
+)
 
 # Values a role parameter must refuse: each would let the function pass any role.
 WILDCARD_ROLES = (
@@ -280,6 +289,23 @@ def is_allow(body: dict) -> bool:
     return effect == "Allow" or not isinstance(effect, str)
 
 
+def conditions_on(cfn: Any, path: Path) -> list[tuple[str, int]]:
+    """The ``Fn::If`` conditions a value at ``path`` sits under, each with its branch
+    (1: true, 2: false), read from the template along the path."""
+    found = []
+    node: Any = cfn.template
+    for i, key in enumerate(path):
+        if key == "Fn::If" and i + 1 < len(path) and isinstance(node, dict):
+            args = node.get("Fn::If")
+            if isinstance(args, list) and args and isinstance(args[0], str):
+                found.append((args[0], path[i + 1]))
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            break
+    return found
+
+
 def allow_statements(cfn: Any) -> Iterator[Statement]:
     statements, _ = collect(cfn)
     return (s for s in statements if is_allow(s.body))
@@ -397,11 +423,14 @@ class TransferScoped(CloudFormationLintRule):
     """Transfer permissions are the ones the function calls, on the allowed servers.
 
     The function only calls DescribeUser, UpdateUser, DescribeAccess, UpdateAccess,
-    DescribeServer, ListUsers and ListAccesses. Each is granted on the resource type
-    the Service Authorization Reference names for it: a user's actions on
-    ``user/<server>/*``; accesses (which have no ARN), the server itself and the
-    listings of its users and accesses on ``server/<server>``; always with a named
-    server, never a wildcard one.
+    DescribeServer, ListUsers, ListAccesses and ListServers. Each is granted on the
+    resource type the Service Authorization Reference names for it: a user's actions
+    on ``user/<server>/*``; accesses (which have no ARN), the server itself and the
+    listings of its users and accesses on ``server/<server>``; ListServers, which has
+    none, on ``"*"`` alone. Always with a named server, never a wildcard one, with one
+    exception: under ``Fn::If [ServersByTagOnly, ...]`` (SERVER_TAG without a list:
+    the servers are known only at run time, and the function refuses the untagged
+    ones) the statement may cover every server, ``user/*/*`` or ``server/*`` exactly.
     Actions of different resource types sit in separate statements, or each would
     also be granted on the other's resource type (ListUsers, a server action despite
     its name, does not belong with DescribeUser).
@@ -451,7 +480,15 @@ class TransferScoped(CloudFormationLintRule):
                 found.append(RuleMatch(s.path, f"{s.where}: Transfer actions without Resource"))
             wants_user = "user" in kinds
             wants_server = "server" in kinds
+            if kinds == {"account"}:
+                for r, p in listed:
+                    if text_of(r) != "*":
+                        found.append(
+                            RuleMatch(p, f"{s.where}: transfer:ListServers has no resource type: \"*\" only")
+                        )
+                continue
             expected = RESOURCE_SHAPES["user" if wants_user else "server"]
+            tagged_only = (TAGGED_ONLY_CONDITION, 1) in conditions_on(cfn, s.path)
             for r, p in listed:
                 arn = text_of(r)
                 if arn is None:
@@ -470,10 +507,12 @@ class TransferScoped(CloudFormationLintRule):
                 kind = parts[0]
                 server = parts[1] if len(parts) > 1 else ""
                 named = server != "" and "*" not in server and "?" not in server
+                # Every server, only under the tag-only condition and only as "*".
+                every = tagged_only and server == "*" and all(x == "*" for x in parts[1:])
                 if kind == "user":
-                    ok = wants_user and named
+                    ok = wants_user and (named or (every and len(parts) == 3))
                 elif kind == "server":
-                    ok = wants_server and named and len(parts) == 2
+                    ok = wants_server and (named or every) and len(parts) == 2
                 else:
                     ok = False
                 if not ok:

@@ -88,7 +88,7 @@ MUTATIONS = [
     (
         "ListUsers joins the user actions' statement",
         r"- transfer:UpdateUser\n",
-        "- transfer:UpdateUser\n                  - transfer:ListUsers\n",
+        "- transfer:UpdateUser\n                    - transfer:ListUsers\n",
         ["E9103"],
     ),
     (
@@ -96,6 +96,13 @@ MUTATIONS = [
         "the audit lists the users of every server",
         r"(?s)(Sid: AuditAllowedServers.*?)server/\$\{Id\}",
         r"\1server/*",
+        ["E9103"],
+    ),
+    (
+        # Every server of the account only while the servers are known by tag alone.
+        "every server is granted whenever a tag is set, list or not",
+        r"- ServersByTagOnly\n(\s*)- Sid: ChrootUsersOfTaggedServers",
+        r"- ServersByTag\n\1- Sid: ChrootUsersOfTaggedServers",
         ["E9103"],
     ),
     (

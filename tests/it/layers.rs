@@ -11,7 +11,14 @@ const LAYERS: &[&[&str]] = &[
     // A leaf: the invocation's metrics tally, recorded from every layer above.
     &["metrics"],
     &["domain"],
-    &["transfer", "folders", "queue", "invocation", "telemetry"],
+    &[
+        "transfer",
+        "folders",
+        "queue",
+        "findings",
+        "invocation",
+        "telemetry",
+    ],
     &["outcome"],
     &["input"],
     &["command", "profiles"],

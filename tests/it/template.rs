@@ -173,7 +173,7 @@ fn parameter_admits(t: &Value, param: &str, value: &str) -> bool {
 
 /// The Transfer operations the function calls (the last two: the fleet audit's
 /// listings).
-const TRANSFER_ACTIONS: [&str; 7] = [
+const TRANSFER_ACTIONS: [&str; 8] = [
     "transfer:DescribeUser",
     "transfer:UpdateUser",
     "transfer:DescribeAccess",
@@ -181,6 +181,7 @@ const TRANSFER_ACTIONS: [&str; 7] = [
     "transfer:DescribeServer",
     "transfer:ListUsers",
     "transfer:ListAccesses",
+    "transfer:ListServers",
 ];
 
 /// The statements of `TransferChrootRole`'s inline policies; a statement under
@@ -218,10 +219,12 @@ fn the_role_grants_what_the_function_calls() {
         .collect();
     // sqs:SendMessage: the audit's fixes and continuations (SendMessageBatch is
     // authorised by it), and the asynchronous sources' dead letters.
-    for a in TRANSFER_ACTIONS
-        .iter()
-        .chain(&["iam:PassRole", "sqs:SendMessage"])
-    {
+    for a in TRANSFER_ACTIONS.iter().chain(&[
+        "iam:PassRole",
+        "sqs:SendMessage",
+        "securityhub:BatchImportFindings",
+        "securityhub:GetFindings",
+    ]) {
         assert!(granted.contains(a), "{a} is not granted: {granted:?}");
     }
 }
@@ -256,6 +259,15 @@ fn the_function_runs_with_the_templates_role_and_its_documented_statements() {
             "WriteTraces",
             "DecryptOwnEnvironment",
             "UseQueueKeyThroughSqs",
+            // SERVER_TAG without a list: the account's servers (the function enforces
+            // the tag), and the one listing that finds them.
+            "ChrootUsersOfTaggedServers",
+            "ChrootAccessesOfTaggedServers",
+            "AuditTaggedServers",
+            "FindTaggedServers",
+            // SECURITY_HUB.
+            "ImportFindingsToSecurityHub",
+            "ReadOwnFindingsFromSecurityHub",
         ])
     );
     // Logs and queues: the stack's own resources, by GetAtt.
@@ -494,6 +506,9 @@ fn every_configuration_variable_is_wired_from_a_parameter_or_the_templates_queue
         "CHECK_HOME_FOLDERS",
         "CREATE_HOME_FOLDERS",
         "COMMAND_QUEUE_URL",
+        "SERVER_TAG",
+        "SERVER_TAG_REFRESH_SECONDS",
+        "SECURITY_HUB",
     ];
     assert_eq!(
         read,
@@ -747,7 +762,17 @@ fn the_allowed_servers_parameter_refuses_what_the_policy_cannot_scope() {
     assert!(!parameter_admits(&t, "AllowedServerIds", &seven));
     assert!(!parameter_admits(&t, "AllowedServerIds", "*"));
     assert!(!parameter_admits(&t, "AllowedServerIds", "s-*"));
-    assert!(!parameter_admits(&t, "AllowedServerIds", ""));
+    // Empty: ServerTag decides, and the template's Rules refuse neither being set.
+    assert!(parameter_admits(&t, "AllowedServerIds", ""));
+    let rule =
+        serde_yaml::to_string(at(&t, &["Rules", "ServersAreNamedOrTagged"]).expect("the rule"))
+            .unwrap_or_default();
+    assert!(
+        rule.contains("AllowedServerIds")
+            && rule.contains("ServerTag")
+            && rule.contains("HomeRoots"),
+        "{rule}"
+    );
     assert!(!parameter_admits(&t, "AllowedRoleArns", "*"));
     assert!(parameter_admits(&t, "AllowedRoleArns", ""));
     assert!(parameter_admits(
@@ -1202,4 +1227,95 @@ fn custom_resource_example_uses_the_function_as_service_token() {
         sub_template(&main["Outputs"]["FunctionArn"]["Export"]["Name"]),
         Some("${AWS::StackName}-FunctionArn")
     );
+}
+
+#[test]
+fn a_stackset_can_deploy_it_to_any_account_and_region_as_it_is() {
+    // A service-managed StackSet with automatic deployment creates the stack in every
+    // new account of its OUs with the StackSet's parameters: every parameter must have
+    // a default (or be left empty), and the template may name no account, region or
+    // bucket of its own.
+    let t = template();
+    let params = at(&t, &["Parameters"])
+        .and_then(Value::as_mapping)
+        .expect("parameters");
+    for (name, p) in params {
+        assert!(p.get("Default").is_some(), "{name:?} has no Default");
+    }
+    // With the organization's parameters alone (the tag, Security Hub), every
+    // parameter is admitted and the Rules hold.
+    assert!(parameter_admits(&t, "ServerTag", "transfer-chroot=enforce"));
+    assert!(parameter_admits(&t, "ServerTag", "transfer-chroot"));
+    assert!(!parameter_admits(&t, "ServerTag", "a,b"));
+    assert!(parameter_admits(&t, "SecurityHub", "true"));
+    for (name, default) in [
+        ("AllowedServerIds", ""),
+        ("HomeRoots", ""),
+        ("SecurityHub", "false"),
+    ] {
+        assert_eq!(
+            str_at(&t, &["Parameters", name, "Default"]),
+            Some(default),
+            "{name}"
+        );
+    }
+    let account = regex::Regex::new(r"\b[0-9]{12}\b").unwrap();
+    let region =
+        regex::Regex::new(r"\b(us|eu|ap|sa|ca|me|af|il|mx|cn)(-gov)?-[a-z]+-[0-9]\b").unwrap();
+    let bucket = regex::Regex::new(r"arn:[a-z-]+:s3:::[a-z0-9]").unwrap();
+    fn strings<'a>(v: &'a Value, key: Option<&str>, out: &mut Vec<(String, &'a str)>) {
+        match v {
+            Value::String(s) => out.push((key.unwrap_or_default().to_owned(), s)),
+            Value::Mapping(m) => m.iter().for_each(|(k, v)| strings(v, k.as_str(), out)),
+            Value::Sequence(items) => items.iter().for_each(|v| strings(v, key, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    strings(&t, None, &mut all);
+    for (key, s) in all {
+        // Patterns and prose may show an example; nothing the stack creates may.
+        if matches!(
+            key.as_str(),
+            "AllowedPattern"
+                | "ConstraintDescription"
+                | "Description"
+                | "AssertDescription"
+                | "comment"
+        ) {
+            continue;
+        }
+        assert!(!account.is_match(s), "{key}: {s} names an account");
+        assert!(!region.is_match(s), "{key}: {s} names a region");
+        assert!(!bucket.is_match(s), "{key}: {s} names a bucket");
+        assert!(
+            !s.contains("arn:aws:"),
+            "{key}: {s} names a partition (use ${{AWS::Partition}})"
+        );
+    }
+    // What Security Hub needs, and nothing when it is off.
+    let statements = role_statements(&t);
+    for (sid, action, arn) in [
+        (
+            "ImportFindingsToSecurityHub",
+            "securityhub:BatchImportFindings",
+            ":product/${AWS::AccountId}/default",
+        ),
+        (
+            "ReadOwnFindingsFromSecurityHub",
+            "securityhub:GetFindings",
+            ":hub/default",
+        ),
+    ] {
+        let s = statement(&statements, sid);
+        assert_eq!(str_at(s, &["Action"]), Some(action), "{sid}");
+        assert!(
+            sub_template(&s["Resource"])
+                .unwrap_or_default()
+                .ends_with(arn),
+            "{sid}"
+        );
+    }
+    let vars = at(&function(&t)["Properties"], &["Environment", "Variables"]).expect("env");
+    assert_eq!(ref_name(&vars["SECURITY_HUB"]), Some("SecurityHub"));
 }
