@@ -607,12 +607,7 @@ mod tests {
             ("SECURITY_HUB", "yes"),
         ])
         .unwrap_err();
-        for v in [
-            "SERVER_TAG",
-            "SERVER_TAG_REFRESH_SECONDS",
-            "REPORT_BUCKET",
-            "SECURITY_HUB",
-        ] {
+        for v in ["SERVER_TAG", "SERVER_TAG_REFRESH_SECONDS", "SECURITY_HUB"] {
             assert!(e.names(v), "{v}: {e}");
         }
         // A default server with the tag alone: whether it is tagged is known per request.
