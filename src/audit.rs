@@ -1206,10 +1206,12 @@ fn report(run: &Run<'_>, cursor: Option<&Cursor>, error: Option<ErrorBody>) -> A
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::findings::memory::MemoryHub;
     use crate::input::AuditInput;
     use crate::transfer::memory::MemoryTransfer;
     use crate::transfer::{LiveHome, Mapping, ServerFacts, StorageDomain};
     use serde_json::json;
+    use std::sync::Arc;
 
     const S: &str = "s-0123456789abcdef0";
     const D: &str = "s-0123456789abcdef1";
@@ -1534,6 +1536,122 @@ mod tests {
                 .iter()
                 .any(|w| w.contains("s3://acme-sftp/home/alice/ does not exist")),
             "{alice:?}"
+        );
+    }
+
+    /// Security Hub in memory, for the audit's findings.
+    fn with_hub(mut c: Chroot<MemoryTransfer>) -> (Chroot<MemoryTransfer>, Arc<MemoryHub>) {
+        let memory = Arc::new(MemoryHub::new());
+        let account = findings::Account::from_function_arn(
+            "arn:aws:lambda:eu-west-1:111122223333:function:f",
+        )
+        .unwrap();
+        c = c.with_hub(Arc::new(Hub::new(memory.clone()).with_account(account)));
+        (c, memory)
+    }
+
+    fn states(hub: &MemoryHub) -> Vec<(String, String, String, String)> {
+        let mut v: Vec<_> = hub
+            .findings()
+            .into_iter()
+            .map(|f| {
+                let other = &f.resources[0].details.other;
+                let name = other
+                    .get("UserName")
+                    .or_else(|| other.get("ExternalId"))
+                    .cloned()
+                    .unwrap_or_default();
+                (name, f.severity.label, f.compliance.status, f.record_state)
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[tokio::test]
+    async fn findings_go_to_security_hub_and_a_fix_resolves_them() {
+        let (c, hub) = with_hub(fleet(2));
+        let first = run_to_end(&c, json!({"Action": "Audit"})).await;
+        let counts = first.security_hub.unwrap();
+        assert_eq!((counts.imported, counts.failed, counts.archived), (5, 0, 0));
+        let s = |n: &str, sev: &str, status: &str, state: &str| {
+            (
+                n.to_owned(),
+                sev.to_owned(),
+                status.to_owned(),
+                state.to_owned(),
+            )
+        };
+        assert_eq!(
+            states(&hub),
+            [
+                s("S-1-5-21-1", "MEDIUM", "FAILED", "ACTIVE"),
+                s("alice", "MEDIUM", "FAILED", "ACTIVE"),
+                s("carol", "HIGH", "FAILED", "ACTIVE"),
+                s("dave", "MEDIUM", "FAILED", "ACTIVE"),
+                s("erin", "HIGH", "FAILED", "ACTIVE"),
+            ],
+            "one per drifted or needs-attention target, none for bob (chrooted) or admin (exempt)"
+        );
+        // Fix: the three drifted resolved, the two that need a person still active.
+        let fixed = run_to_end(&c, json!({"Action": "Audit", "Fix": true})).await;
+        assert_eq!(fixed.counts.fixed, 3);
+        let done = |n: &str| s(n, "INFORMATIONAL", "PASSED", "ARCHIVED");
+        assert_eq!(
+            states(&hub),
+            [
+                done("S-1-5-21-1"),
+                done("alice"),
+                s("carol", "HIGH", "FAILED", "ACTIVE"),
+                done("dave"),
+                s("erin", "HIGH", "FAILED", "ACTIVE"),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_security_hub_failure_never_fails_or_undoes_a_fix() {
+        let (c, hub) = with_hub(fleet(100));
+        hub.fail_next(100);
+        let report = run_to_end(&c, json!({"Action": "Audit", "Fix": true})).await;
+        assert_eq!(report.status, "Audited", "{report:?}");
+        assert_eq!(report.counts.fixed, 3, "the fixes are written");
+        let counts = report.security_hub.unwrap();
+        assert!(counts.failed >= 5 && counts.imported == 0, "{counts:?}");
+        assert!(hub.findings().is_empty());
+        // And a command's fix stands when its finding cannot be resolved.
+        let again =
+            crate::reconcile::reconcile(&c, &format!("{S}/users/carol").parse().unwrap(), false)
+                .await;
+        assert_ne!(again.outcome.status, Status::Failed, "{:?}", again.outcome);
+    }
+
+    #[tokio::test]
+    async fn the_sweep_archives_what_a_completed_run_did_not_report_again() {
+        let (c, hub) = with_hub(fleet(2));
+        run_to_end(&c, json!({"Action": "Audit"})).await;
+        // Chrooted by someone else, and a refused finding: neither changes the others.
+        c.transfer.insert(
+            format!("{S}/users/alice").parse().unwrap(),
+            logical(&["/acme-sftp/home/alice"]),
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let second = run_to_end(&c, json!({"Action": "Audit"})).await;
+        assert_eq!(second.security_hub.unwrap().archived, 1, "{second:?}");
+        let alice = states(&hub).into_iter().find(|f| f.0 == "alice").unwrap();
+        assert_eq!((alice.2.as_str(), alice.3.as_str()), ("PASSED", "ARCHIVED"));
+        assert_eq!(states(&hub).iter().filter(|f| f.3 == "ACTIVE").count(), 4);
+        // A run over one server sweeps only that server's findings.
+        c.transfer.insert(
+            format!("{D}/accesses/S-1-5-21-1").parse().unwrap(),
+            logical(&["/acme-sftp/groups/finance"]),
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let one = run_to_end(&c, json!({"Action": "Audit", "ServerId": S})).await;
+        assert_eq!(
+            one.security_hub.unwrap().archived,
+            0,
+            "the access is on the other server"
         );
     }
 }
