@@ -324,3 +324,55 @@ async fn csv_ndjson_and_the_html_report_list_every_finding() {
     assert!(stderr(&out).contains("report: "), "{}", stderr(&out));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn with_a_server_tag_the_cli_audits_the_tagged_servers_with_their_own_roots() {
+    let tagged = "s-0a0000000000000a1";
+    let untagged = "s-0b0000000000000b2";
+    let standin = StandIn::start(&json!({"Servers": [
+        {"ServerId": tagged,
+         "Tags": [{"Key": "transfer-chroot", "Value": "enforce"},
+                  {"Key": "transfer-chroot:home-roots", "Value": "/bucket-a/home"}],
+         "Users": [{"UserName": "alice", "HomeDirectoryType": "PATH", "HomeDirectory": "/bucket-a/home/alice"}]},
+        {"ServerId": untagged,
+         "Users": [{"UserName": "gus", "HomeDirectoryType": "PATH", "HomeDirectory": "/bucket-b/home/gus"}]}
+    ]}))
+    .await
+    .expect("stand-in");
+    let endpoint = standin.endpoint();
+    let out = cli(
+        &endpoint,
+        &[
+            "audit",
+            "--server-tag",
+            "transfer-chroot=enforce",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(code(&out), 3, "alice is drifted: {}", stderr(&out));
+    let report: AuditReport = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(report.servers, [tagged], "only the tagged server");
+    assert_eq!(report.counts.drifted, 1, "below the tag's root: {report:?}");
+    // A named server without the tag is a usage error, before any read of its users.
+    standin.clear_requests();
+    let refused = cli(
+        &endpoint,
+        &[
+            "audit",
+            "--server-tag",
+            "transfer-chroot=enforce",
+            "--server",
+            untagged,
+        ],
+    )
+    .await;
+    assert_eq!(code(&refused), 2, "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("does not carry the tag"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(standin.calls("ListUsers"), 0);
+}
