@@ -26,6 +26,7 @@
 #[allow(dead_code)]
 mod function;
 #[path = "../tests/it/common/moto.rs"]
+#[allow(dead_code)]
 mod moto;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

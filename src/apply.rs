@@ -10,12 +10,13 @@ use crate::config::Config;
 use crate::domain::home::TRANSFER_USER_NAME;
 use crate::domain::{FieldError, HomeTemplate, ServerId, TargetKind};
 use crate::domain::{Target, storage};
-use crate::findings::Hub;
+use crate::findings::{Account, Hub};
 use crate::folders::{Folder, FolderError, Folders};
 use crate::input::CommandInput;
 use crate::outcome::{ErrorBody, ErrorCode, Identity, Outcome, Rejection, Status};
 use crate::plan;
 use crate::queue::CommandQueue;
+use crate::reports::ReportStore;
 use crate::scope::{Scope, Scopes};
 use crate::servers::{self, ServerCache};
 use crate::transfer::pace::Pacer;
@@ -40,6 +41,10 @@ pub struct Chroot<T> {
     pub scopes: Scopes,
     /// Where findings go (`SECURITY_HUB`); `None`: nowhere.
     pub hub: Option<Arc<Hub>>,
+    /// Where a completed audit run's report goes (`REPORT_BUCKET`); `None`: nowhere.
+    pub reports: Option<Arc<dyn ReportStore>>,
+    /// The account and region it runs in, from the first invocation's ARN.
+    pub account: std::sync::OnceLock<Account>,
 }
 
 /// What [`Chroot::precheck`] found.
@@ -83,6 +88,27 @@ impl<T: Transfer> Chroot<T> {
             queue: None,
             scopes: Scopes::new(),
             hub: None,
+            reports: None,
+            account: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// With a store for the audit's reports (`REPORT_BUCKET`).
+    pub fn with_reports(mut self, reports: Arc<dyn ReportStore>) -> Self {
+        self.reports = Some(reports);
+        self
+    }
+
+    /// Learns the account and region from an invoked function ARN (every invocation of
+    /// an execution environment has the same one).
+    pub fn learn(&self, invoked_arn: Option<&str>) {
+        if self.account.get().is_none()
+            && let Some(account) = invoked_arn.and_then(Account::from_function_arn)
+        {
+            let _ = self.account.set(account);
+        }
+        if let Some(hub) = &self.hub {
+            hub.learn(invoked_arn);
         }
     }
 

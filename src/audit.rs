@@ -332,6 +332,16 @@ impl Counts {
         }
     }
 
+    pub fn add(&mut self, other: &Counts) {
+        self.chrooted += other.chrooted;
+        self.drifted += other.drifted;
+        self.needs_attention += other.needs_attention;
+        self.exempt += other.exempt;
+        self.fixed += other.fixed;
+        self.queued += other.queued;
+        self.failed += other.failed;
+    }
+
     pub fn seen(&self) -> u64 {
         self.chrooted + self.drifted + self.needs_attention + self.exempt
     }
@@ -380,6 +390,9 @@ pub struct AuditReport {
     /// The continuation was sent to the command queue: the run goes on by itself.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub continuation_queued: bool,
+    /// Where the whole run's report was written (`REPORT_BUCKET`), once it completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
     /// What went to Security Hub in this invocation (`SECURITY_HUB`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_hub: Option<HubCounts>,
@@ -1197,6 +1210,7 @@ fn report(run: &Run<'_>, cursor: Option<&Cursor>, error: Option<ErrorBody>) -> A
         truncated: run.truncated,
         continuation,
         continuation_queued: false,
+        report: None,
         security_hub: run.hub.map(|_| run.hub_counts),
         error,
     }

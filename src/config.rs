@@ -59,6 +59,9 @@ pub struct Config {
     pub server_tag_refresh: Duration,
     /// `SECURITY_HUB` (default false): the audit's findings go to AWS Security Hub.
     pub security_hub: bool,
+    /// `REPORT_BUCKET`: where a completed audit run writes its HTML report and CSV
+    /// (`transfer-chroot/audits/<run>/`), each invocation its part on the way.
+    pub report_bucket: Option<String>,
 }
 
 /// The server tag naming a server's own home roots (space-separated: tag values allow
@@ -277,6 +280,21 @@ impl Config {
                 }
             });
 
+        // An S3 bucket name: where a completed audit run writes its HTML report and CSV.
+        let report_bucket = var("REPORT_BUCKET")
+            .map(|raw| raw.trim().to_owned())
+            .filter(|raw| !raw.is_empty())
+            .and_then(|raw| match crate::domain::storage::bucket_name(&raw) {
+                Ok(()) => Some(raw),
+                Err(e) => {
+                    fail(
+                        "REPORT_BUCKET",
+                        format!("{raw:?} is not a bucket name: it {e}"),
+                    );
+                    None
+                }
+            });
+
         let response_origins = match var("CFN_RESPONSE_ORIGINS") {
             None => ResponseOrigins::none(),
             Some(raw) => ResponseOrigins::parse(&raw).unwrap_or_else(|bad| {
@@ -360,6 +378,7 @@ impl Config {
             server_tag,
             server_tag_refresh,
             security_hub,
+            report_bucket,
         })
     }
 
@@ -605,6 +624,7 @@ mod tests {
             ("SERVER_TAG", "=x"),
             ("SERVER_TAG_REFRESH_SECONDS", "soon"),
             ("SECURITY_HUB", "yes"),
+            ("REPORT_BUCKET", "Not_A_Bucket"),
         ])
         .unwrap_err();
         for v in ["SERVER_TAG", "SERVER_TAG_REFRESH_SECONDS", "SECURITY_HUB"] {

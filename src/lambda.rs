@@ -30,6 +30,15 @@ impl<T: Transfer> App<T> {
         }
     }
 
+    /// With a store for the audit's reports (`REPORT_BUCKET`).
+    pub fn with_reports(
+        mut self,
+        reports: std::sync::Arc<dyn crate::reports::ReportStore>,
+    ) -> Self {
+        self.chroot = self.chroot.with_reports(reports);
+        self
+    }
+
     /// With Security Hub findings (`SECURITY_HUB`).
     pub fn with_hub(mut self, hub: std::sync::Arc<crate::findings::Hub>) -> Self {
         self.chroot = self.chroot.with_hub(hub);
@@ -68,9 +77,7 @@ impl<T: Transfer> App<T> {
         invocation: &Invocation,
     ) -> Result<Value, HandlerError> {
         let shape = sources::shape(&event);
-        if let Some(hub) = &self.chroot.hub {
-            hub.learn(invocation.invoked_arn.as_deref());
-        }
+        self.chroot.learn(invocation.invoked_arn.as_deref());
         let (result, tally) = metrics::scope(self.route(shape, event, invocation)).await;
         self.metrics
             .emit(shape.as_str(), &invocation.request_id, tally);

@@ -34,6 +34,7 @@ pub mod profiles;
 pub mod queue;
 pub mod reconcile;
 pub mod report;
+pub mod reports;
 pub mod scope;
 pub mod servers;
 pub mod sources;

@@ -10,6 +10,7 @@ use transfer_chroot::findings::hub::SdkHub;
 use transfer_chroot::folders::s3::SdkFolders;
 use transfer_chroot::metrics::Emitter;
 use transfer_chroot::queue::sqs::SdkQueue;
+use transfer_chroot::reports::s3::SdkReports;
 use transfer_chroot::sources::cloudformation::Responder;
 use transfer_chroot::transfer::sdk::{self, SdkTransfer};
 use transfer_chroot::{App, Config, telemetry};
@@ -33,12 +34,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = loader.load().await;
     let check_folders = config.check_home_folders;
     let security_hub = config.security_hub;
+    let report_bucket = config.report_bucket.clone();
     let queue_url = config.command_queue_url.clone();
     let mut app = App::new(
         config,
         SdkTransfer::new(aws_sdk_transfer::Client::new(&sdk)),
     )
     .with_metrics(Emitter::stdout());
+    if let Some(bucket) = report_bucket {
+        app = app.with_reports(Arc::new(SdkReports::from_conf(&sdk, bucket)));
+    }
     if security_hub {
         let client = SdkHub::from_conf(&sdk, trust.clone());
         app = app.with_hub(Arc::new(Hub::new(Arc::new(client))));

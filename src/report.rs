@@ -7,14 +7,14 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditFinding, Counts, Watch};
 use crate::domain::ServerId;
 use crate::drift::Class;
 
-/// One run: when, where, and what it found.
-#[derive(Debug, Clone, Default, Serialize)]
+/// One run (or one invocation's part of it): when, where, and what it found.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RunReport {
     /// RFC 3339, UTC.
@@ -31,7 +31,7 @@ pub struct RunReport {
     pub findings: Vec<AuditFinding>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ServerCounts {
     pub server_id: String,
@@ -154,6 +154,41 @@ fn of_class(c: &Counts, class: &str) -> u64 {
 }
 
 impl RunReport {
+    /// The parts of one run, in order, as one report: counts added per server (in the
+    /// order servers were first seen), findings one after the other, the first part's
+    /// start and the last one's end.
+    pub fn merge(parts: Vec<RunReport>) -> RunReport {
+        let mut whole = RunReport::default();
+        let mut order: Vec<String> = Vec::new();
+        let mut per_server: BTreeMap<String, Counts> = BTreeMap::new();
+        for (i, part) in parts.into_iter().enumerate() {
+            if i == 0 {
+                whole.started = part.started.clone();
+                whole.account = part.account.clone();
+                whole.region = part.region.clone();
+                whole.fix = part.fix;
+                whole.dry_run = part.dry_run;
+            }
+            whole.finished = part.finished;
+            whole.totals.add(&part.totals);
+            for s in part.servers {
+                if !per_server.contains_key(&s.server_id) {
+                    order.push(s.server_id.clone());
+                }
+                per_server.entry(s.server_id).or_default().add(&s.counts);
+            }
+            whole.findings.extend(part.findings);
+        }
+        whole.servers = order
+            .into_iter()
+            .map(|server_id| ServerCounts {
+                counts: per_server.get(&server_id).copied().unwrap_or_default(),
+                server_id,
+            })
+            .collect();
+        whole
+    }
+
     /// Every finding as CSV, a header first.
     pub fn csv(&self) -> String {
         let mut out = String::from("ServerId,UserName,ExternalId,Class,Reason,Target,Status\n");
@@ -380,6 +415,70 @@ impl RunReport {
     }
 }
 
+/// Where a run's objects go: `transfer-chroot/audits/<run>/` (the run id kept to the
+/// characters an S3 key and a URL take as they are).
+pub fn run_prefix(run: &str) -> String {
+    let safe: String = run
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("transfer-chroot/audits/{safe}/")
+}
+
+/// Keeps one invocation's `part` of `run` (named `part_name`, unique per invocation)
+/// and, when the run is `complete`, merges every part written so far into the run's
+/// `report.html` and `findings.csv`: its `s3://` address then.
+pub async fn keep(
+    store: &dyn crate::reports::ReportStore,
+    run: &str,
+    part_name: &str,
+    part: &RunReport,
+    complete: bool,
+) -> Result<Option<String>, crate::reports::StoreError> {
+    let prefix = run_prefix(run);
+    let parts = format!("{prefix}parts/");
+    let body = serde_json::to_vec(part).unwrap_or_default();
+    store
+        .put(
+            &format!("{parts}{part_name}.json"),
+            body,
+            "application/json",
+        )
+        .await?;
+    if !complete {
+        return Ok(None);
+    }
+    let mut read = Vec::new();
+    for key in store.list(&parts).await? {
+        let bytes = store.get(&key).await?;
+        match serde_json::from_slice::<RunReport>(&bytes) {
+            Ok(p) => read.push(p),
+            Err(e) => {
+                tracing::warn!(key = %key, error = %e, "audit report: a part is not readable, left out")
+            }
+        }
+    }
+    let whole = RunReport::merge(read);
+    let html = format!("{prefix}report.html");
+    store
+        .put(&html, whole.html().into_bytes(), "text/html; charset=utf-8")
+        .await?;
+    store
+        .put(
+            &format!("{prefix}findings.csv"),
+            whole.csv().into_bytes(),
+            "text/csv; charset=utf-8",
+        )
+        .await?;
+    Ok(Some(format!("s3://{}/{html}", store.bucket())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -493,5 +592,61 @@ mod tests {
         );
         assert_eq!((servers[1].counts.drifted, servers[1].counts.fixed), (1, 1));
         assert_eq!(c.findings.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_parts_of_a_run_make_one_report_once_it_completes() {
+        let store = crate::reports::memory::MemoryReports::new();
+        let part = |n: &[&str], started: &str, chrooted: u64| {
+            let mut p = report();
+            p.started = started.into();
+            p.finished = format!("{started}+");
+            p.findings = n.iter().map(|x| finding(x, "Drifted", "r", None)).collect();
+            p.totals = Counts {
+                chrooted,
+                drifted: n.len() as u64,
+                ..Counts::default()
+            };
+            p.servers = vec![ServerCounts {
+                server_id: "s-0123456789abcdef0".into(),
+                counts: p.totals,
+            }];
+            p
+        };
+        let first = keep(&store, "run/1", "001-a", &part(&["alice"], "t1", 2), false)
+            .await
+            .unwrap();
+        assert_eq!(first, None, "not complete: no report yet");
+        let done = keep(
+            &store,
+            "run/1",
+            "002-b",
+            &part(&["bob", "carol"], "t2", 3),
+            true,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            done.as_deref(),
+            Some("s3://memory/transfer-chroot/audits/run_1/report.html")
+        );
+        let (csv, kind) = store
+            .text("transfer-chroot/audits/run_1/findings.csv")
+            .unwrap();
+        assert_eq!(kind, "text/csv; charset=utf-8");
+        let names: Vec<&str> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(1).unwrap())
+            .collect();
+        assert_eq!(names, ["alice", "bob", "carol"], "in the parts' order");
+        let whole = RunReport::merge(vec![part(&["alice"], "t1", 2), part(&["bob"], "t2", 3)]);
+        assert_eq!(
+            (whole.started.as_str(), whole.finished.as_str()),
+            ("t1", "t2+")
+        );
+        assert_eq!((whole.totals.chrooted, whole.totals.drifted), (5, 2));
+        assert_eq!(whole.servers.len(), 1, "one row per server");
+        assert_eq!(whole.servers[0].counts.chrooted, 5);
     }
 }

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use serde_json::{Value, json};
 use transfer_chroot::folders::s3::SdkFolders;
 use transfer_chroot::{App, Outcome, Status};
@@ -15,23 +14,11 @@ use crate::common::{config_with, sdk_client};
 const SERVER: &str = "s-0123456789abcdef0";
 
 fn moto() -> String {
-    std::env::var("MOTO_ENDPOINT").unwrap_or_else(|_| {
-        panic!(
-            "MOTO_ENDPOINT is not set: run the suite with scripts/test.sh, which starts \
-             moto_server on 127.0.0.1 (or start one and export MOTO_ENDPOINT=http://127.0.0.1:PORT)"
-        )
-    })
+    crate::common::moto::moto_endpoint()
 }
 
 fn s3(endpoint: &str) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("AKIDMOTO", "moto", None, None, "tests"))
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
+    crate::common::moto::s3_client(endpoint)
 }
 
 /// A bucket of this test's own (moto is shared by the whole run).

@@ -16,6 +16,7 @@ const LAYERS: &[&[&str]] = &[
         "folders",
         "queue",
         "findings",
+        "reports",
         "invocation",
         "telemetry",
     ],
@@ -29,6 +30,8 @@ const LAYERS: &[&[&str]] = &[
     &["apply"],
     &["reconcile"],
     &["audit"],
+    // A whole run as people read it (the CLI's and REPORT_BUCKET's).
+    &["report"],
     &["sources"],
     &["lambda"],
 ];

@@ -24,6 +24,7 @@ mod org;
 mod races;
 mod reliability;
 mod reliability_sources;
+mod reports;
 mod runtime;
 mod servers;
 mod sqs;

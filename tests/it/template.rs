@@ -268,6 +268,9 @@ fn the_function_runs_with_the_templates_role_and_its_documented_statements() {
             // SECURITY_HUB.
             "ImportFindingsToSecurityHub",
             "ReadOwnFindingsFromSecurityHub",
+            // REPORT_BUCKET.
+            "WriteAuditReports",
+            "ListAuditReportParts",
         ])
     );
     // Logs and queues: the stack's own resources, by GetAtt.
@@ -509,6 +512,7 @@ fn every_configuration_variable_is_wired_from_a_parameter_or_the_templates_queue
         "SERVER_TAG",
         "SERVER_TAG_REFRESH_SECONDS",
         "SECURITY_HUB",
+        "REPORT_BUCKET",
     ];
     assert_eq!(
         read,

@@ -1,4 +1,5 @@
-//! SQS queues on moto (a real SQS on loopback, started by scripts/test.sh).
+//! moto (a real SQS, S3 and Security Hub on loopback, started by scripts/test.sh): its
+//! address, and SQS queues and S3 clients on it.
 
 use serde_json::json;
 
@@ -112,4 +113,27 @@ pub async fn receive_all(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sq
         all.extend(messages);
     }
     all
+}
+
+/// moto's address (`MOTO_ENDPOINT`, set by scripts/test.sh).
+pub fn moto_endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "MOTO_ENDPOINT is not set: run the suite with scripts/test.sh, which starts \
+             moto_server on 127.0.0.1 (or start one and export MOTO_ENDPOINT=http://127.0.0.1:PORT)"
+        )
+    })
+}
+
+/// An S3 client of `endpoint` (path-style: a loopback endpoint has no bucket hosts).
+pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("AKIDMOTO", "moto", None, None, "tests"))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
 }
