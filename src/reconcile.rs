@@ -230,6 +230,16 @@ pub async fn reconcile<T: Transfer>(
     }
 }
 
+/// A reconcile that could not read what it needs (the server's scope, the target).
+fn unread(identity: Identity, e: &crate::transfer::TransferError) -> Reconciled {
+    let mut outcome = Outcome::failed(identity, e.into());
+    outcome.request_id = e.request_id.clone();
+    Reconciled {
+        finding: None,
+        outcome,
+    }
+}
+
 /// An open gate never gives up: kept total without a panic in the handler path.
 fn never_given_up(target: &Target) -> Reconciled {
     Reconciled {
@@ -266,25 +276,11 @@ pub async fn reconcile_gated<T: Transfer>(
                 outcome: Outcome::skipped(identity, format!("{why}: left as it is")),
             });
         }
-        Err(e) => {
-            let mut outcome = Outcome::failed(identity, (&e).into());
-            outcome.request_id = e.request_id.clone();
-            return Some(Reconciled {
-                finding: None,
-                outcome,
-            });
-        }
+        Err(e) => return Some(unread(identity, &e)),
     };
     let live = match chroot.inspect(target).await {
         Ok(live) => live,
-        Err(e) => {
-            let mut outcome = Outcome::failed(identity, (&e).into());
-            outcome.request_id = e.request_id.clone();
-            return Some(Reconciled {
-                finding: None,
-                outcome,
-            });
-        }
+        Err(e) => return Some(unread(identity, &e)),
     };
     let finding = drift::classify(target, &live.value, &config);
     let outcome = match &finding {

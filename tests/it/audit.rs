@@ -124,15 +124,6 @@ fn generate(t: &TestApp, prefix: &str, count: usize, kind: &str, home: &str) {
     generate_users(&t.standin, SERVER, prefix, count, kind, home);
 }
 
-fn add(sum: &mut Counts, c: &Counts) {
-    sum.chrooted += c.chrooted;
-    sum.drifted += c.drifted;
-    sum.needs_attention += c.needs_attention;
-    sum.exempt += c.exempt;
-    sum.fixed += c.fixed;
-    sum.failed += c.failed;
-}
-
 /// Follows `event`'s continuations with invocations of `budget` each, checking each
 /// is answered within it and moves the run on: the summed counts and the number of
 /// invocations.
@@ -150,7 +141,7 @@ async fn run_in_parts(t: &TestApp, mut event: Value, budget: Duration) -> (Count
         );
         assert_eq!(r.status, "Audited", "{r:#?}");
         assert!(r.counts.seen() > 0, "invocation {invocations} moved on");
-        add(&mut sum, &r.counts);
+        sum.add(&r.counts);
         run_ids.insert(r.run_id.clone());
         invocations += 1;
         assert!(invocations < 500, "the run ends");
