@@ -477,3 +477,93 @@ async fn three_accounts_share_one_security_hub_and_each_keeps_to_its_own() {
         );
     }
 }
+
+/// A Security Hub that throttles the first `throttled` requests (429,
+/// `TooManyRequestsException`), then accepts: how many requests it saw.
+async fn throttling_hub(throttled: usize) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let n = count.fetch_add(1, Ordering::SeqCst);
+            let mut buf = vec![0u8; 65536];
+            let _ = socket.read(&mut buf).await;
+            let (status, body) = if n < throttled {
+                (
+                    "429 Too Many Requests",
+                    r#"{"Message":"slow down"}"#.to_owned(),
+                )
+            } else {
+                (
+                    "200 OK",
+                    r#"{"FailedCount":0,"SuccessCount":1,"FailedFindings":[]}"#.to_owned(),
+                )
+            };
+            let kind = if n < throttled {
+                "x-amzn-ErrorType: TooManyRequestsException\r\n"
+            } else {
+                ""
+            };
+            let reply = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{kind}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(reply.as_bytes()).await;
+        }
+    });
+    (format!("http://{addr}"), seen)
+}
+
+#[tokio::test]
+async fn security_hub_throttling_is_retried_and_a_lasting_one_is_counted_not_raised() {
+    let credentials =
+        SharedCredentialsProvider::new(Credentials::new("AKID", "s", None, None, "tests"));
+    let alice: transfer_chroot::domain::Target = format!("{TAGGED}/users/alice").parse().unwrap();
+    let account =
+        Account::from_function_arn("arn:aws:lambda:us-east-1:210000000009:function:f").unwrap();
+    let finding = account.finding(
+        &transfer_chroot::findings::Observed {
+            target: &alice,
+            verdict: transfer_chroot::findings::Verdict::Drifted,
+            reason: "r",
+            home_type: "PATH",
+        },
+        "2026-12-07T10:00:00Z",
+    );
+    // Throttled twice, then accepted: one import, three requests.
+    let (endpoint, seen) = throttling_hub(2).await;
+    let hub = SdkHub::new(
+        endpoint,
+        "us-east-1".into(),
+        Some(credentials.clone()),
+        None,
+    );
+    let done = hub
+        .import(std::slice::from_ref(&finding))
+        .await
+        .expect("retried");
+    assert_eq!(done.success, 1);
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 3);
+    // Throttled past the retries: counted as failed by the Hub, never an error.
+    let (endpoint, seen) = throttling_hub(usize::MAX).await;
+    let hub = Hub::new(Arc::new(SdkHub::new(
+        endpoint,
+        "us-east-1".into(),
+        Some(credentials),
+        None,
+    )))
+    .with_account(account);
+    let counts = hub.send(&[finding]).await;
+    assert_eq!((counts.imported, counts.failed), (0, 1));
+    assert_eq!(
+        seen.load(std::sync::atomic::Ordering::SeqCst),
+        transfer_chroot::findings::hub::ATTEMPTS as usize
+    );
+}
