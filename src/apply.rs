@@ -47,6 +47,12 @@ pub struct Chroot<T> {
     pub account: std::sync::OnceLock<Account>,
 }
 
+/// The most a finding's resolution may add to a command (`SECURITY_HUB`).
+pub const RESOLVE_TIME: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How a command's resolution reads in Security Hub.
+pub const BY_A_COMMAND: &str = "chrooted by a command";
+
 /// What [`Chroot::precheck`] found.
 #[derive(Debug)]
 pub enum Prechecked {
@@ -118,10 +124,29 @@ impl<T: Transfer> Chroot<T> {
         self
     }
 
-    /// A target this function chrooted now: its Security Hub finding, if any, resolved.
-    pub async fn resolved(&self, target: &Target, outcome: &Outcome, how: &str) {
-        if let (Some(hub), Status::Updated) = (&self.hub, outcome.status) {
-            hub.resolve(target, how).await;
+    /// A target this function chrooted now (`outcome` `Updated`): its Security Hub
+    /// finding, if any, resolved, within [`RESOLVE_TIME`] and before `until`. Called once
+    /// the outcome is settled, so a slow or failing Security Hub never changes it; one
+    /// not resolved here is archived by the next completed audit's sweep.
+    pub async fn resolved(
+        &self,
+        target: &Target,
+        outcome: &Outcome,
+        how: &str,
+        until: Option<Instant>,
+    ) {
+        let (Some(hub), Status::Updated) = (&self.hub, outcome.status) else {
+            return;
+        };
+        let mut at = Instant::now() + RESOLVE_TIME;
+        if let Some(until) = until {
+            at = at.min(until);
+        }
+        if tokio::time::timeout_at(at, hub.resolve(target, how))
+            .await
+            .is_err()
+        {
+            tracing::warn!(target_resource = %target, "Security Hub: finding not resolved in time (the next audit's sweep archives it)");
         }
     }
 
@@ -276,7 +301,12 @@ impl<T: Transfer> Chroot<T> {
     /// Validates, admits and applies one command as a source read it.
     pub async fn run(&self, input: &CommandInput) -> Outcome {
         match self.parse(input).await {
-            Ok(command) => self.apply(&command).await,
+            Ok(command) => {
+                let outcome = self.apply(&command).await;
+                self.resolved(&command.target, &outcome, BY_A_COMMAND, None)
+                    .await;
+                outcome
+            }
             Err(refused) => refused.into_outcome(),
         }
     }
@@ -293,10 +323,7 @@ impl<T: Transfer> Chroot<T> {
             Ok(live) => live,
             Err(e) => return failed(identity, &e),
         };
-        let outcome = self.write(command, live, &facts).await;
-        self.resolved(&command.target, &outcome, "chrooted by a command")
-            .await;
-        outcome
+        self.write(command, live, &facts).await
     }
 
     /// Plans `command` against the live state already read, and writes only when
@@ -419,7 +446,12 @@ impl<T: Transfer> Chroot<T> {
     /// [`Chroot::run`], giving up on Transfer at `deadline` with a retryable result.
     pub async fn run_before(&self, input: &CommandInput, deadline: Instant) -> Outcome {
         match tokio::time::timeout_at(deadline, self.parse(input)).await {
-            Ok(Ok(command)) => self.apply_before(&command, deadline).await,
+            Ok(Ok(command)) => {
+                let outcome = self.apply_before(&command, deadline).await;
+                self.resolved(&command.target, &outcome, BY_A_COMMAND, Some(deadline))
+                    .await;
+                outcome
+            }
             Ok(Err(refused)) => refused.into_outcome(),
             Err(_) => Outcome::out_of_time(crate::outcome::Identity::default()),
         }

@@ -48,6 +48,13 @@ use crate::reconcile::{Reconcile, WriteGate, reconcile_gated};
 use crate::scope::Scope;
 use crate::transfer::{HomeDirectoryType, IdentityProvider, Listed, Transfer};
 
+/// The time kept at the end of an audit invocation for Security Hub (the last findings
+/// and, when the run completes, the sweep); the Lambda keeps it out of the audit's own
+/// time when `SECURITY_HUB` is on.
+pub const HUB_TIME: Duration = Duration::from_secs(2);
+/// The least a send is given, however late.
+const MIN_HUB_SEND: Duration = Duration::from_millis(200);
+
 /// Findings listed in one result; past it the result says `Truncated` (the counts stay
 /// exact, and every finding has its log line).
 pub const MAX_FINDINGS: usize = 100;
@@ -421,6 +428,8 @@ struct Run<'a> {
     hub_counts: HubCounts,
     /// When the run started (its first invocation), RFC 3339: the sweep's line.
     started: String,
+    /// Mid-run sends to Security Hub end by the budget's hard stop.
+    hub_until: Option<Instant>,
 }
 
 impl Run<'_> {
@@ -464,17 +473,35 @@ impl Run<'_> {
         let now = findings::timestamp(std::time::SystemTime::now());
         self.hub_pending.push(account.finding(&seen, &now));
         if self.hub_pending.len() >= findings::BATCH {
-            self.flush_hub().await;
+            self.flush_hub(None).await;
         }
     }
 
-    async fn flush_hub(&mut self) {
-        if let Some(hub) = self.hub
-            && !self.hub_pending.is_empty()
-        {
-            let sent = hub.send(&self.hub_pending).await;
-            self.hub_counts.add(sent);
-            self.hub_pending.clear();
+    /// Sends the pending findings, by `until` at the latest (else the run's hard
+    /// stop): what is not sent by then is counted failed (the next run reports it again).
+    async fn flush_hub(&mut self, until: Option<Instant>) {
+        let Some(hub) = self.hub else { return };
+        if self.hub_pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.hub_pending);
+        let sent = match until.or(self.hub_until) {
+            None => Some(hub.send(&pending).await),
+            Some(at) => {
+                tokio::time::timeout_at(at.max(Instant::now() + MIN_HUB_SEND), hub.send(&pending))
+                    .await
+                    .ok()
+            }
+        };
+        match sent {
+            Some(sent) => self.hub_counts.add(sent),
+            None => {
+                self.hub_counts.failed += pending.len() as u64;
+                tracing::error!(
+                    findings = pending.len(),
+                    "Security Hub: findings not sent in time"
+                );
+            }
         }
     }
 
@@ -739,6 +766,7 @@ async fn pipeline<T: Transfer>(
             .as_ref()
             .and_then(|c| c.started.clone())
             .unwrap_or_else(|| findings::timestamp(std::time::SystemTime::now())),
+        hub_until: budget.hard_stop(),
     };
     let look = Looking {
         run_id: run.run_id.clone(),
@@ -942,11 +970,23 @@ async fn finish<T: Transfer>(
     error: Option<ErrorBody>,
 ) -> AuditReport {
     run.flush().await;
-    run.flush_hub().await;
+    // Security Hub's share of the end: HUB_TIME for the last findings and the sweep.
+    let until = Instant::now() + HUB_TIME;
+    run.flush_hub(Some(until)).await;
     let complete = cursor.is_none() && error.is_none();
     if let (Some(hub), true) = (run.hub, complete) {
-        let swept = hub.sweep(&run.audit.servers, &run.started).await;
-        run.hub_counts.add(swept);
+        match tokio::time::timeout_at(
+            until.max(Instant::now() + MIN_HUB_SEND),
+            hub.sweep(&run.audit.servers, &run.started),
+        )
+        .await
+        {
+            Ok(swept) => run.hub_counts.add(swept),
+            Err(_) => {
+                run.hub_counts.failed += 1;
+                tracing::error!(run = %run.run_id, "Security Hub: sweep not finished in time (the next completed run sweeps again)");
+            }
+        }
     }
     let mut report = report(&run, cursor, error);
     if let (Some(queue), Some(next), None) =

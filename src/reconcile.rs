@@ -220,15 +220,13 @@ pub async fn reconcile<T: Transfer>(
 ) -> Reconciled {
     let open = WriteGate::default();
     match reconcile_gated(chroot, target, dry_run, &open).await {
-        Some(done) => {
-            chroot
-                .resolved(target, &done.outcome, "chrooted by a reconcile")
-                .await;
-            done
-        }
+        Some(done) => done,
         None => never_given_up(target),
     }
 }
+
+/// How a reconcile's resolution reads in Security Hub.
+pub const BY_A_RECONCILE: &str = "chrooted by a reconcile";
 
 /// A reconcile that could not read what it needs (the server's scope, the target).
 fn unread(identity: Identity, e: &crate::transfer::TransferError) -> Reconciled {
@@ -330,6 +328,9 @@ pub async fn run_before<T: Transfer>(
         Ok(done) => done.outcome,
         Err(_) => Outcome::out_of_time(Identity::of(&command.target)),
     };
+    chroot
+        .resolved(&command.target, &outcome, BY_A_RECONCILE, Some(deadline))
+        .await;
     tracing::info!(
         target_resource = %command.target,
         run = command.run.as_deref(),

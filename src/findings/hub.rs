@@ -7,7 +7,7 @@
 //!
 //! Throttling (`429`, `TooManyRequestsException`, `LimitExceededException`), 5xx,
 //! timeouts and dropped connections are retried with exponential backoff, [`ATTEMPTS`]
-//! attempts in all. Response bodies are parsed, never logged.
+//! attempts in all and [`CALL_BUDGET`] at most for the whole call. Response bodies are parsed, never logged.
 
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
@@ -35,7 +35,9 @@ use super::{
 /// Attempts per call, the first included.
 pub const ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+/// A whole call, retries included: Security Hub is never what makes an invocation late.
+pub const CALL_BUDGET: Duration = Duration::from_secs(3);
 /// The signing name.
 const SERVICE: &str = "securityhub";
 
@@ -123,10 +125,20 @@ impl SdkHub {
             serde_json::to_vec(body).map_err(|e| fail(operation, e.to_string(), false, None))?;
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
+        let until = tokio::time::Instant::now() + CALL_BUDGET;
         loop {
-            match self.attempt(operation, path, &body).await {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            match self
+                .attempt(operation, path, &body, ATTEMPT_TIMEOUT.min(left))
+                .await
+            {
                 Ok(v) => return Ok(v),
-                Err(e) if e.retryable && attempt < ATTEMPTS => {
+                Err(e)
+                    if e.retryable
+                        && attempt < ATTEMPTS
+                        && until.saturating_duration_since(tokio::time::Instant::now())
+                            > backoff + FIRST_BACKOFF =>
+                {
                     tracing::warn!(operation, attempt, error = %e, "Security Hub call failed, retrying");
                     tokio::time::sleep(backoff).await;
                     backoff *= 2;
@@ -142,6 +154,7 @@ impl SdkHub {
         operation: &'static str,
         path: &str,
         body: &[u8],
+        timeout: Duration,
     ) -> Result<Value, HubError> {
         let uri = format!("{}{path}", self.endpoint);
         let host = uri
@@ -192,12 +205,12 @@ impl SdkHub {
         instructions.apply_to_request_http1x(&mut request);
         let request = HttpRequest::try_from(request)
             .map_err(|e| fail(operation, e.to_string(), false, None))?;
-        let response = tokio::time::timeout(ATTEMPT_TIMEOUT, self.connector().call(request))
+        let response = tokio::time::timeout(timeout, self.connector().call(request))
             .await
             .map_err(|_| {
                 fail(
                     operation,
-                    format!("no answer within {ATTEMPT_TIMEOUT:?}"),
+                    format!("no answer within {timeout:?}"),
                     true,
                     None,
                 )

@@ -93,9 +93,13 @@ pub async fn run<T: Transfer>(
     }
     // A reconcile: the record says something changed, the live state says what is
     // true now (a record older than the state it describes is read as the state).
-    crate::reconcile::reconcile(chroot, &target, false)
+    let outcome = crate::reconcile::reconcile(chroot, &target, false)
         .await
-        .outcome
+        .outcome;
+    chroot
+        .resolved(&target, &outcome, crate::reconcile::BY_A_RECONCILE, None)
+        .await;
+    outcome
 }
 
 /// The target `requestParameters` names, every bad field listed

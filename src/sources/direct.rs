@@ -71,6 +71,13 @@ pub async fn audit_report<T: Transfer>(
                 crate::outcome::Identity::default(),
             )))
         });
+    // Security Hub's time at the end of the part, kept out of the audit's own.
+    let hub_on = chroot.hub.as_ref().is_some_and(|h| h.account().is_some());
+    let deadline = if hub_on {
+        keep_out(deadline, crate::audit::HUB_TIME)
+    } else {
+        deadline
+    };
     match admitted {
         Ok(audit) => Ok(match &chroot.reports {
             None => crate::audit::run(chroot, &audit, run_id, deadline).await,
@@ -98,11 +105,7 @@ async fn reported<T: Transfer>(
     let started = now();
     let mut collector = Collector::for_servers(&audit.servers);
     // The report's writes get their own time, kept out of the audit's.
-    let audit_until = deadline
-        .checked_sub(REPORT_TIME)
-        .filter(|at| *at > tokio::time::Instant::now())
-        .unwrap_or_else(tokio::time::Instant::now);
-    let mut budget = crate::audit::Deadline(audit_until);
+    let mut budget = crate::audit::Deadline(keep_out(deadline, REPORT_TIME));
     let mut report =
         crate::audit::run_watched(chroot, audit, run_id, &mut budget, &mut collector).await;
     let account = chroot.account.get();
@@ -143,6 +146,15 @@ async fn reported<T: Transfer>(
         tracing::info!(run = %report.run_id, report = %address, "audit report written");
     }
     report
+}
+
+/// `deadline`, less `reserve` (now at the earliest).
+fn keep_out(deadline: tokio::time::Instant, reserve: std::time::Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    deadline
+        .checked_sub(reserve)
+        .filter(|at| *at > now)
+        .unwrap_or(now)
 }
 
 /// Kept out of an audit's time for its report's writes (`REPORT_BUCKET`): a part's

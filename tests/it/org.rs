@@ -567,3 +567,38 @@ async fn security_hub_throttling_is_retried_and_a_lasting_one_is_counted_not_rai
         transfer_chroot::findings::hub::ATTEMPTS as usize
     );
 }
+
+#[tokio::test]
+async fn a_security_hub_that_never_answers_neither_fails_nor_holds_up_a_fix() {
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let credentials =
+        SharedCredentialsProvider::new(Credentials::new("AKID", "s", None, None, "tests"));
+    let hub = Arc::new(SdkHub::new(
+        endpoint,
+        "us-east-1".into(),
+        Some(credentials),
+        None,
+    ));
+    let org = Org::start(&tagged_fleet(), &[("SECURITY_HUB", "true")], "210000000010")
+        .await
+        .with_hub(hub);
+    let began = std::time::Instant::now();
+    let fixed = org
+        .outcome(chroot_alice(TAGGED, "/bucket-a/home/alice"))
+        .await;
+    assert_eq!(fixed.status, Status::Updated, "{fixed:?}");
+    let took = began.elapsed();
+    assert!(
+        took < transfer_chroot::apply::RESOLVE_TIME + Duration::from_millis(1500),
+        "the resolution is bounded (a call alone may take 3 s): {took:?}"
+    );
+    assert_eq!(org.standin.calls("UpdateUser"), 1, "written once");
+}

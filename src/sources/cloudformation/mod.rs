@@ -346,6 +346,9 @@ async fn apply<T: Transfer>(chroot: &Chroot<T>, request: &CfnRequest) -> Answer 
         }
     };
     let outcome = chroot.apply(&command).await;
+    chroot
+        .resolved(&command.target, &outcome, crate::apply::BY_A_COMMAND, None)
+        .await;
     outcome.log();
     if outcome.status == Status::Failed {
         return Answer::failed(on_failure, failure_detail(&outcome));
