@@ -113,9 +113,6 @@ impl<T: Transfer> Chroot<T> {
         {
             let _ = self.account.set(account);
         }
-        if let Some(hub) = &self.hub {
-            hub.learn(invoked_arn);
-        }
     }
 
     /// With Security Hub findings (`SECURITY_HUB`).
@@ -135,14 +132,16 @@ impl<T: Transfer> Chroot<T> {
         how: &str,
         until: Option<Instant>,
     ) {
-        let (Some(hub), Status::Updated) = (&self.hub, outcome.status) else {
+        let (Some(hub), Some(account), Status::Updated) =
+            (&self.hub, self.account.get(), outcome.status)
+        else {
             return;
         };
         let mut at = Instant::now() + RESOLVE_TIME;
         if let Some(until) = until {
             at = at.min(until);
         }
-        if tokio::time::timeout_at(at, hub.resolve(target, how))
+        if tokio::time::timeout_at(at, hub.resolve(account, target, how))
             .await
             .is_err()
         {

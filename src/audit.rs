@@ -39,7 +39,7 @@ use crate::config::Config;
 use crate::domain::{ExternalId, FieldError, ServerId, Subject, Target, TargetKind, UserName};
 pub use crate::drift::Class;
 use crate::drift::{self, Finding};
-use crate::findings::{self, Asff, Hub, HubCounts, Observed, Verdict};
+use crate::findings::{self, Account, Asff, Hub, HubCounts, Observed, Verdict};
 use crate::input::{AuditInput, Given};
 use crate::metrics;
 use crate::outcome::{ErrorBody, ErrorCode, Outcome, Rejection, Status};
@@ -421,8 +421,8 @@ struct Run<'a> {
     /// Items in flight given up at the hard stop (looked at again by the continuation).
     abandoned: usize,
     watch: &'a mut dyn Watch,
-    /// Where findings go (`SECURITY_HUB`), once the account is known.
-    hub: Option<&'a Hub>,
+    /// Where findings go (`SECURITY_HUB`), and the account they belong to, once known.
+    hub: Option<(&'a Hub, &'a Account)>,
     /// Findings not yet sent (at most a batch).
     hub_pending: Vec<Asff>,
     hub_counts: HubCounts,
@@ -444,7 +444,7 @@ impl Run<'_> {
         wrote: Option<bool>,
         home_type: &'static str,
     ) {
-        let Some(account) = self.hub.and_then(Hub::account) else {
+        let Some((_, account)) = self.hub else {
             return;
         };
         let failed_fix = fix
@@ -480,7 +480,7 @@ impl Run<'_> {
     /// Sends the pending findings, by `until` at the latest (else the run's hard
     /// stop): what is not sent by then is counted failed (the next run reports it again).
     async fn flush_hub(&mut self, until: Option<Instant>) {
-        let Some(hub) = self.hub else { return };
+        let Some((hub, _)) = self.hub else { return };
         if self.hub_pending.is_empty() {
             return;
         }
@@ -758,7 +758,7 @@ async fn pipeline<T: Transfer>(
         pending: Vec::new(),
         abandoned: 0,
         watch,
-        hub: chroot.hub.as_deref().filter(|h| h.account().is_some()),
+        hub: chroot.hub.as_deref().zip(chroot.account.get()),
         hub_pending: Vec::new(),
         hub_counts: HubCounts::default(),
         started: audit
@@ -974,10 +974,10 @@ async fn finish<T: Transfer>(
     let until = Instant::now() + HUB_TIME;
     run.flush_hub(Some(until)).await;
     let complete = cursor.is_none() && error.is_none();
-    if let (Some(hub), true) = (run.hub, complete) {
+    if let (Some((hub, account)), true) = (run.hub, complete) {
         match tokio::time::timeout_at(
             until.max(Instant::now() + MIN_HUB_SEND),
-            hub.sweep(&run.audit.servers, &run.started),
+            hub.sweep(account, &run.audit.servers, &run.started),
         )
         .await
         {
@@ -1600,7 +1600,8 @@ mod tests {
             "arn:aws:lambda:eu-west-1:111122223333:function:f",
         )
         .unwrap();
-        c = c.with_hub(Arc::new(Hub::new(memory.clone()).with_account(account)));
+        c = c.with_hub(Arc::new(Hub::new(memory.clone())));
+        let _ = c.account.set(account);
         (c, memory)
     }
 

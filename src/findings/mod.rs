@@ -25,7 +25,6 @@ pub mod memory;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -343,47 +342,22 @@ impl HubCounts {
     }
 }
 
-/// The function's Security Hub: the port, and the account it runs in (known from the
-/// first invocation's ARN).
+/// The function's Security Hub: the port, with the batching, the resolution and the
+/// sweep on top (the account a finding belongs to is the caller's: the function learns
+/// it from its invoked ARN, `Chroot::learn`).
 pub struct Hub {
     client: std::sync::Arc<dyn SecurityHub>,
-    account: OnceLock<Account>,
 }
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hub")
-            .field("account", &self.account.get())
-            .finish()
+        f.debug_struct("Hub").finish_non_exhaustive()
     }
 }
 
 impl Hub {
     pub fn new(client: std::sync::Arc<dyn SecurityHub>) -> Self {
-        Self {
-            client,
-            account: OnceLock::new(),
-        }
-    }
-
-    /// Learns the account from an invoked function ARN (the first one wins: every
-    /// invocation of an execution environment has the same).
-    pub fn learn(&self, invoked_arn: Option<&str>) {
-        if self.account.get().is_none()
-            && let Some(account) = invoked_arn.and_then(Account::from_function_arn)
-        {
-            let _ = self.account.set(account);
-        }
-    }
-
-    /// With the account already known (tools, tests).
-    pub fn with_account(self, account: Account) -> Self {
-        let _ = self.account.set(account);
-        self
-    }
-
-    pub fn account(&self) -> Option<&Account> {
-        self.account.get()
+        Self { client }
     }
 
     /// Imports `findings`, [`BATCH`] a call (one too large is not sent, and counted as
@@ -430,10 +404,7 @@ impl Hub {
     }
 
     /// A target chrooted now: its finding re-imported `PASSED`, `ARCHIVED`.
-    pub async fn resolve(&self, target: &Target, how: &str) -> HubCounts {
-        let Some(account) = self.account() else {
-            return HubCounts::default();
-        };
+    pub async fn resolve(&self, account: &Account, target: &Target, how: &str) -> HubCounts {
         let now = timestamp(SystemTime::now());
         let seen = Observed {
             target,
@@ -447,11 +418,8 @@ impl Hub {
     /// At the end of a completed run over `servers` started at `started`: this
     /// generator's active findings in this account on those servers not reported again
     /// since (`UpdatedAt` before `started`) are archived.
-    pub async fn sweep(&self, servers: &[ServerId], started: &str) -> HubCounts {
+    pub async fn sweep(&self, account: &Account, servers: &[ServerId], started: &str) -> HubCounts {
         let mut counts = HubCounts::default();
-        let Some(account) = self.account() else {
-            return counts;
-        };
         let now = timestamp(SystemTime::now());
         let Some(start) = instant(started) else {
             return counts;

@@ -558,8 +558,7 @@ async fn security_hub_throttling_is_retried_and_a_lasting_one_is_counted_not_rai
         "us-east-1".into(),
         Some(credentials),
         None,
-    )))
-    .with_account(account);
+    )));
     let counts = hub.send(&[finding]).await;
     assert_eq!((counts.imported, counts.failed), (0, 1));
     assert_eq!(
