@@ -52,6 +52,18 @@ use crate::transfer::{HomeDirectoryType, IdentityProvider, Listed, Transfer};
 /// and, when the run completes, the sweep); the Lambda keeps it out of the audit's own
 /// time when `SECURITY_HUB` is on.
 pub const HUB_TIME: Duration = Duration::from_secs(2);
+/// `deadline`, less `reserve` (now at the earliest).
+pub fn keep_out(
+    deadline: tokio::time::Instant,
+    reserve: std::time::Duration,
+) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    deadline
+        .checked_sub(reserve)
+        .filter(|at| *at > now)
+        .unwrap_or(now)
+}
+
 /// The least a send is given, however late.
 const MIN_HUB_SEND: Duration = Duration::from_millis(200);
 

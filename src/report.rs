@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{AuditFinding, Counts, Watch};
+use crate::audit::{AuditFinding, AuditReport, Counts, Watch};
 use crate::domain::ServerId;
 use crate::drift::Class;
 
@@ -415,11 +415,9 @@ impl RunReport {
     }
 }
 
-/// Where a run's objects go: `transfer-chroot/audits/<run>/` (the run id kept to the
-/// characters an S3 key and a URL take as they are).
-pub fn run_prefix(run: &str) -> String {
-    let safe: String = run
-        .chars()
+/// `id` kept to the characters an S3 key and a URL take as they are.
+fn key_safe(id: &str) -> String {
+    id.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
                 c
@@ -427,8 +425,12 @@ pub fn run_prefix(run: &str) -> String {
                 '_'
             }
         })
-        .collect();
-    format!("transfer-chroot/audits/{safe}/")
+        .collect()
+}
+
+/// Where a run's objects go: `transfer-chroot/audits/<run>/`.
+pub fn run_prefix(run: &str) -> String {
+    format!("transfer-chroot/audits/{}/", key_safe(run))
 }
 
 /// Keeps one invocation's `part` of `run` (named `part_name`, unique per invocation)
@@ -478,6 +480,64 @@ pub async fn keep(
         .await?;
     Ok(Some(format!("s3://{}/{html}", store.bucket())))
 }
+
+/// [`crate::audit::run`], its part of the run kept in `store`, and the run's report
+/// written there when this part completes it (`REPORT_BUCKET`). A store that fails is
+/// logged; the audit's answer stands.
+pub async fn run_and_keep<T: crate::transfer::Transfer>(
+    chroot: &crate::apply::Chroot<T>,
+    store: &dyn crate::reports::ReportStore,
+    audit: &crate::audit::Audit,
+    run_id: &str,
+    deadline: tokio::time::Instant,
+) -> AuditReport {
+    let now = || crate::findings::timestamp(std::time::SystemTime::now());
+    let started = now();
+    let mut collector = Collector::for_servers(&audit.servers);
+    // The report's writes get their own time, kept out of the audit's.
+    let mut budget = crate::audit::Deadline(crate::audit::keep_out(deadline, REPORT_TIME));
+    let mut report =
+        crate::audit::run_watched(chroot, audit, run_id, &mut budget, &mut collector).await;
+    let account = chroot.account.get();
+    let part = RunReport {
+        started,
+        finished: now(),
+        account: account.map(|a| a.id.clone()),
+        region: account.map(|a| a.region.clone()),
+        fix: audit.fix,
+        dry_run: audit.dry_run || chroot.config.dry_run,
+        servers: collector.servers(),
+        totals: report.counts,
+        findings: std::mem::take(&mut collector.findings),
+    };
+    let complete = report.continuation.is_none() && report.error.is_none();
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let name = format!("{millis:015}-{}", key_safe(run_id));
+    let kept = tokio::time::timeout_at(
+        deadline.max(tokio::time::Instant::now() + MIN_REPORT_TIME),
+        keep(store, &report.run_id, &name, &part, complete),
+    )
+    .await;
+    match kept {
+        Ok(Ok(address)) => report.report = address,
+        Ok(Err(e)) => {
+            tracing::error!(run = %report.run_id, error = %e, request_id = e.request_id.as_deref(), "audit report not written")
+        }
+        Err(_) => tracing::error!(run = %report.run_id, "audit report not written in time"),
+    }
+    if let Some(address) = &report.report {
+        tracing::info!(run = %report.run_id, report = %address, "audit report written");
+    }
+    report
+}
+
+/// Kept out of an audit's time for its report's writes (`REPORT_BUCKET`): a part's
+/// PUT, and at the end of a run the parts read back and the report's two PUTs.
+const REPORT_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+/// The least they are given, however late the audit's part ended.
+const MIN_REPORT_TIME: std::time::Duration = std::time::Duration::from_millis(500);
 
 #[cfg(test)]
 mod tests {

@@ -74,14 +74,16 @@ pub async fn audit_report<T: Transfer>(
     // Security Hub's time at the end of the part, kept out of the audit's own.
     let hub_on = chroot.hub.is_some() && chroot.account.get().is_some();
     let deadline = if hub_on {
-        keep_out(deadline, crate::audit::HUB_TIME)
+        crate::audit::keep_out(deadline, crate::audit::HUB_TIME)
     } else {
         deadline
     };
     match admitted {
         Ok(audit) => Ok(match &chroot.reports {
             None => crate::audit::run(chroot, &audit, run_id, deadline).await,
-            Some(store) => reported(chroot, store.as_ref(), &audit, run_id, deadline).await,
+            Some(store) => {
+                crate::report::run_and_keep(chroot, store.as_ref(), &audit, run_id, deadline).await
+            }
         }),
         Err(outcome) => {
             outcome.log();
@@ -89,79 +91,6 @@ pub async fn audit_report<T: Transfer>(
         }
     }
 }
-
-/// [`crate::audit::run`], its part of the run kept in `store`, and the run's report
-/// written there when this part completes it (`REPORT_BUCKET`). A store that fails is
-/// logged; the audit's answer stands.
-async fn reported<T: Transfer>(
-    chroot: &Chroot<T>,
-    store: &dyn crate::reports::ReportStore,
-    audit: &crate::audit::Audit,
-    run_id: &str,
-    deadline: tokio::time::Instant,
-) -> AuditReport {
-    use crate::report::{Collector, RunReport};
-    let now = || crate::findings::timestamp(std::time::SystemTime::now());
-    let started = now();
-    let mut collector = Collector::for_servers(&audit.servers);
-    // The report's writes get their own time, kept out of the audit's.
-    let mut budget = crate::audit::Deadline(keep_out(deadline, REPORT_TIME));
-    let mut report =
-        crate::audit::run_watched(chroot, audit, run_id, &mut budget, &mut collector).await;
-    let account = chroot.account.get();
-    let part = RunReport {
-        started,
-        finished: now(),
-        account: account.map(|a| a.id.clone()),
-        region: account.map(|a| a.region.clone()),
-        fix: audit.fix,
-        dry_run: audit.dry_run || chroot.config.dry_run,
-        servers: collector.servers(),
-        totals: report.counts,
-        findings: std::mem::take(&mut collector.findings),
-    };
-    let complete = report.continuation.is_none() && report.error.is_none();
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    let name = format!(
-        "{millis:015}-{}",
-        crate::report::run_prefix(run_id)
-            .trim_start_matches("transfer-chroot/audits/")
-            .trim_end_matches('/')
-    );
-    let kept = tokio::time::timeout_at(
-        deadline.max(tokio::time::Instant::now() + MIN_REPORT_TIME),
-        crate::report::keep(store, &report.run_id, &name, &part, complete),
-    )
-    .await;
-    match kept {
-        Ok(Ok(address)) => report.report = address,
-        Ok(Err(e)) => {
-            tracing::error!(run = %report.run_id, error = %e, request_id = e.request_id.as_deref(), "audit report not written")
-        }
-        Err(_) => tracing::error!(run = %report.run_id, "audit report not written in time"),
-    }
-    if let Some(address) = &report.report {
-        tracing::info!(run = %report.run_id, report = %address, "audit report written");
-    }
-    report
-}
-
-/// `deadline`, less `reserve` (now at the earliest).
-fn keep_out(deadline: tokio::time::Instant, reserve: std::time::Duration) -> tokio::time::Instant {
-    let now = tokio::time::Instant::now();
-    deadline
-        .checked_sub(reserve)
-        .filter(|at| *at > now)
-        .unwrap_or(now)
-}
-
-/// Kept out of an audit's time for its report's writes (`REPORT_BUCKET`): a part's
-/// PUT, and at the end of a run the parts read back and the report's two PUTs.
-const REPORT_TIME: std::time::Duration = std::time::Duration::from_secs(2);
-/// The least they are given, however late the audit's part ended.
-const MIN_REPORT_TIME: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// An audit invoked directly: the report JSON (or the refusal, as a result).
 pub async fn audit<T: Transfer>(
