@@ -387,14 +387,25 @@ impl<T: Transfer> Chroot<T> {
         let Some(folders) = &self.folders else {
             return Ok(None);
         };
-        // A per-user target (`${transfer:UserName}`) names a folder per member: there is
-        // no one object to look for.
         if !config.check_home_folders
             || facts.domain != StorageDomain::S3
             || facts.directory_listing_optimization
-            || command.chroot.as_str().contains(TRANSFER_USER_NAME)
         {
             return Ok(None);
+        }
+        // A per-user target (`${transfer:UserName}`) names a folder per member: there is
+        // no one object to look for. A target outside HOME_ROOTS (a server's own
+        // transfer-chroot:home-roots) is where the deployment grants no S3 access.
+        if !config.checks_folder_of(&command.chroot) {
+            if command.chroot.as_str().contains(TRANSFER_USER_NAME) {
+                return Ok(None);
+            }
+            return Ok(Some(format!(
+                "the home folder of {} was not checked: it is outside HOME_ROOTS, the only \
+                 roots the function may read in S3 (make sure it exists unless the server's \
+                 DirectoryListingOptimization is enabled)",
+                command.chroot
+            )));
         }
         let folder = Folder {
             bucket: storage::first_segment(&command.chroot).to_owned(),

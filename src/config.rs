@@ -9,9 +9,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::domain::guardrails::NO_ROOTS;
+use crate::domain::home::TRANSFER_USER_NAME;
 use crate::domain::{
-    ExternalId, Guardrails, HomeRoot, HomeTemplate, ResponseOrigins, RoleArn, ServerId, ServerTag,
-    TargetKind, UserName,
+    ChrootTarget, ExternalId, Guardrails, HomeRoot, HomeTemplate, ResponseOrigins, RoleArn,
+    ServerId, ServerTag, TargetKind, UserName,
 };
 use crate::profiles::GroupProfiles;
 
@@ -62,6 +63,20 @@ pub struct Config {
     /// `REPORT_BUCKET`: where a completed audit run writes its HTML report and CSV
     /// (`transfer-chroot/audits/<run>/`), each invocation its part on the way.
     pub report_bucket: Option<String>,
+}
+
+impl Config {
+    /// Whether the home-folder check looks for `chroot`'s folder object in S3:
+    /// `CHECK_HOME_FOLDERS`, a concrete target (a per-user `${transfer:UserName}` one
+    /// names no single object), and below one of `HOME_ROOTS`. Those are the roots the
+    /// deployment's S3 permissions are scoped to (template.yaml, docs/deploy.md); a
+    /// server's `transfer-chroot:home-roots` tag may name others, where the function has
+    /// no S3 permission and looking would only be refused.
+    pub fn checks_folder_of(&self, chroot: &ChrootTarget) -> bool {
+        self.check_home_folders
+            && !chroot.as_str().contains(TRANSFER_USER_NAME)
+            && chroot.is_below(&self.guardrails.roots)
+    }
 }
 
 /// The server tag naming a server's own home roots (space-separated: tag values allow
@@ -677,5 +692,33 @@ mod tests {
                 "{why}"
             );
         }
+    }
+
+    #[test]
+    fn the_folder_check_looks_only_below_home_roots_where_s3_is_granted() {
+        use crate::domain::{ChrootTarget, HomePath};
+        let target = |raw: &str, root: &str| {
+            ChrootTarget::admit(
+                HomePath::parse(raw, TargetKind::Access).unwrap(),
+                &[HomeRoot::parse(root).unwrap()],
+            )
+            .unwrap()
+        };
+        let c = config(&[("SERVER_TAG", "k"), ("HOME_ROOTS", "/acme-sftp/home")]).unwrap();
+        assert!(c.checks_folder_of(&target("/acme-sftp/home/alice", "/acme-sftp/home")));
+        // A server's own roots (its tag): no S3 permission there.
+        assert!(!c.checks_folder_of(&target("/other-bucket/users/alice", "/other-bucket/users")));
+        // A per-user target names no single folder.
+        assert!(!c.checks_folder_of(&target(
+            "/acme-sftp/home/${transfer:UserName}",
+            "/acme-sftp/home"
+        )));
+        let off = config(&[
+            ("SERVER_TAG", "k"),
+            ("HOME_ROOTS", "/acme-sftp/home"),
+            ("CHECK_HOME_FOLDERS", "false"),
+        ])
+        .unwrap();
+        assert!(!off.checks_folder_of(&target("/acme-sftp/home/alice", "/acme-sftp/home")));
     }
 }

@@ -161,6 +161,11 @@ impl ChrootTarget {
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }
+
+    /// Whether it lies strictly below one of `roots`.
+    pub fn is_below(&self, roots: &[HomeRoot]) -> bool {
+        roots.iter().any(|r| r.contains(&self.0))
+    }
 }
 
 impl fmt::Display for ChrootTarget {

@@ -21,6 +21,7 @@ mod hostile_sources;
 mod layers;
 mod metrics;
 mod org;
+mod permissions;
 mod races;
 mod reliability;
 mod reliability_sources;

@@ -14,63 +14,12 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::path::Path;
 
-use serde_yaml::{Mapping, Value};
+use serde_yaml::Value;
 use transfer_chroot::Config;
 use transfer_chroot::transfer::sdk;
 
-// ---------------------------------------------------------------------------
-// Loading: CloudFormation short-form tags (!Ref, !Sub, !GetAtt, ...) arrive from
-// serde_yaml as `Value::Tagged`; rewrite them into the long form ({"Ref": x},
-// {"Fn::Sub": x}, ...) so every check deals with one shape.
-// ---------------------------------------------------------------------------
-
-fn long_form(v: Value) -> Value {
-    match v {
-        Value::Tagged(tagged) => {
-            let tag = tagged.tag.to_string();
-            let name = tag.trim_start_matches('!');
-            let inner = long_form(tagged.value);
-            let (key, value) = match name {
-                "Ref" => ("Ref".to_owned(), inner),
-                "Condition" => ("Condition".to_owned(), inner),
-                // !GetAtt Resource.Attribute is the string form of [Resource, Attribute].
-                "GetAtt" => match inner {
-                    Value::String(s) => {
-                        let (res, attr) = s.split_once('.').unwrap_or((s.as_str(), ""));
-                        (
-                            "Fn::GetAtt".to_owned(),
-                            Value::Sequence(vec![res.into(), attr.into()]),
-                        )
-                    }
-                    other => ("Fn::GetAtt".to_owned(), other),
-                },
-                other => (format!("Fn::{other}"), inner),
-            };
-            let mut m = Mapping::new();
-            m.insert(Value::String(key), value);
-            Value::Mapping(m)
-        }
-        Value::Sequence(items) => Value::Sequence(items.into_iter().map(long_form).collect()),
-        Value::Mapping(map) => Value::Mapping(
-            map.into_iter()
-                .map(|(k, v)| (long_form(k), long_form(v)))
-                .collect(),
-        ),
-        other => other,
-    }
-}
-
-fn parse(yaml: &str) -> Value {
-    long_form(serde_yaml::from_str(yaml).expect("template parses as YAML"))
-}
-
-fn load(relative: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    parse(&text)
-}
+use crate::common::cfn::load;
 
 fn template() -> Value {
     load("template.yaml")
@@ -251,6 +200,8 @@ fn the_function_runs_with_the_templates_role_and_its_documented_statements() {
             "QueueAuditFixesAndContinuations",
             "ChrootUsersOfAllowedServers",
             "ChrootAccessesOfAllowedServers",
+            // UpdateAccess has no resource type: "*" (tests/it/permissions/).
+            "ChrootAccesses",
             "AuditAllowedServers",
             "PassOnlyAllowedRolesToTransfer",
             "LookForHomeFolders",

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod blocking;
+pub mod cfn;
 pub mod emf;
 pub mod function;
 pub mod moto;
