@@ -34,7 +34,8 @@ nice -n 15 cargo build --release -p transfer-standin
 # binary in the middle of the run.
 BIN=$OUT/bin
 mkdir -p "$BIN"
-cp target/release/bootstrap target/release/transfer-standin target/release/lambda-runtime-api "$BIN/"
+source scripts/target-dir.sh
+cp "$TARGET_DIR"/release/{bootstrap,transfer-standin,lambda-runtime-api} "$BIN/"
 
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=AKIDBENCHMARK AWS_SECRET_ACCESS_KEY=bench-secret

@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+source scripts/target-dir.sh
 
 STANDIN_ADDR=127.0.0.1:9124   # events/cfn-*.json send their ResponseURL here
 # ...which the function answers only because demo/config.env lists it in
@@ -36,7 +37,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 set -m  # background jobs get their own process group, so they can be stopped whole
-target/debug/transfer-standin --listen "$STANDIN_ADDR" --seed demo/seed.json >target/demo-standin.log 2>&1 &
+"$TARGET_DIR/debug/transfer-standin" --listen "$STANDIN_ADDR" --seed demo/seed.json >target/demo-standin.log 2>&1 &
 pids+=($!)
 
 # A real S3 on loopback (moto) for the home-folder check: the demo's bucket with some
@@ -124,7 +125,7 @@ say "── the operator's CLI on the same fleet: transfer-chroot audit (read-on
 cli_status=0
 env AWS_ACCESS_KEY_ID=AKIDDEMO AWS_SECRET_ACCESS_KEY=demo-secret AWS_CONFIG_FILE=/dev/null \
   AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true \
-  target/debug/transfer-chroot --config demo/config.env --endpoint-url "http://$STANDIN_ADDR" \
+  "$TARGET_DIR/debug/transfer-chroot" --config demo/config.env --endpoint-url "http://$STANDIN_ADDR" \
   --region us-east-1 audit --html target/demo-report.html || cli_status=$?
 [ "$cli_status" -eq 0 ] || [ "$cli_status" -eq 3 ] || status=1
 say "report: $PWD/target/demo-report.html (exit $cli_status)"

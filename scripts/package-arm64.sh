@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Lambda deployment package for arm64 (Graviton, provided.al2023):
-# target/lambda/transfer-chroot/bootstrap.zip, and prints its size.
+# <target dir>/lambda/bootstrap/bootstrap.zip, and prints its size.
 #
 # cargo-lambda cross-compiles with zig as the linker. Both come from PyPI into
 # .venv; cargo-lambda finds zig through `python3 -m ziglang`, so .venv/bin must
@@ -21,7 +21,8 @@ echo "cargo-lambda $(cargo lambda --version | awk '{print $2}'), zig $(python3 -
 
 cargo lambda build --release --arm64 --output-format zip --bin bootstrap
 
-zip=target/lambda/bootstrap/bootstrap.zip
+source scripts/target-dir.sh
+zip=$TARGET_DIR/lambda/bootstrap/bootstrap.zip
 [[ -f $zip ]] || { echo "expected $zip" >&2; exit 1; }
 bytes=$(stat -c %s "$zip")
 unzipped=$(python3 -c 'import sys,zipfile; print(sum(i.file_size for i in zipfile.ZipFile(sys.argv[1]).infolist()))' "$zip")

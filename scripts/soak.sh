@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_TO_RUN=${1:-60}
-mkdir -p target
+source scripts/target-dir.sh
 cargo build --quiet --features transfer-chroot/cli --bin bootstrap --example soak
 started_moto=false
 if [[ -z ${MOTO_ENDPOINT:-} ]]; then
@@ -16,5 +16,5 @@ if [[ -z ${MOTO_ENDPOINT:-} ]]; then
   trap stop_moto EXIT
   started_moto=true
 fi
-target/debug/examples/soak "$SECONDS_TO_RUN"
+"$TARGET_DIR/debug/examples/soak" "$SECONDS_TO_RUN"
 if $started_moto; then stop_moto; trap - EXIT; fi

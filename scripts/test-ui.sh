@@ -12,6 +12,7 @@
 # target/ui/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/target-dir.sh
 OUT=target/ui
 mkdir -p "$OUT"
 
@@ -37,7 +38,7 @@ cat >"$OUT/seed.json" <<EOF
 EOF
 
 standin_log="$OUT/standin.log"
-target/debug/transfer-standin --listen 127.0.0.1:0 --seed "$OUT/seed.json" >"$standin_log" 2>&1 &
+"$TARGET_DIR/debug/transfer-standin" --listen 127.0.0.1:0 --seed "$OUT/seed.json" >"$standin_log" 2>&1 &
 standin_pid=$!
 session=transfer-chroot-ui-$$
 cleanup() {
@@ -59,7 +60,7 @@ report="$PWD/$OUT/report.html"
 rm -f "$report" "$OUT"/pane-*.txt
 cmd="env -i PATH=$PATH TERM=xterm-256color AWS_ACCESS_KEY_ID=AKIDUI AWS_SECRET_ACCESS_KEY=ui-secret \
 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true \
-$PWD/target/debug/transfer-chroot --endpoint-url $endpoint --region us-east-1 \
+$TARGET_DIR/debug/transfer-chroot --endpoint-url $endpoint --region us-east-1 \
 --home-root /acme-sftp/home audit --server $SERVER --html $report; echo EXIT=\$?; sleep 600"
 tmux new-session -d -s "$session" -x 160 -y 40 "$cmd"
 
