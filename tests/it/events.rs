@@ -27,7 +27,7 @@ fn every_sample_parses_as_its_source_and_routes_there() {
     for (name, value) in samples {
         let (expected, parsed) = match name.split('-').next().unwrap() {
             "direct" | "audit" => (Shape::Direct, Ok(())),
-            "eventbridge" | "cloudtrail" => (
+            "eventbridge" | "cloudtrail" | "directory" => (
                 Shape::EventBridge,
                 serde_json::from_value::<EventBridgeEvent>(value.clone()).map(drop),
             ),
@@ -71,7 +71,9 @@ async fn every_sample_except_cloudformation_gets_an_answer_from_the_handler() {
             Ok(v) => assert!(v.is_object(), "{name}: {v}"),
             // EventBridge failures fail the invocation, with the result in the message.
             Err(e) => assert!(
-                (name.starts_with("eventbridge-") || name.starts_with("cloudtrail-"))
+                ["eventbridge-", "cloudtrail-", "directory-"]
+                    .iter()
+                    .any(|p| name.starts_with(p))
                     && e.contains("\"Status\""),
                 "{name}: {e}"
             ),
