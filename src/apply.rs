@@ -7,12 +7,14 @@ use tokio::time::Instant;
 
 use crate::command::{ChrootCommand, Command, Defaults, Unvalidated, parse_command};
 use crate::config::Config;
+use crate::directory::Directory;
 use crate::domain::home::TRANSFER_USER_NAME;
 use crate::domain::{FieldError, HomeTemplate, ServerId, TargetKind};
 use crate::domain::{Target, storage};
 use crate::findings::{Account, Hub};
 use crate::folders::{Folder, FolderError, Folders};
 use crate::input::CommandInput;
+use crate::membership::Memberships;
 use crate::outcome::{ErrorBody, ErrorCode, Identity, Outcome, Rejection, Status};
 use crate::plan;
 use crate::queue::CommandQueue;
@@ -22,29 +24,62 @@ use crate::servers::{self, ServerCache};
 use crate::transfer::pace::Pacer;
 use crate::transfer::{LiveHome, Reply, ServerFacts, StorageDomain, Transfer, TransferError};
 
-/// The function's dependencies: configuration and the Transfer port, built once per
-/// cold start and shared by every invocation.
-pub struct Chroot<T> {
-    pub config: Arc<Config>,
+/// What goes out: the AWS services the function calls, each behind its port, built
+/// once per cold start (main.rs) and shared by every invocation.
+pub struct Ports<T> {
     pub transfer: T,
-    /// What each server is (`DescribeServer`, once per execution environment).
-    pub servers: ServerCache,
     /// The home-folder check's S3 calls; `None`: no check (a configuration without S3).
     pub folders: Option<Arc<dyn Folders>>,
     /// `COMMAND_QUEUE_URL`'s queue, where an audit's fixes go; `None`: fixed in place.
     pub queue: Option<Arc<dyn CommandQueue>>,
+    /// Where findings go (`SECURITY_HUB`); `None`: nowhere.
+    pub hub: Option<Arc<Hub>>,
+    /// Where a completed audit run's report goes (`REPORT_BUCKET`); `None`: nowhere.
+    pub reports: Option<Arc<dyn ReportStore>>,
+    /// IAM Identity Center's Identity Store (`IDENTITY_STORE_ID`); `None`: group
+    /// membership is what a directory event says.
+    pub directory: Option<Arc<dyn Directory>>,
+}
+
+impl<T> Ports<T> {
+    /// Transfer alone: every optional service off.
+    pub fn new(transfer: T) -> Self {
+        Self {
+            transfer,
+            folders: None,
+            queue: None,
+            hub: None,
+            reports: None,
+            directory: None,
+        }
+    }
+}
+
+/// What one execution environment learns and keeps between its invocations. Each
+/// cache says how long what it holds stays true.
+pub struct Environment {
+    /// What each server is (`DescribeServer`), kept [`crate::servers::ServerCache`]'s
+    /// time.
+    pub servers: ServerCache,
     /// The pace of the audit's Transfer calls, learned once per execution environment
     /// (`AUDIT_MAX_RPS` its cap).
     pub pacer: Arc<Pacer>,
     /// The servers it covers and each one's roots (`SERVER_TAG`'s, read again every
     /// `SERVER_TAG_REFRESH_SECONDS`).
     pub scopes: Scopes,
-    /// Where findings go (`SECURITY_HUB`); `None`: nowhere.
-    pub hub: Option<Arc<Hub>>,
-    /// Where a completed audit run's report goes (`REPORT_BUCKET`); `None`: nowhere.
-    pub reports: Option<Arc<dyn ReportStore>>,
-    /// The account and region it runs in, from the first invocation's ARN.
+    /// The account and region it runs in, from the first invocation's ARN (the same
+    /// for the environment's life).
     pub account: std::sync::OnceLock<Account>,
+    /// The directory's profiled groups (a TTL) and an audit run's read of it.
+    pub directory: Memberships,
+}
+
+/// The use case's dependencies: the configuration, what goes out, and what the
+/// execution environment keeps.
+pub struct Chroot<T> {
+    pub config: Arc<Config>,
+    pub ports: Ports<T>,
+    pub env: Environment,
 }
 
 /// The most a finding's resolution may add to a command (`SECURITY_HUB`).
@@ -85,39 +120,43 @@ impl Refused {
 
 impl<T: Transfer> Chroot<T> {
     pub fn new(config: Config, transfer: T) -> Self {
+        Self::with_ports(config, Ports::new(transfer))
+    }
+
+    /// With every outbound service main.rs built.
+    pub fn with_ports(config: Config, ports: Ports<T>) -> Self {
         Self {
-            pacer: Arc::new(Pacer::new(config.audit_max_rps)),
+            env: Environment {
+                pacer: Arc::new(Pacer::new(config.audit_max_rps)),
+                servers: ServerCache::new(config.server_facts_ttl),
+                scopes: Scopes::new(),
+                account: std::sync::OnceLock::new(),
+                directory: Memberships::default(),
+            },
             config: Arc::new(config),
-            transfer,
-            servers: ServerCache::new(),
-            folders: None,
-            queue: None,
-            scopes: Scopes::new(),
-            hub: None,
-            reports: None,
-            account: std::sync::OnceLock::new(),
+            ports,
         }
     }
 
     /// With a store for the audit's reports (`REPORT_BUCKET`).
     pub fn with_reports(mut self, reports: Arc<dyn ReportStore>) -> Self {
-        self.reports = Some(reports);
+        self.ports.reports = Some(reports);
         self
     }
 
     /// Learns the account and region from an invoked function ARN (every invocation of
     /// an execution environment has the same one).
     pub fn learn(&self, invoked_arn: Option<&str>) {
-        if self.account.get().is_none()
+        if self.env.account.get().is_none()
             && let Some(account) = invoked_arn.and_then(Account::from_function_arn)
         {
-            let _ = self.account.set(account);
+            let _ = self.env.account.set(account);
         }
     }
 
     /// With Security Hub findings (`SECURITY_HUB`).
     pub fn with_hub(mut self, hub: Arc<Hub>) -> Self {
-        self.hub = Some(hub);
+        self.ports.hub = Some(hub);
         self
     }
 
@@ -133,7 +172,7 @@ impl<T: Transfer> Chroot<T> {
         until: Option<Instant>,
     ) {
         let (Some(hub), Some(account), Status::Updated) =
-            (&self.hub, self.account.get(), outcome.status)
+            (&self.ports.hub, self.env.account.get(), outcome.status)
         else {
             return;
         };
@@ -152,27 +191,34 @@ impl<T: Transfer> Chroot<T> {
     /// What `server` is to the function: allowed, with the configuration that holds
     /// there, or refused and why (no call without `SERVER_TAG`).
     pub async fn scope(&self, server: &ServerId) -> Result<Scope, TransferError> {
-        self.scopes
-            .of(&self.config, &self.transfer, &self.servers, server)
+        self.env
+            .scopes
+            .of(
+                &self.config,
+                &self.ports.transfer,
+                &self.env.servers,
+                server,
+            )
             .await
     }
 
     /// The servers an audit without `ServerId` covers.
     pub async fn covered_servers(&self) -> Result<Vec<ServerId>, TransferError> {
-        self.scopes
-            .servers(&self.config, &self.transfer, &self.servers)
+        self.env
+            .scopes
+            .servers(&self.config, &self.ports.transfer, &self.env.servers)
             .await
     }
 
     /// With the command queue an audit sends its fixes to (`COMMAND_QUEUE_URL`).
     pub fn with_queue(mut self, queue: Arc<dyn CommandQueue>) -> Self {
-        self.queue = Some(queue);
+        self.ports.queue = Some(queue);
         self
     }
 
     /// With the home-folder check's S3 calls (`CHECK_HOME_FOLDERS`).
     pub fn with_folders(mut self, folders: Arc<dyn Folders>) -> Self {
-        self.folders = Some(folders);
+        self.ports.folders = Some(folders);
         self
     }
 
@@ -208,7 +254,9 @@ impl<T: Transfer> Chroot<T> {
         else {
             return;
         };
-        match tokio::time::timeout(within, self.servers.facts(&self.transfer, server)).await {
+        match tokio::time::timeout(within, self.env.servers.facts(&self.ports.transfer, server))
+            .await
+        {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(
                 server = %server,
@@ -318,7 +366,7 @@ impl<T: Transfer> Chroot<T> {
             Ok(facts) => facts,
             Err(outcome) => return *outcome,
         };
-        let live = match self.transfer.describe(&command.target).await {
+        let live = match self.ports.transfer.describe(&command.target).await {
             Ok(live) => live,
             Err(e) => return failed(identity, &e),
         };
@@ -359,7 +407,7 @@ impl<T: Transfer> Chroot<T> {
             outcome.status = Status::Planned;
             return outcome;
         }
-        match self.transfer.update(&request).await {
+        match self.ports.transfer.update(&request).await {
             Ok(reply) => {
                 outcome.status = Status::Updated;
                 outcome.request_id = reply.request_id.or(outcome.request_id);
@@ -384,7 +432,7 @@ impl<T: Transfer> Chroot<T> {
         dry_run: bool,
     ) -> Result<Option<String>, FolderError> {
         let config = &self.config;
-        let Some(folders) = &self.folders else {
+        let Some(folders) = &self.ports.folders else {
             return Ok(None);
         };
         if !config.check_home_folders
@@ -436,8 +484,9 @@ impl<T: Transfer> Chroot<T> {
     pub async fn fits_server(&self, command: &ChrootCommand) -> Result<ServerFacts, Box<Outcome>> {
         let identity = command.identity();
         let facts = match self
+            .env
             .servers
-            .facts(&self.transfer, &command.target.server)
+            .facts(&self.ports.transfer, &command.target.server)
             .await
         {
             Ok(facts) => facts,
@@ -477,7 +526,7 @@ impl<T: Transfer> Chroot<T> {
 
     /// The live settings of a user or access (for read-backs); no write.
     pub async fn inspect(&self, target: &Target) -> Result<Reply<LiveHome>, TransferError> {
-        self.transfer.describe(target).await
+        self.ports.transfer.describe(target).await
     }
 }
 
@@ -534,7 +583,12 @@ mod tests {
     }
 
     fn operations(c: &Chroot<MemoryTransfer>) -> Vec<&'static str> {
-        c.transfer.calls().iter().map(|c| c.operation).collect()
+        c.ports
+            .transfer
+            .calls()
+            .iter()
+            .map(|c| c.operation)
+            .collect()
     }
 
     mod warm_up {
@@ -546,6 +600,7 @@ mod tests {
             let c = chroot(false);
             c.warm_up(Duration::from_secs(1)).await;
             let servers: Vec<String> = c
+                .ports
                 .transfer
                 .server_calls()
                 .iter()
@@ -555,20 +610,25 @@ mod tests {
             assert!(operations(&c).is_empty(), "no user or access call");
             let first = c.run(&alice()).await;
             assert_eq!(first.status, Status::Updated, "{first:?}");
-            assert_eq!(c.transfer.server_calls().len(), 1, "served from the cache");
+            assert_eq!(
+                c.ports.transfer.server_calls().len(),
+                1,
+                "served from the cache"
+            );
             assert_eq!(operations(&c), ["DescribeUser", "UpdateUser"]);
         }
 
         #[tokio::test]
         async fn a_failure_is_ignored_and_not_remembered() {
             let c = chroot(false);
-            c.transfer
+            c.ports
+                .transfer
                 .fail_next_on("DescribeServer", TransferErrorKind::Unavailable);
             c.warm_up(Duration::from_secs(1)).await;
             // The command asks again and goes through.
             let first = c.run(&alice()).await;
             assert_eq!(first.status, Status::Updated, "{first:?}");
-            assert_eq!(c.transfer.server_calls().len(), 2);
+            assert_eq!(c.ports.transfer.server_calls().len(), 2);
         }
 
         /// A Transfer port that never answers.
@@ -645,7 +705,7 @@ mod tests {
             first.request.as_ref().unwrap()["HomeDirectoryMappings"][0]["Target"],
             "/bkt/home/alice"
         );
-        let live = c.transfer.get(&ALICE.parse().unwrap()).unwrap();
+        let live = c.ports.transfer.get(&ALICE.parse().unwrap()).unwrap();
         assert_eq!(live.home_directory_type, Some(HomeDirectoryType::Logical));
         assert_eq!(live.home_directory.as_deref(), Some("/"));
 
@@ -667,7 +727,7 @@ mod tests {
             let o = c.run(&i).await;
             assert_eq!(o.status, Status::Planned);
             assert!(o.request.is_some());
-            assert_eq!(c.transfer.writes(), 0);
+            assert_eq!(c.ports.transfer.writes(), 0);
         }
     }
 
@@ -681,16 +741,16 @@ mod tests {
             ))
             .await;
         assert_eq!(o.error_code(), Some(ErrorCode::NotAllowed));
-        assert!(c.transfer.calls().is_empty());
+        assert!(c.ports.transfer.calls().is_empty());
     }
 
     #[tokio::test]
     async fn transfer_errors_are_classified_and_keep_the_plan() {
         let c = chroot(false);
-        c.transfer.fail_next(TransferErrorKind::NotFound);
+        c.ports.transfer.fail_next(TransferErrorKind::NotFound);
         let o = c.run(&alice()).await;
         assert_eq!(o.error_code(), Some(ErrorCode::NotFound));
-        assert_eq!(c.transfer.writes(), 0);
+        assert_eq!(c.ports.transfer.writes(), 0);
 
         // The read succeeds, the write fails: the result still shows what it would
         // have changed, and says whether retrying may work.
@@ -704,7 +764,7 @@ mod tests {
             ),
         ] {
             let c = chroot(false);
-            c.transfer.fail_next_on("UpdateUser", kind);
+            c.ports.transfer.fail_next_on("UpdateUser", kind);
             let o = c.run(&alice()).await;
             assert_eq!(o.error_code(), Some(code));
             assert_eq!(o.is_retryable_failure(), retryable);
@@ -882,7 +942,7 @@ mod tests {
                         .message
                         .contains("HeadObject s3://bkt/home/alice/")
                 );
-                assert_eq!(c.transfer.writes(), 0);
+                assert_eq!(c.ports.transfer.writes(), 0);
             }
         }
     }

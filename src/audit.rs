@@ -740,7 +740,7 @@ pub async fn run_watched<T: Transfer>(
     budget: &mut dyn Budget,
     watch: &mut dyn Watch,
 ) -> AuditReport {
-    let pacer = std::sync::Arc::clone(&chroot.pacer);
+    let pacer = std::sync::Arc::clone(&chroot.env.pacer);
     let work = pipeline(chroot, audit, run_id, budget, watch);
     crate::transfer::pace::scope(pacer, work).await
 }
@@ -766,11 +766,15 @@ async fn pipeline<T: Transfer>(
         counts: Counts::default(),
         findings: Vec::new(),
         truncated: false,
-        queue: chroot.queue.as_deref().filter(|_| audit.fix && !dry_run),
+        queue: chroot
+            .ports
+            .queue
+            .as_deref()
+            .filter(|_| audit.fix && !dry_run),
         pending: Vec::new(),
         abandoned: 0,
         watch,
-        hub: chroot.hub.as_deref().zip(chroot.account.get()),
+        hub: chroot.ports.hub.as_deref().zip(chroot.env.account.get()),
         hub_pending: Vec::new(),
         hub_counts: HubCounts::default(),
         started: audit
@@ -797,7 +801,7 @@ async fn pipeline<T: Transfer>(
         servers: Vec::new(),
         started: None,
     });
-    let times = &chroot.pacer;
+    let times = &chroot.env.pacer;
     let mut progressed = false;
 
     let failure = 'servers: loop {
@@ -815,7 +819,12 @@ async fn pipeline<T: Transfer>(
             }
             Err(e) => break Some(ErrorBody::from(&e)),
         };
-        let facts = match chroot.servers.facts(&chroot.transfer, server).await {
+        let facts = match chroot
+            .env
+            .servers
+            .facts(&chroot.ports.transfer, server)
+            .await
+        {
             Ok(f) => f,
             Err(e) => break Some(ErrorBody::from(&e)),
         };
@@ -837,7 +846,10 @@ async fn pipeline<T: Transfer>(
             if progressed && !budget.may_start(times.need()) {
                 return finish(chroot, run, Some(&cursor), None).await;
             }
-            let listing = chroot.transfer.list(server, kind, cursor.token.as_deref());
+            let listing = chroot
+                .ports
+                .transfer
+                .list(server, kind, cursor.token.as_deref());
             let listed = match (progressed, budget.hard_stop()) {
                 (true, Some(at)) => match tokio::time::timeout_at(at, listing).await {
                     Ok(listed) => listed,
@@ -1001,9 +1013,11 @@ async fn finish<T: Transfer>(
         }
     }
     let mut report = report(&run, cursor, error);
-    if let (Some(queue), Some(next), None) =
-        (chroot.queue.as_deref(), &report.continuation, &report.error)
-    {
+    if let (Some(queue), Some(next), None) = (
+        chroot.ports.queue.as_deref(),
+        &report.continuation,
+        &report.error,
+    ) {
         match queue.send_batch(&[next.to_string()]).await {
             Ok(()) => report.continuation_queued = true,
             Err(e) => {
@@ -1012,7 +1026,7 @@ async fn finish<T: Transfer>(
         }
     }
     let c = &report.counts;
-    let pace = chroot.pacer.snapshot();
+    let pace = chroot.env.pacer.snapshot();
     tracing::info!(
         run = %report.run_id,
         status = %report.status,
@@ -1375,6 +1389,7 @@ mod tests {
         assert_eq!(r.findings.len(), 6, "{:#?}", r.findings);
         assert!(r.continuation.is_none() && !r.truncated);
         let described: Vec<String> = c
+            .ports
             .transfer
             .calls()
             .iter()
@@ -1384,9 +1399,10 @@ mod tests {
             described,
             [format!("{S}/users/bob"), format!("{S}/users/erin")]
         );
-        assert_eq!(c.transfer.writes(), 0, "no Fix: nothing written");
+        assert_eq!(c.ports.transfer.writes(), 0, "no Fix: nothing written");
         // Users where users exist, accesses where accesses exist; pages of 2.
         let lists: Vec<String> = c
+            .ports
             .transfer
             .list_calls()
             .iter()
@@ -1416,8 +1432,9 @@ mod tests {
         let c = fleet(1000);
         let r = run_to_end(&c, json!({"Action": "Audit", "Fix": true})).await;
         assert_eq!(r.counts.fixed, 3);
-        assert_eq!(c.transfer.writes(), 3);
+        assert_eq!(c.ports.transfer.writes(), 3);
         let written: Vec<String> = c
+            .ports
             .transfer
             .calls()
             .iter()
@@ -1428,6 +1445,7 @@ mod tests {
         // Each fix is a reconcile: the drifted target is read right before its write
         // (PATH ones too, although the listing showed their home).
         let calls: Vec<String> = c
+            .ports
             .transfer
             .calls()
             .iter()
@@ -1447,7 +1465,7 @@ mod tests {
         let again = run_to_end(&c, json!({"Action": "Audit", "Fix": true})).await;
         assert_eq!(again.counts.chrooted, 4);
         assert_eq!(again.counts.drifted, 0);
-        assert_eq!(c.transfer.writes(), 3, "nothing more written");
+        assert_eq!(c.ports.transfer.writes(), 3, "nothing more written");
     }
 
     #[tokio::test]
@@ -1456,7 +1474,7 @@ mod tests {
         let r = run_to_end(&c, json!({"Action": "Audit", "Fix": true, "DryRun": true})).await;
         assert_eq!(r.counts.drifted, 3);
         assert_eq!(r.counts.fixed, 0);
-        assert_eq!(c.transfer.writes(), 0);
+        assert_eq!(c.ports.transfer.writes(), 0);
         assert!(
             r.findings
                 .iter()
@@ -1613,7 +1631,7 @@ mod tests {
         )
         .unwrap();
         c = c.with_hub(Arc::new(Hub::new(memory.clone())));
-        let _ = c.account.set(account);
+        let _ = c.env.account.set(account);
         (c, memory)
     }
 
@@ -1698,7 +1716,7 @@ mod tests {
         let (c, hub) = with_hub(fleet(2));
         run_to_end(&c, json!({"Action": "Audit"})).await;
         // Chrooted by someone else, and a refused finding: neither changes the others.
-        c.transfer.insert(
+        c.ports.transfer.insert(
             format!("{S}/users/alice").parse().unwrap(),
             logical(&["/acme-sftp/home/alice"]),
         );
@@ -1709,7 +1727,7 @@ mod tests {
         assert_eq!((alice.2.as_str(), alice.3.as_str()), ("PASSED", "ARCHIVED"));
         assert_eq!(states(&hub).iter().filter(|f| f.3 == "ACTIVE").count(), 4);
         // A run over one server sweeps only that server's findings.
-        c.transfer.insert(
+        c.ports.transfer.insert(
             format!("{D}/accesses/S-1-5-21-1").parse().unwrap(),
             logical(&["/acme-sftp/groups/finance"]),
         );

@@ -11,8 +11,8 @@ use std::time::Duration;
 use crate::domain::guardrails::NO_ROOTS;
 use crate::domain::home::TRANSFER_USER_NAME;
 use crate::domain::{
-    ChrootTarget, ExternalId, Guardrails, HomeRoot, HomeTemplate, ResponseOrigins, RoleArn,
-    ServerId, ServerTag, TargetKind, UserName,
+    ChrootTarget, ExternalId, Guardrails, HomeRoot, HomeTemplate, IdentityStoreId, ResponseOrigins,
+    RoleArn, ServerId, ServerTag, TargetKind, UserName,
 };
 use crate::profiles::GroupProfiles;
 
@@ -63,6 +63,16 @@ pub struct Config {
     /// `REPORT_BUCKET`: where a completed audit run writes its HTML report and CSV
     /// (`transfer-chroot/audits/<run>/`), each invocation its part on the way.
     pub report_bucket: Option<String>,
+    /// `IDENTITY_STORE_ID`: group membership is read from this Identity Store (IAM
+    /// Identity Center) when a profile is applied; `None`: from the event itself.
+    pub identity_store: Option<IdentityStoreId>,
+    /// `IDENTITY_STORE_MAX_RPS` (default 20, IAM Identity Center's collective limit):
+    /// the Identity Store requests a second this execution environment sends.
+    pub identity_store_max_rps: f64,
+    /// `SERVER_FACTS_TTL_SECONDS` (default 300; 0 reads every time): how long what
+    /// `DescribeServer` said of a server (its identity provider, storage, directory
+    /// listing optimisation) is taken as true.
+    pub server_facts_ttl: Duration,
 }
 
 impl Config {
@@ -85,6 +95,9 @@ pub const HOME_ROOTS_TAG: &str = "transfer-chroot:home-roots";
 
 /// `SERVER_TAG_REFRESH_SECONDS`'s default.
 pub const DEFAULT_SERVER_TAG_REFRESH: Duration = Duration::from_secs(300);
+
+/// `SERVER_FACTS_TTL_SECONDS`'s default.
+pub const DEFAULT_SERVER_FACTS_TTL: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid configuration: {}", .0.iter().map(|(v, m)| format!("{v}: {m}")).collect::<Vec<_>>().join("; "))]
@@ -310,6 +323,46 @@ impl Config {
                 }
             });
 
+        let identity_store = var("IDENTITY_STORE_ID")
+            .map(|raw| raw.trim().to_owned())
+            .filter(|raw| !raw.is_empty())
+            .and_then(|raw| match IdentityStoreId::parse(&raw) {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    fail("IDENTITY_STORE_ID", format!("{raw:?} {e}"));
+                    None
+                }
+            });
+        let identity_store_max_rps = match var("IDENTITY_STORE_MAX_RPS")
+            .filter(|raw| !raw.trim().is_empty())
+        {
+            None => crate::directory::store::DEFAULT_MAX_RPS,
+            Some(raw) => match raw.trim().parse::<f64>() {
+                Ok(r) if r.is_finite() && (0.1..=1000.0).contains(&r) => r,
+                _ => {
+                    fail(
+                        "IDENTITY_STORE_MAX_RPS",
+                        format!("must be a number of requests a second, 0.1 to 1000, got {raw:?}"),
+                    );
+                    crate::directory::store::DEFAULT_MAX_RPS
+                }
+            },
+        };
+        let server_facts_ttl =
+            match var("SERVER_FACTS_TTL_SECONDS").filter(|raw| !raw.trim().is_empty()) {
+                None => DEFAULT_SERVER_FACTS_TTL,
+                Some(raw) => match raw.trim().parse::<u64>() {
+                    Ok(n) if n <= 86_400 => Duration::from_secs(n),
+                    _ => {
+                        fail(
+                            "SERVER_FACTS_TTL_SECONDS",
+                            format!("must be a whole number of seconds, 0 to 86400, got {raw:?}"),
+                        );
+                        DEFAULT_SERVER_FACTS_TTL
+                    }
+                },
+            };
+
         let response_origins = match var("CFN_RESPONSE_ORIGINS") {
             None => ResponseOrigins::none(),
             Some(raw) => ResponseOrigins::parse(&raw).unwrap_or_else(|bad| {
@@ -394,6 +447,9 @@ impl Config {
             server_tag_refresh,
             security_hub,
             report_bucket,
+            identity_store,
+            identity_store_max_rps,
+            server_facts_ttl,
         })
     }
 

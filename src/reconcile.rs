@@ -457,7 +457,13 @@ mod tests {
         );
         let admin = reconcile(&c, &user("admin"), false).await;
         assert_eq!(admin.finding, Some(Finding::Exempt));
-        let ops: Vec<&str> = c.transfer.calls().iter().map(|c| c.operation).collect();
+        let ops: Vec<&str> = c
+            .ports
+            .transfer
+            .calls()
+            .iter()
+            .map(|c| c.operation)
+            .collect();
         assert_eq!(
             ops,
             ["DescribeUser", "UpdateUser", "DescribeUser", "DescribeUser"],
@@ -471,6 +477,6 @@ mod tests {
         let c = Chroot::new(config(), t);
         let r = reconcile(&c, &user("alice"), true).await;
         assert_eq!(r.outcome.status, Status::Planned);
-        assert_eq!(c.transfer.writes(), 0);
+        assert_eq!(c.ports.transfer.writes(), 0);
     }
 }

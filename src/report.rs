@@ -498,7 +498,7 @@ pub async fn run_and_keep<T: crate::transfer::Transfer>(
     let mut budget = crate::audit::Deadline(crate::audit::keep_out(deadline, REPORT_TIME));
     let mut report =
         crate::audit::run_watched(chroot, audit, run_id, &mut budget, &mut collector).await;
-    let account = chroot.account.get();
+    let account = chroot.env.account.get();
     let part = RunReport {
         started,
         finished: now(),

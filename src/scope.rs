@@ -224,7 +224,7 @@ mod tests {
 
     async fn scope(scopes: &Scopes, base: &Arc<Config>, t: &MemoryTransfer, server: &str) -> Scope {
         scopes
-            .of(base, t, &ServerCache::new(), &id(server))
+            .of(base, t, &ServerCache::default(), &id(server))
             .await
             .unwrap()
     }
@@ -298,7 +298,7 @@ mod tests {
         assert_eq!(t.server_listings(), 2);
         assert_eq!(
             scopes
-                .servers(&base, &t, &ServerCache::new())
+                .servers(&base, &t, &ServerCache::default())
                 .await
                 .unwrap(),
             [id(TAGGED), id(LATER)]
@@ -343,7 +343,7 @@ mod tests {
         let fresh = Scopes::new();
         t.fail_next_on("DescribeServer", TransferErrorKind::Unavailable);
         let err = fresh
-            .of(&base, &t, &ServerCache::new(), &id(OTHER))
+            .of(&base, &t, &ServerCache::default(), &id(OTHER))
             .await
             .unwrap_err();
         assert_eq!(

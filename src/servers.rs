@@ -1,5 +1,5 @@
-//! The servers the function writes to: what kind each is (`DescribeServer`, once per
-//! server per execution environment) and whether a command fits it.
+//! The servers the function writes to: what kind each is (`DescribeServer`, kept
+//! `SERVER_FACTS_TTL_SECONDS`) and whether a command fits it.
 //!
 //! Users exist only on `SERVICE_MANAGED` servers and accesses only on
 //! `AWS_DIRECTORY_SERVICE` servers (AWS Transfer Family API reference, `CreateUser`,
@@ -11,48 +11,88 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::command::ChrootCommand;
 use crate::domain::storage::{bucket_name, efs_id, first_segment};
 use crate::domain::{FieldError, ServerId, Target, TargetKind};
 use crate::transfer::{IdentityProvider, ServerFacts, StorageDomain, Transfer, TransferError};
 
-/// Facts about servers, read once per server per execution environment. A failed read
-/// (a server not found, Transfer unavailable) is not remembered: the next command asks
-/// again. Server ids are never reused, so what was read stays true for the server's life.
-#[derive(Debug, Default)]
+/// Facts about servers, each kept at most `ttl` (`SERVER_FACTS_TTL_SECONDS`). A server's
+/// id is never reused, but what it is can change: `UpdateServer` switches its identity
+/// provider (since 2025; "existing user configurations are not automatically
+/// migrated") and its directory listing optimisation. So a fact is read again once it
+/// is `ttl` old, and at once when CloudTrail reports an `UpdateServer` of it
+/// ([`ServerCache::forget`]). A failed read (a server not found, Transfer unavailable)
+/// is not remembered: the next command asks again.
+#[derive(Debug)]
 pub struct ServerCache {
-    known: Mutex<HashMap<ServerId, ServerFacts>>,
+    ttl: Duration,
+    known: Mutex<HashMap<ServerId, (Instant, ServerFacts)>>,
+}
+
+impl Default for ServerCache {
+    fn default() -> Self {
+        Self::new(crate::config::DEFAULT_SERVER_FACTS_TTL)
+    }
 }
 
 impl ServerCache {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            known: Mutex::new(HashMap::new()),
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ServerId, ServerFacts>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ServerId, (Instant, ServerFacts)>> {
         self.known.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Keeps `facts`, as a `DescribeServer` made elsewhere (a tag refresh) read them.
     pub fn remember(&self, server: &ServerId, facts: ServerFacts) {
-        self.lock().insert(server.clone(), facts);
+        self.lock().insert(server.clone(), (Instant::now(), facts));
     }
 
-    /// The facts of `server`, from the cache or from `DescribeServer`.
+    /// Drops what is known of `server`: the next use reads it again.
+    pub fn forget(&self, server: &ServerId) {
+        self.lock().remove(server);
+    }
+
+    /// The facts of `server` while they are younger than the TTL, else none.
+    pub fn known(&self, server: &ServerId) -> Option<ServerFacts> {
+        self.lock()
+            .get(server)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, facts)| facts.clone())
+    }
+
+    /// The facts of `server`, from the cache while fresh, else from `DescribeServer`.
     pub async fn facts<T: Transfer>(
         &self,
         transfer: &T,
         server: &ServerId,
     ) -> Result<ServerFacts, TransferError> {
-        if let Some(facts) = self.lock().get(server) {
-            return Ok(facts.clone());
+        if let Some(facts) = self.known(server) {
+            return Ok(facts);
         }
         // Not held across the call: two invocations may both ask once, which is
         // harmless, and neither waits on the other.
         let facts = transfer.describe_server(server).await?.value;
-        self.lock().insert(server.clone(), facts.clone());
+        self.remember(server, facts.clone());
         Ok(facts)
+    }
+
+    /// `DescribeServer` of `server` now, whatever is known, kept for the next uses.
+    pub async fn read_again<T: Transfer>(
+        &self,
+        transfer: &T,
+        server: &ServerId,
+    ) -> Result<ServerFacts, TransferError> {
+        self.forget(server);
+        self.facts(transfer, server).await
     }
 }
 
@@ -198,7 +238,7 @@ mod tests {
             ),
             LiveHome::default(),
         );
-        let cache = ServerCache::new();
+        let cache = ServerCache::default();
         for _ in 0..3 {
             cache.facts(&t, &server).await.unwrap();
         }
@@ -206,7 +246,7 @@ mod tests {
         assert_eq!(t.server_calls(), [server.clone(), other.clone()]);
 
         // A failed describe is not remembered.
-        let cache = ServerCache::new();
+        let cache = ServerCache::default();
         t.fail_next_on("DescribeServer", TransferErrorKind::NotFound);
         assert!(cache.facts(&t, &server).await.is_err());
         assert!(cache.facts(&t, &server).await.is_ok());

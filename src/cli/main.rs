@@ -502,11 +502,17 @@ impl Watch for Progress {
 async fn count_targets<T: Transfer>(chroot: &Chroot<T>, servers: &[ServerId]) -> Option<u64> {
     let mut total = 0;
     for server in servers {
-        let facts = chroot.servers.facts(&chroot.transfer, server).await.ok()?;
+        let facts = chroot
+            .env
+            .servers
+            .facts(&chroot.ports.transfer, server)
+            .await
+            .ok()?;
         for kind in audit::kinds_of(&facts.identity_provider) {
             let mut token: Option<String> = None;
             loop {
                 let page = chroot
+                    .ports
                     .transfer
                     .list(server, *kind, token.as_deref())
                     .await
@@ -545,7 +551,7 @@ impl AuditRun {
         let mut progress = Progress {
             bar,
             collector: Collector::for_servers(&audit.servers),
-            pacer: Arc::clone(&chroot.pacer),
+            pacer: Arc::clone(&chroot.env.pacer),
         };
         let run_id = format!("cli-{started}");
         let report =

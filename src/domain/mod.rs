@@ -1,6 +1,7 @@
 //! Validated values: once you hold one, it is valid. Each type has a violation enum
 //! naming exactly which rule failed. Nothing here reads JSON.
 
+pub mod directory;
 pub mod field;
 pub mod guardrails;
 pub mod home;
@@ -14,6 +15,7 @@ pub mod storage;
 pub mod tag;
 pub mod target;
 
+pub use directory::{DirectoryUserName, GroupId, IdentityStoreId, UserId};
 pub use field::{FieldError, Violations};
 pub use guardrails::Guardrails;
 pub use home::{ChrootTarget, HomePath, HomeRoot, HomeTemplate, TargetKind};

@@ -241,7 +241,12 @@ mod tests {
     }
 
     fn ops(c: &Chroot<MemoryTransfer>) -> Vec<&'static str> {
-        c.transfer.calls().iter().map(|c| c.operation).collect()
+        c.ports
+            .transfer
+            .calls()
+            .iter()
+            .map(|c| c.operation)
+            .collect()
     }
 
     #[tokio::test]
@@ -348,8 +353,8 @@ mod tests {
             assert_eq!(o.status, Status::Skipped, "{o:?}");
             assert!(o.reason.as_deref().unwrap().contains(why), "{o:?}");
         }
-        assert!(c.transfer.calls().is_empty());
-        assert!(c.transfer.server_calls().is_empty());
+        assert!(c.ports.transfer.calls().is_empty());
+        assert!(c.ports.transfer.server_calls().is_empty());
     }
 
     #[tokio::test]
@@ -396,7 +401,7 @@ mod tests {
         )
         .await;
         assert_eq!(o.error.unwrap().fields[0].field, "requestParameters");
-        assert!(c.transfer.calls().is_empty());
+        assert!(c.ports.transfer.calls().is_empty());
         let o = run_on(
             &c,
             "UpdateUser",

@@ -72,14 +72,14 @@ pub async fn audit_report<T: Transfer>(
             )))
         });
     // Security Hub's time at the end of the part, kept out of the audit's own.
-    let hub_on = chroot.hub.is_some() && chroot.account.get().is_some();
+    let hub_on = chroot.ports.hub.is_some() && chroot.env.account.get().is_some();
     let deadline = if hub_on {
         crate::audit::keep_out(deadline, crate::audit::HUB_TIME)
     } else {
         deadline
     };
     match admitted {
-        Ok(audit) => Ok(match &chroot.reports {
+        Ok(audit) => Ok(match &chroot.ports.reports {
             None => crate::audit::run(chroot, &audit, run_id, deadline).await,
             Some(store) => {
                 crate::report::run_and_keep(chroot, store.as_ref(), &audit, run_id, deadline).await

@@ -375,7 +375,7 @@ async fn drain(t: &TestApp, sqs: &aws_sdk_sqs::Client, url: &str) -> usize {
 async fn with_a_queue_fixes_and_continuations_go_through_sqs_and_the_fleet_converges() {
     let (sqs, url) = moto_queue("audit-fan-out").await;
     let mut t = fleet_of(&[], 300, 100).await;
-    t.app.chroot.queue = Some(std::sync::Arc::new(
+    t.app.chroot.ports.queue = Some(std::sync::Arc::new(
         transfer_chroot::queue::sqs::SdkQueue::new(sqs.clone(), url.clone()),
     ));
     // A short first invocation (0.5 s of work, 50 ms a call: the 100 describes do not
@@ -503,7 +503,7 @@ async fn two_thousand_users_with_faults_converge_through_sqs_and_nothing_is_lost
     let (sqs, url, dlq) = moto_queue_with_dlq("audit-faults", 3).await;
     // 2,000 users, 30 % drifted (PATH homes below a root), the rest chrooted.
     let mut t = fleet_of(&[], 600, 1400).await;
-    t.app.chroot.queue = Some(std::sync::Arc::new(
+    t.app.chroot.ports.queue = Some(std::sync::Arc::new(
         transfer_chroot::queue::sqs::SdkQueue::new(sqs.clone(), url.clone()),
     ));
     let report = audit(

@@ -222,6 +222,8 @@ fn the_function_runs_with_the_templates_role_and_its_documented_statements() {
             // REPORT_BUCKET.
             "WriteAuditReports",
             "ListAuditReportParts",
+            // IDENTITY_STORE_ID.
+            "ReadDirectory",
         ])
     );
     // Logs and queues: the stack's own resources, by GetAtt.
@@ -464,6 +466,9 @@ fn every_configuration_variable_is_wired_from_a_parameter_or_the_templates_queue
         "SERVER_TAG_REFRESH_SECONDS",
         "SECURITY_HUB",
         "REPORT_BUCKET",
+        "IDENTITY_STORE_ID",
+        "IDENTITY_STORE_MAX_RPS",
+        "SERVER_FACTS_TTL_SECONDS",
     ];
     assert_eq!(
         read,

@@ -426,8 +426,11 @@ async fn get<T: Transfer>(
         return Served::outcome(label, failed(rejection));
     }
     // The same server-kind check as a write: a clear refusal instead of Transfer's 404.
-    let facts =
-        tokio::time::timeout_at(deadline, chroot.servers.facts(&chroot.transfer, server)).await;
+    let facts = tokio::time::timeout_at(
+        deadline,
+        chroot.env.servers.facts(&chroot.ports.transfer, server),
+    )
+    .await;
     match facts {
         Err(_) => return Served::outcome(label, Outcome::out_of_time(identity)),
         Ok(Err(e)) => {

@@ -188,7 +188,7 @@ async fn dry_run_plans_without_writing() {
             json!([{"Entry": "/", "Target": "/acme-sftp/home/carol"}])
         );
         assert_eq!(calls_on(&c, &user("carol")), ["DescribeUser"]);
-        assert_eq!(c.transfer.writes(), 0);
+        assert_eq!(c.ports.transfer.writes(), 0);
     }
 }
 
@@ -251,7 +251,7 @@ async fn invalid_requests_are_400_listing_every_field_without_a_call() {
         assert_eq!(http.body["Error"]["Code"], "ValidationFailed");
         assert_eq!(error_fields(&http.body), fields, "{event}");
     }
-    assert!(c.transfer.calls().is_empty());
+    assert!(c.ports.transfer.calls().is_empty());
 }
 
 #[tokio::test]
@@ -284,7 +284,7 @@ async fn http_refusals_say_what_was_wrong_with_the_request() {
         assert_eq!(http.body["Error"]["Code"], "ValidationFailed");
         assert_eq!(http.body["UserName"], "alice");
     }
-    assert!(c.transfer.calls().is_empty());
+    assert!(c.ports.transfer.calls().is_empty());
 }
 
 #[tokio::test]
@@ -317,7 +317,7 @@ async fn guardrails_are_403_for_writes_and_reads() {
         assert_eq!(http.body["Error"]["Code"], "NotAllowed");
         assert_eq!(error_fields(&http.body), fields, "{event}");
     }
-    assert!(c.transfer.calls().is_empty());
+    assert!(c.ports.transfer.calls().is_empty());
 }
 
 #[tokio::test]
@@ -351,7 +351,11 @@ async fn unknown_users_and_routes_are_404() {
             http.body
         );
     }
-    assert_eq!(c.transfer.calls().len(), 2, "no call for an unknown route");
+    assert_eq!(
+        c.ports.transfer.calls().len(),
+        2,
+        "no call for an unknown route"
+    );
 }
 
 #[tokio::test]
@@ -366,7 +370,7 @@ async fn transfer_failures_have_their_status_and_retry_after() {
     ];
     for (kind, status, retry_after) in cases {
         let c = chroot();
-        c.transfer.fail_next_on("UpdateUser", kind);
+        c.ports.transfer.fail_next_on("UpdateUser", kind);
         let http = call(&c, put(V2, &user_path(SERVER, "alice"), json!({}))).await;
         assert_eq!(http.status, status, "{kind:?}: {:?}", http.body);
         assert_eq!(http.header("Retry-After"), retry_after, "{kind:?}");
@@ -376,7 +380,7 @@ async fn transfer_failures_have_their_status_and_retry_after() {
     }
     // A read is throttled the same way.
     let c = chroot();
-    c.transfer.fail_next(TransferErrorKind::Throttled);
+    c.ports.transfer.fail_next(TransferErrorKind::Throttled);
     let http = call(&c, get(V1, &user_path(SERVER, "bob"))).await;
     assert_eq!(http.status, 429);
     assert_eq!(http.header("Retry-After"), Some("1"));
@@ -423,7 +427,8 @@ impl Transfer for Hinted {
 #[tokio::test]
 async fn retry_after_is_transfers_own_hint_when_known() {
     let c = Chroot::new(config(&[]), Hinted(seed()));
-    c.transfer
+    c.ports
+        .transfer
         .0
         .fail_next_on("UpdateUser", TransferErrorKind::Throttled);
     let http = call(&c, put(V1, &user_path(SERVER, "alice"), json!({}))).await;
@@ -468,8 +473,8 @@ async fn get_reads_back_the_live_settings() {
         let http = call(&c, get(format, &path)).await;
         assert_eq!(http.status, 200, "{path}");
         assert_eq!(http.body, expected, "{path}");
-        assert_eq!(c.transfer.calls().len(), 1, "one read");
-        assert_eq!(c.transfer.writes(), 0);
+        assert_eq!(c.ports.transfer.calls().len(), 1, "one read");
+        assert_eq!(c.ports.transfer.writes(), 0);
     }
 
     // After a PUT the read-back shows the chroot.

@@ -337,7 +337,7 @@ async fn create_and_update_answer_success_with_the_targets_id() {
         format!("{carol_id} is already chrooted to /acme-sftp/home/carol.")
     );
     assert_eq!(sent["Data"]["Status"], "Unchanged");
-    assert_eq!(c.transfer.writes(), 1);
+    assert_eq!(c.ports.transfer.writes(), 1);
 
     // An Update naming another user is a replacement: the new id, the old one left.
     let mut alice = carol();
@@ -406,9 +406,9 @@ async fn delete_answers_success_and_never_calls_transfer() {
         assert_eq!(sent["Status"], "SUCCESS", "{sent}");
         assert_eq!(sent["PhysicalResourceId"], id);
         assert_eq!(sent["Reason"], reason);
-        assert!(c.transfer.calls().is_empty(), "{id}");
+        assert!(c.ports.transfer.calls().is_empty(), "{id}");
         assert_eq!(
-            c.transfer.get(&user("carol")),
+            c.ports.transfer.get(&user("carol")),
             Some(path_home("/acme-sftp"))
         );
     }
@@ -505,7 +505,7 @@ async fn a_failure_answers_failed_with_a_deterministic_id() {
     for (request_type, physical, properties, failure, reason, id, ops) in cases {
         let c = chroot();
         if let Some(kind) = failure {
-            c.transfer.fail_next_on("UpdateUser", kind);
+            c.ports.transfer.fail_next_on("UpdateUser", kind);
         }
         let sent = answer(&c, |url| cfn_event(url, request_type, physical, properties)).await;
         assert_eq!(sent["Status"], "FAILED", "{sent}");
@@ -514,7 +514,13 @@ async fn a_failure_answers_failed_with_a_deterministic_id() {
         assert!(got.starts_with(reason), "{got}");
         assert!(got.ends_with(POINTER), "{got}");
         assert!(sent.get("Data").is_none());
-        let made: Vec<&str> = c.transfer.calls().iter().map(|c| c.operation).collect();
+        let made: Vec<&str> = c
+            .ports
+            .transfer
+            .calls()
+            .iter()
+            .map(|c| c.operation)
+            .collect();
         assert_eq!(made, ops, "{reason}");
     }
 }
@@ -540,7 +546,7 @@ async fn a_request_with_nowhere_to_answer_fails_the_invocation_without_a_call() 
         assert!(matches!(e, HandlerError::Unanswerable(_)), "{url}: {e:?}");
         assert_eq!(e.error_type(), "TransferChroot.Unanswerable");
         assert!(!e.retryable());
-        assert!(c.transfer.calls().is_empty(), "{url}");
+        assert!(c.ports.transfer.calls().is_empty(), "{url}");
     }
 }
 

@@ -72,7 +72,7 @@ async fn a_user_and_an_access_are_updated_then_unchanged() {
         assert_eq!(second["Changes"], json!([]));
         assert!(second.get("Request").is_none());
         assert_eq!(calls_on(&c, t), [describe, action, describe]);
-        assert_eq!(c.transfer.writes(), 1);
+        assert_eq!(c.ports.transfer.writes(), 1);
     }
     let c = chroot();
     let o = invoke(&c, json!({"Action": "UpdateUser", "UserName": "alice"})).await;
@@ -131,7 +131,7 @@ async fn every_invalid_field_is_reported_at_once_without_a_call() {
     // The identity is echoed as given, so the caller sees which request this was.
     assert_eq!(o["ServerId"], "s-NOT-A-SERVER");
     assert_eq!(o["UserName"], "ålice");
-    assert!(c.transfer.calls().is_empty());
+    assert!(c.ports.transfer.calls().is_empty());
 
     // A missing or unknown Action is a field like any other.
     for (event, fields) in [
@@ -153,7 +153,7 @@ async fn every_invalid_field_is_reported_at_once_without_a_call() {
         assert_eq!(o["Error"]["Code"], "ValidationFailed", "{event}");
         assert_eq!(error_fields(&o), fields, "{event}");
     }
-    assert!(c.transfer.calls().is_empty());
+    assert!(c.ports.transfer.calls().is_empty());
 }
 
 #[tokio::test]
@@ -184,7 +184,7 @@ async fn a_guardrail_refusal_lists_every_refused_field_without_a_call() {
     .await;
     assert_eq!(o["Error"]["Code"], "ValidationFailed");
     assert_eq!(error_fields(&o), ["PosixProfile.Gid"]);
-    assert!(c.transfer.calls().is_empty());
+    assert!(c.ports.transfer.calls().is_empty());
 }
 
 #[tokio::test]
@@ -197,7 +197,7 @@ async fn a_dry_run_plans_reading_only() {
             json!({"Action": "UpdateUser", "UserName": "carol"}),
         ),
     ] {
-        let before = c.transfer.get(&user("carol"));
+        let before = c.ports.transfer.get(&user("carol"));
         let o = invoke(&c, event).await;
         assert_eq!(o["Status"], "Planned", "{o}");
         assert_eq!(
@@ -216,7 +216,11 @@ async fn a_dry_run_plans_reading_only() {
         assert_eq!(o["Request"]["ServerId"], SERVER);
         assert_eq!(o["Request"]["UserName"], "carol");
         assert_eq!(calls(&c), [("DescribeUser", user("carol").to_string())]);
-        assert_eq!(c.transfer.get(&user("carol")), before, "nothing written");
+        assert_eq!(
+            c.ports.transfer.get(&user("carol")),
+            before,
+            "nothing written"
+        );
     }
 }
 
@@ -239,7 +243,7 @@ async fn an_event_that_is_not_an_object_fails_without_a_call() {
             "{event}"
         );
     }
-    assert!(c.transfer.calls().is_empty());
+    assert!(c.ports.transfer.calls().is_empty());
 }
 
 #[tokio::test]
@@ -276,7 +280,7 @@ async fn transfer_failures_are_classified() {
         let c = chroot();
         let name = match failure {
             Some((op, kind)) => {
-                c.transfer.fail_next_on(op, kind);
+                c.ports.transfer.fail_next_on(op, kind);
                 "alice"
             }
             None => "nobody",
@@ -311,8 +315,9 @@ async fn a_target_the_server_cannot_hold_is_refused_before_any_read() {
         assert_eq!(o["Error"]["Code"], "ValidationFailed", "{event}");
         assert_eq!(error_fields(&o), ["ServerId"], "{event}");
     }
-    assert!(c.transfer.calls().is_empty(), "no read of the target");
+    assert!(c.ports.transfer.calls().is_empty(), "no read of the target");
     let described: Vec<String> = c
+        .ports
         .transfer
         .server_calls()
         .iter()

@@ -81,7 +81,7 @@ async fn a_membership_change_applies_the_highest_priority_profile_with_its_setti
         json!({"Uid": 2001, "Gid": 2001, "SecondaryGids": [3001]})
     );
     assert_eq!(calls_on(&c, &alice), ["DescribeUser", "UpdateUser"]);
-    let live = c.transfer.get(&alice).unwrap();
+    let live = c.ports.transfer.get(&alice).unwrap();
     assert_eq!(live.role.as_deref(), Some(FINANCE_ROLE));
     assert_eq!(
         live.posix_profile,
@@ -99,7 +99,7 @@ async fn a_membership_change_applies_the_highest_priority_profile_with_its_setti
     // The same event again converges to nothing to do.
     let again = invoke(&c, membership("alice", &["sftp-finance"])).await;
     assert_eq!(again.unwrap()["Status"], "Unchanged");
-    assert_eq!(c.transfer.writes(), 1);
+    assert_eq!(c.ports.transfer.writes(), 1);
 }
 
 #[tokio::test]
@@ -143,7 +143,7 @@ async fn the_profile_is_resolved_from_the_current_groups() {
         } else {
             USER_ROLE
         };
-        let live = c.transfer.get(&user("alice")).unwrap();
+        let live = c.ports.transfer.get(&user("alice")).unwrap();
         assert_eq!(live.role.as_deref(), Some(role), "{groups:?}");
         assert_eq!(
             live.posix_profile.is_some(),
@@ -187,7 +187,7 @@ async fn no_matching_profile_is_skipped_without_a_call() {
         assert_eq!(o["Reason"], reason);
         assert_eq!(o["ServerId"], server);
         assert!(o.get("Error").is_none() && o.get("Request").is_none());
-        assert!(c.transfer.calls().is_empty(), "{reason}");
+        assert!(c.ports.transfer.calls().is_empty(), "{reason}");
     }
 }
 
@@ -264,7 +264,7 @@ async fn a_malformed_event_fails_the_invocation_without_a_call() {
         assert!(!retryable, "{event}");
         assert_eq!(result["Error"]["Code"], "ValidationFailed");
         assert_eq!(error_fields(&result), fields, "{event}");
-        assert!(c.transfer.calls().is_empty(), "{event}");
+        assert!(c.ports.transfer.calls().is_empty(), "{event}");
     }
 }
 
@@ -297,7 +297,7 @@ async fn a_group_change_updates_the_groups_access_for_every_member() {
             ]
         );
         assert_eq!(chroot_dir(&c, &finance).as_deref(), Some(dir), "{group}");
-        let live = c.transfer.get(&finance).unwrap();
+        let live = c.ports.transfer.get(&finance).unwrap();
         assert_eq!(live.role.as_deref(), Some(role), "{group}");
     }
 }
@@ -327,7 +327,7 @@ async fn a_transfer_failure_fails_the_invocation_saying_whether_to_retry() {
     ];
     for (operation, kind, error_type, retryable) in cases {
         let c = chroot();
-        c.transfer.fail_next_on(operation, kind);
+        c.ports.transfer.fail_next_on(operation, kind);
         let e = invoke(&c, membership("alice", &["sftp-finance"]))
             .await
             .expect_err("a failure");

@@ -137,7 +137,8 @@ pub fn invocation() -> Invocation {
 
 /// Every Transfer call made, as `(operation, target label)`, in order.
 pub fn calls(c: &Chroot<MemoryTransfer>) -> Vec<(&'static str, String)> {
-    c.transfer
+    c.ports
+        .transfer
         .calls()
         .into_iter()
         .map(|call| (call.operation, call.target.to_string()))
@@ -146,7 +147,8 @@ pub fn calls(c: &Chroot<MemoryTransfer>) -> Vec<(&'static str, String)> {
 
 /// The operations made on `target`, in order.
 pub fn calls_on(c: &Chroot<MemoryTransfer>, target: &Target) -> Vec<&'static str> {
-    c.transfer
+    c.ports
+        .transfer
         .calls()
         .into_iter()
         .filter(|call| call.target == *target)
@@ -156,7 +158,7 @@ pub fn calls_on(c: &Chroot<MemoryTransfer>, target: &Target) -> Vec<&'static str
 
 /// The single `/` mapping's target as Transfer now holds it, when chrooted.
 pub fn chroot_dir(c: &Chroot<MemoryTransfer>, t: &Target) -> Option<String> {
-    let live = c.transfer.get(t)?;
+    let live = c.ports.transfer.get(t)?;
     crate::plan::chroot_target(&live).map(str::to_owned)
 }
 
@@ -188,5 +190,5 @@ pub fn change_fields(result: &Value) -> Vec<String> {
 
 /// The POSIX profile Transfer now holds for `t`.
 pub fn posix(c: &Chroot<MemoryTransfer>, t: &Target) -> Option<LivePosix> {
-    c.transfer.get(t)?.posix_profile
+    c.ports.transfer.get(t)?.posix_profile
 }

@@ -92,7 +92,7 @@ async fn a_mixed_batch_reports_exactly_the_failed_records() {
     assert_eq!(calls_on(&c, &user("nobody")), ["DescribeUser"]);
     assert_eq!(calls_on(&c, &user("bob")), ["DescribeUser"]);
     assert!(calls_on(&c, &user("dave")).is_empty(), "refused: no call");
-    assert_eq!(c.transfer.calls().len(), 6);
+    assert_eq!(c.ports.transfer.calls().len(), 6);
 
     // A batch in which nothing fails reports nothing; Skipped is done, not failed.
     let c = chroot_with(&[("GROUP_PROFILES", "")]);
@@ -146,7 +146,8 @@ async fn records_for_one_target_run_in_batch_order() {
 async fn a_retryable_failure_holds_back_the_targets_later_records() {
     let c = chroot();
     // bob is already chrooted, so the one UpdateUser made is alice's first.
-    c.transfer
+    c.ports
+        .transfer
         .fail_next_on("UpdateUser", TransferErrorKind::Throttled);
     let reply = invoke(
         &c,
@@ -173,7 +174,8 @@ async fn a_retryable_failure_holds_back_the_targets_later_records() {
     // A permanent failure holds nothing back: redelivery would not fix it, and the
     // later records are newer anyway.
     let c = chroot();
-    c.transfer
+    c.ports
+        .transfer
         .fail_next_on("UpdateUser", TransferErrorKind::Rejected);
     let reply = invoke(
         &c,
@@ -212,7 +214,7 @@ async fn a_record_without_a_message_id_fails_the_whole_batch_before_any_call() {
         );
         assert_eq!(e.error_type(), "TransferChroot.UnreportableRecord");
         assert!(e.retryable());
-        assert!(c.transfer.calls().is_empty(), "{missing}");
+        assert!(c.ports.transfer.calls().is_empty(), "{missing}");
     }
 }
 

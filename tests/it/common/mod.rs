@@ -226,7 +226,11 @@ impl TestApp {
         let chroot = &self.app.chroot;
         for server in &chroot.config.guardrails.servers {
             // A server the seed does not hold stays unknown, as on AWS.
-            let _ = chroot.servers.facts(&chroot.transfer, server).await;
+            let _ = chroot
+                .env
+                .servers
+                .facts(&chroot.ports.transfer, server)
+                .await;
         }
         self.standin.clear_requests();
         self

@@ -3,8 +3,9 @@
 //!
 //! [`code_operations`] reads `src/`: in a file that uses an SDK crate, a call of one of
 //! that crate's operations (`.describe_user()`: the crate's own `src/operation/`
-//! folders, in the version Cargo.lock holds); in a file that signs its own requests
-//! (`aws_sigv4`), the names of its service's actions it spells. [`INVENTORY`] says, for
+//! folders, in the version Cargo.lock holds); in a file that calls a service through
+//! `SignedClient` (its own SigV4 requests), the names of its service's actions it
+//! spells. [`INVENTORY`] says, for
 //! each, which IAM authorisations it needs and on which ARN, given the deployment's
 //! configuration, or that the configuration cannot reach it. An operation added to the
 //! code without an entry here fails `every_operation_the_code_sends_is_in_the_inventory`;
@@ -66,6 +67,9 @@ pub struct Setup {
     pub caller: Caller,
     /// What Lambda itself does with the function's role (none for the CLI).
     pub platform: Option<Platform>,
+    /// The account that owns the Identity Store (`IDENTITY_STORE_ID`'s), when not the
+    /// function's own.
+    pub store_account: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +151,34 @@ impl Setup {
             .collect()
     }
 
+    /// The authorisations of one Identity Store `action` that involves the store and
+    /// `also` (resource type, ARN): none without `IDENTITY_STORE_ID`.
+    fn directory(&self, action: &'static str, also: &[(&'static str, &str)]) -> Vec<Need> {
+        let Some(store) = &self.config.identity_store else {
+            return Vec::new();
+        };
+        if self.caller != Caller::Function {
+            return Vec::new();
+        }
+        let account = self.store_account.as_deref().unwrap_or(&self.account.id);
+        let mut needs = vec![Need::on(
+            action,
+            "Identitystore",
+            format!(
+                "arn:{}:identitystore::{account}:identitystore/{store}",
+                self.account.partition
+            ),
+        )];
+        for (resource_type, rest) in also {
+            needs.push(Need::on(
+                action,
+                resource_type,
+                format!("arn:{}:identitystore:::{rest}", self.account.partition),
+            ));
+        }
+        needs
+    }
+
     fn reports(&self) -> Option<(String, String)> {
         let bucket = self.config.report_bucket.clone()?;
         (self.caller == Caller::Function).then(|| {
@@ -185,6 +217,10 @@ pub struct Entry {
     pub operation: &'static str,
     pub needs: fn(&Setup) -> Vec<Need>,
 }
+
+/// A directory user's and a group's resource (their ids as the samples have them).
+const USER: &str = "user/9067a1b2c3-1a2b3c4d-0001-4e5f-8a9b-000000000001";
+const GROUP: &str = "group/9067a1b2c3-5e6f7a8b-0001-4c2d-9e0f-000000000101";
 
 /// Operations Lambda makes with the role on the function's behalf (not in `src/`).
 pub const PLATFORM: &str = "lambda";
@@ -394,6 +430,57 @@ pub const INVENTORY: &[Entry] = &[
             )]
         },
     },
+    // --- The Identity Store (src/directory/store.rs, signed by hand) -------------------
+    // Each involves the store and the resources the reference requires for it.
+    Entry {
+        service: "identitystore",
+        operation: "GetUserId",
+        needs: |s| s.directory("identitystore:GetUserId", &[("User", USER)]),
+    },
+    Entry {
+        service: "identitystore",
+        operation: "DescribeUser",
+        needs: |s| s.directory("identitystore:DescribeUser", &[("User", USER)]),
+    },
+    Entry {
+        service: "identitystore",
+        operation: "GetGroupId",
+        needs: |s| s.directory("identitystore:GetGroupId", &[("Group", GROUP)]),
+    },
+    Entry {
+        service: "identitystore",
+        operation: "ListGroups",
+        needs: |s| s.directory("identitystore:ListGroups", &[("AllGroups", "group/*")]),
+    },
+    Entry {
+        service: "identitystore",
+        operation: "IsMemberInGroups",
+        needs: |s| {
+            s.directory(
+                "identitystore:IsMemberInGroups",
+                &[
+                    ("User", USER),
+                    ("Group", GROUP),
+                    ("AllGroupMemberships", "membership/*"),
+                ],
+            )
+        },
+    },
+    Entry {
+        service: "identitystore",
+        operation: "ListGroupMemberships",
+        needs: |s| {
+            s.directory(
+                "identitystore:ListGroupMemberships",
+                &[("Group", GROUP), ("AllGroupMemberships", "membership/*")],
+            )
+        },
+    },
+    Entry {
+        service: "identitystore",
+        operation: "ListUsers",
+        needs: |s| s.directory("identitystore:ListUsers", &[("AllUsers", "user/*")]),
+    },
     // --- What Lambda does with the role -------------------------------------------------
     Entry {
         service: PLATFORM,
@@ -484,8 +571,12 @@ pub const INVENTORY: &[Entry] = &[
 // The operations in the code.
 // ---------------------------------------------------------------------------
 
-/// Files that sign their own requests, and the service they call.
-pub const SIGNED_BY_HAND: &[(&str, &str)] = &[("src/findings/hub.rs", "securityhub")];
+/// Files that call a service through `crate::signed::SignedClient` (no SDK crate), and
+/// the service they call.
+pub const SIGNED_BY_HAND: &[(&str, &str)] = &[
+    ("src/findings/hub.rs", "securityhub"),
+    ("src/directory/store.rs", "identitystore"),
+];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -591,9 +682,9 @@ pub fn code_operations(
                 }
             }
         }
-        if code.contains("aws_sigv4") {
+        if code.contains("SignedClient") && relative != "src/signed.rs" {
             let service = signed.get(relative.as_str()).unwrap_or_else(|| {
-                panic!("{relative} signs its own requests: name its service in SIGNED_BY_HAND")
+                panic!("{relative} calls a service through SignedClient: name it in SIGNED_BY_HAND")
             });
             let actions = actions_of(service);
             for c in literal.captures_iter(&code) {

@@ -99,12 +99,27 @@ const CONFIGURATIONS: &[(&str, &[(&str, &str)])] = &[
             ("EnvironmentKmsKeyArn", KEY),
             ("QueueKmsKeyArn", KEY),
             ("LogsKmsKeyArn", KEY),
+            ("IdentityStoreId", "d-9067a1b2c3"),
+            (
+                "OktaEventBusName",
+                "aws.partner/okta.com/acme/transfer-chroot",
+            ),
+        ],
+    ),
+    // The directory in an organization's Identity Center (another account's store).
+    (
+        "directory",
+        &[
+            ("ServerTag", "transfer-chroot=enforce"),
+            ("IdentityStoreId", "d-9067a1b2c3"),
+            ("IdentityStoreAccountId", "444455556666"),
+            ("GroupProfiles", r#"{"Default": {}}"#),
         ],
     ),
 ];
 
 /// The configurations whose resolved policy is kept in docs/iam/.
-const DOCUMENTED: &[&str] = &["servers", "tag-only", "everything"];
+const DOCUMENTED: &[&str] = &["servers", "tag-only", "everything", "directory"];
 
 fn reference() -> &'static Reference {
     static R: std::sync::OnceLock<Reference> = std::sync::OnceLock::new();
@@ -160,6 +175,9 @@ fn function_setup(stack: &Stack) -> Setup {
         servers,
         caller: Caller::Function,
         platform: Some(platform),
+        store_account: Some(stack.parameter("IdentityStoreAccountId"))
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned),
     }
 }
 
@@ -417,6 +435,7 @@ fn cli_setup(caller: Caller) -> Setup {
         servers: vec!["s-0123456789abcdef0".into()],
         caller,
         platform: None,
+        store_account: None,
     }
 }
 
