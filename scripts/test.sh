@@ -21,6 +21,9 @@ source scripts/moto.sh
 trap stop_moto EXIT
 cargo test --workspace --features transfer-chroot/cli
 
+step "EventBridge rule patterns: every sample of events/ reaches exactly its rule of template.yaml, near misses none (moto's EventBridge and SQS)"
+.venv/bin/python -m unittest discover -s tests/eventbridge -v
+
 step "what a person sees: the CLI's progress bar and table under tmux, its HTML report in headless Chromium (installed with apt when missing)"
 bash scripts/test-ui.sh
 
