@@ -23,11 +23,25 @@ pub struct App<T> {
 
 impl<T: Transfer> App<T> {
     pub fn new(config: Config, transfer: T) -> Self {
+        Self::with_ports(config, crate::apply::Ports::new(transfer))
+    }
+
+    /// With every outbound service main.rs built.
+    pub fn with_ports(config: Config, ports: crate::apply::Ports<T>) -> Self {
         Self {
-            chroot: Chroot::new(config, transfer),
+            chroot: Chroot::with_ports(config, ports),
             cfn: Responder::new(),
             metrics: Emitter::off(),
         }
+    }
+
+    /// With the directory (`IDENTITY_STORE_ID`).
+    pub fn with_directory(
+        mut self,
+        directory: std::sync::Arc<dyn crate::directory::Directory>,
+    ) -> Self {
+        self.chroot.ports.directory = Some(directory);
+        self
     }
 
     /// With a store for the audit's reports (`REPORT_BUCKET`).

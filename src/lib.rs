@@ -25,6 +25,7 @@ pub mod domain;
 pub mod drift;
 pub mod findings;
 pub mod folders;
+pub mod follow;
 pub mod input;
 pub mod invocation;
 pub mod lambda;

@@ -5,6 +5,8 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use std::sync::Arc;
 
+use transfer_chroot::apply::Ports;
+use transfer_chroot::directory::store::IdentityStore;
 use transfer_chroot::findings::Hub;
 use transfer_chroot::findings::hub::SdkHub;
 use transfer_chroot::folders::s3::SdkFolders;
@@ -32,31 +34,34 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         loader = loader.http_client(sdk::http_client(context.clone()));
     }
     let sdk = loader.load().await;
-    let check_folders = config.check_home_folders;
-    let security_hub = config.security_hub;
-    let report_bucket = config.report_bucket.clone();
-    let queue_url = config.command_queue_url.clone();
-    let mut app = App::new(
-        config,
-        SdkTransfer::new(aws_sdk_transfer::Client::new(&sdk)),
-    )
-    .with_metrics(Emitter::stdout());
-    if let Some(bucket) = report_bucket {
-        app = app.with_reports(Arc::new(SdkReports::from_conf(&sdk, bucket)));
+    // What goes out, built once: each optional service only when configured.
+    let mut ports = Ports::new(SdkTransfer::new(aws_sdk_transfer::Client::new(&sdk)));
+    if let Some(bucket) = config.report_bucket.clone() {
+        ports.reports = Some(Arc::new(SdkReports::from_conf(&sdk, bucket)));
     }
-    if security_hub {
+    if config.security_hub {
         let client = SdkHub::from_conf(&sdk, trust.clone());
-        app = app.with_hub(Arc::new(Hub::new(Arc::new(client))));
+        ports.hub = Some(Arc::new(Hub::new(Arc::new(client))));
     }
+    if config.check_home_folders {
+        ports.folders = Some(Arc::new(SdkFolders::from_conf(&sdk)));
+    }
+    if let Some(url) = config.command_queue_url.clone() {
+        ports.queue = Some(Arc::new(SdkQueue::from_conf(&sdk, url)));
+    }
+    if let Some(store) = config.identity_store.clone() {
+        let max_rps = config.identity_store_max_rps;
+        ports.directory = Some(Arc::new(IdentityStore::from_conf(
+            &sdk,
+            store,
+            max_rps,
+            trust.clone(),
+        )));
+    }
+    let mut app = App::with_ports(config, ports).with_metrics(Emitter::stdout());
     if let Some(context) = trust {
         // The CloudFormation responder trusts what the SDK trusts.
         app.cfn = Responder::new().trusting(context);
-    }
-    if check_folders {
-        app = app.with_folders(Arc::new(SdkFolders::from_conf(&sdk)));
-    }
-    if let Some(url) = queue_url {
-        app = app.with_queue(Arc::new(SdkQueue::from_conf(&sdk, url)));
     }
     // The TLS connection to Transfer opened now, at init's full speed (bounded; a
     // failure is logged and ignored).

@@ -14,15 +14,19 @@ pub enum Status {
     Planned,
     Skipped,
     Failed,
+    /// Handed to the command queue: one command each, applied when consumed (a
+    /// directory group's members).
+    Queued,
 }
 
 impl Status {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Updated,
         Self::Unchanged,
         Self::Planned,
         Self::Skipped,
         Self::Failed,
+        Self::Queued,
     ];
 
     /// The wire name (as results and logs spell it).
@@ -33,6 +37,7 @@ impl Status {
             Self::Planned => "Planned",
             Self::Skipped => "Skipped",
             Self::Failed => "Failed",
+            Self::Queued => "Queued",
         }
     }
 }
@@ -248,6 +253,33 @@ pub struct Outcome {
     pub request_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
+    /// The group profile applied (`sftp-finance`, `Default`): a directory trigger's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Who in the directory a trigger named, and what it found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<DirectoryNote>,
+    /// One result per target when a trigger wrote several (a user on several servers,
+    /// a group's members).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub results: Vec<Outcome>,
+}
+
+/// A directory trigger's subject: the user (its id and name) or the group (its id,
+/// its members and how many were queued).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DirectoryNote {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued: Option<usize>,
 }
 
 impl Outcome {
@@ -261,6 +293,9 @@ impl Outcome {
             reason: None,
             request_id: None,
             error: None,
+            profile: None,
+            directory: None,
+            results: Vec::new(),
         }
     }
 

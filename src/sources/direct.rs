@@ -177,6 +177,10 @@ pub async fn handle<T: Transfer>(
         Some(_) if is_reconcile(event) => {
             reconcile(chroot, event, invocation.work_deadline()).await
         }
+        Some(_) if crate::sources::directory::is_reconcile_user(event) => {
+            crate::sources::directory::reconcile_user(chroot, event, invocation.work_deadline())
+                .await
+        }
         Some(input) => chroot.run_before(&input, invocation.work_deadline()).await,
         None => not_an_object(),
     };

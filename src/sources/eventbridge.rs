@@ -23,8 +23,8 @@ use crate::input::{CommandInput, Fields, echo_identity, type_name};
 use crate::invocation::Invocation;
 use crate::outcome::{ErrorCode, Identity, Outcome, Rejection, Status, echo};
 use crate::profiles::Profile;
-use crate::sources::cloudtrail;
 use crate::sources::error::HandlerError;
+use crate::sources::{cloudtrail, directory};
 use crate::transfer::Transfer;
 
 pub const MEMBERSHIP_CHANGED: &str = "Directory Group Membership Changed";
@@ -56,7 +56,8 @@ pub async fn handle<T: Transfer>(
     event: Value,
     invocation: &Invocation,
 ) -> Result<Value, HandlerError> {
-    let applied = tokio::time::timeout_at(invocation.work_deadline(), run(chroot, &event))
+    let deadline = invocation.work_deadline();
+    let applied = tokio::time::timeout_at(deadline, run(chroot, &event, deadline))
         .await
         .unwrap_or_else(|_| {
             let detail = event.get("detail").and_then(Value::as_object);
@@ -116,7 +117,41 @@ fn log(applied: &Applied) {
 
 /// Turns one EventBridge event into an outcome (no logging: the caller logs, with its
 /// own context such as an SQS message id).
-pub async fn run<T: Transfer>(chroot: &Chroot<T>, event: &Value) -> Applied {
+pub async fn run<T: Transfer>(
+    chroot: &Chroot<T>,
+    event: &Value,
+    deadline: tokio::time::Instant,
+) -> Applied {
+    // Directory triggers (the Identity Store's own events and CloudTrail records, Okta's
+    // System Log): sources/directory.rs.
+    let source = event.get("source").and_then(Value::as_str);
+    let detail_type = event.get("detail-type").and_then(Value::as_str);
+    if let Some(Value::Object(detail)) = event.get("detail") {
+        let resources: &[Value] = event
+            .get("resources")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if directory::is_identity_store(source) {
+            let o = directory::identity_store(
+                chroot,
+                detail_type.unwrap_or_default(),
+                resources,
+                detail,
+                deadline,
+            )
+            .await;
+            return applied(o);
+        }
+        if detail_type == Some(directory::OKTA_SYSTEM_LOG) {
+            let o = directory::follow(chroot, directory::okta(detail), deadline).await;
+            return applied(o);
+        }
+        if detail_type == Some(MEMBERSHIP_CHANGED) && chroot.config.identity_store.is_some() {
+            let trigger = directory::membership_changed(detail);
+            return applied(directory::follow(chroot, trigger, deadline).await);
+        }
+    }
     // The envelope as `aws_lambda_events` types it, when it fits (it needs `source`, a
     // valid `time`, an object `detail`); otherwise read field by field, to say exactly
     // what is wrong with it.
@@ -160,8 +195,10 @@ pub async fn run<T: Transfer>(chroot: &Chroot<T>, event: &Value) -> Applied {
             vec![FieldError::new(
                 "detail-type",
                 format!(
-                    "must be {MEMBERSHIP_CHANGED:?}, {GROUP_CHANGED:?} or {:?}, got {}",
+                    "must be {MEMBERSHIP_CHANGED:?}, {GROUP_CHANGED:?}, {:?} (or an event of \
+                     the Identity Store, or Okta's {:?}), got {}",
                     cloudtrail::API_CALL,
+                    directory::OKTA_SYSTEM_LOG,
                     match other {
                         Some(s) => format!("{:?}", echo(s)),
                         None => detail_type.map_or("nothing", type_name).to_owned(),
@@ -169,6 +206,14 @@ pub async fn run<T: Transfer>(chroot: &Chroot<T>, event: &Value) -> Applied {
                 ),
             )],
         )),
+    }
+}
+
+/// A directory trigger's outcome, with the profile it applied.
+fn applied(outcome: Outcome) -> Applied {
+    Applied {
+        profile: outcome.profile.clone(),
+        outcome,
     }
 }
 

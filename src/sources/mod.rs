@@ -8,6 +8,7 @@ pub mod apigw;
 pub mod cloudformation;
 pub mod cloudtrail;
 pub mod direct;
+pub mod directory;
 pub mod error;
 pub mod eventbridge;
 pub mod shape;

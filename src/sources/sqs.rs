@@ -37,7 +37,7 @@ use crate::invocation::Invocation;
 use crate::outcome::{ErrorBody, ErrorCode, Identity, Outcome, Status};
 use crate::sources::error::HandlerError;
 use crate::sources::shape::{Shape, shape};
-use crate::sources::{direct, eventbridge};
+use crate::sources::{direct, directory, eventbridge};
 use crate::transfer::Transfer;
 
 /// Time kept free before the Lambda deadline: no record starts after `deadline -
@@ -382,7 +382,7 @@ async fn process<T: Transfer>(
     };
     match shape(&value) {
         Shape::EventBridge => {
-            let applied = eventbridge::run(chroot, &value).await;
+            let applied = eventbridge::run(chroot, &value, cutoff).await;
             (applied.outcome, applied.profile)
         }
         // An audit, or its continuation sent back to the queue by the function itself.
@@ -390,6 +390,13 @@ async fn process<T: Transfer>(
             direct::audit_record(chroot, &value, message_id, cutoff).await,
             None,
         ),
+        // A directory group's member, queued by its trigger: followed from the
+        // directory as it is when consumed.
+        Shape::Direct if directory::is_reconcile_user(&value) => {
+            let outcome = directory::reconcile_user(chroot, &value, cutoff).await;
+            let profile = outcome.profile.clone();
+            (outcome, profile)
+        }
         // A fix the audit queued: reconciled from the state as it is when consumed.
         Shape::Direct if direct::is_reconcile(&value) => {
             (direct::reconcile(chroot, &value, cutoff).await, None)

@@ -111,6 +111,11 @@ fn assert_consistent(reply: &Value, requests: &[Recorded]) -> Result<Outcome, Te
             prop_assert_eq!((reads, writes), (1, 0), "{}", reply)
         }
         (Status::Skipped, _) => prop_assert!(requests.is_empty()),
+        (Status::Queued, _) => {
+            return Err(TestCaseError::fail(format!(
+                "a direct command is never queued: {reply}"
+            )));
+        }
     }
     Ok(out)
 }

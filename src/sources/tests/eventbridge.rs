@@ -126,7 +126,12 @@ async fn the_profile_is_resolved_from_the_current_groups() {
     ];
     for (groups, profile, dir) in cases {
         let c = chroot();
-        let applied = eventbridge::run(&c, &membership("alice", groups)).await;
+        let applied = eventbridge::run(
+            &c,
+            &membership("alice", groups),
+            tokio::time::Instant::now() + Duration::from_secs(10),
+        )
+        .await;
         assert_eq!(applied.profile.as_deref(), Some(profile), "{groups:?}");
         assert_eq!(
             applied.outcome.status,

@@ -9,6 +9,7 @@
 mod apigw;
 mod cloudformation;
 mod direct;
+mod directory;
 mod eventbridge;
 mod sqs;
 
