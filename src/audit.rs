@@ -38,13 +38,14 @@ use crate::apply::Chroot;
 use crate::config::Config;
 use crate::domain::{ExternalId, FieldError, ServerId, Subject, Target, TargetKind, UserName};
 pub use crate::drift::Class;
-use crate::drift::{self, Finding};
+use crate::drift::{self, Expected, Finding};
 use crate::findings::{self, Account, Asff, Hub, HubCounts, Observed, Verdict};
 use crate::input::{AuditInput, Given};
+use crate::membership::DirectoryView;
 use crate::metrics;
 use crate::outcome::{ErrorBody, ErrorCode, Outcome, Rejection, Status};
 use crate::queue::{BATCH, CommandQueue};
-use crate::reconcile::{Reconcile, WriteGate, reconcile_gated};
+use crate::reconcile::{Expectation, Reconcile, WriteGate, reconcile_gated};
 use crate::scope::Scope;
 use crate::transfer::{HomeDirectoryType, IdentityProvider, Listed, Transfer};
 
@@ -389,6 +390,10 @@ pub struct AuditFinding {
     /// What the fix's result warned of (a missing home folder, a session policy).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The directory profile it was held to (`IDENTITY_STORE_ID`); `Reason` says why
+    /// that one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 /// The result of one invocation of an audit run.
@@ -543,6 +548,7 @@ impl Run<'_> {
         target: &Target,
         finding: &Finding,
         fix: Option<(&'static str, Option<ErrorBody>, Vec<String>)>,
+        profile: Option<String>,
     ) {
         let class = finding.class();
         self.counts.count(class);
@@ -586,6 +592,7 @@ impl Run<'_> {
             status,
             error,
             warnings,
+            profile,
         };
         self.watch
             .counted(&target.server, Some(class), Some(&found), &self.counts);
@@ -706,6 +713,10 @@ impl Budget for Deadline {
     }
 }
 
+/// What reading one page of the directory is given of the budget (a call at its pace,
+/// with its round trip).
+const DIRECTORY_PAGE: Duration = Duration::from_millis(300);
+
 /// Runs (or resumes) an audit until it is done or `deadline` (the end of the
 /// invocation's work time) is near.
 pub async fn run<T: Transfer>(
@@ -784,12 +795,6 @@ async fn pipeline<T: Transfer>(
             .unwrap_or_else(|| findings::timestamp(std::time::SystemTime::now())),
         hub_until: budget.hard_stop(),
     };
-    let look = Looking {
-        run_id: run.run_id.clone(),
-        dry_run,
-        fix: audit.fix,
-        queued: run.queue.is_some(),
-    };
     let concurrency = chroot.config.audit_concurrency.max(1);
     let mut cursor = audit.resume.clone().unwrap_or(Cursor {
         run: run.run_id.clone(),
@@ -803,6 +808,58 @@ async fn pipeline<T: Transfer>(
     });
     let times = &chroot.env.pacer;
     let mut progressed = false;
+
+    // With IDENTITY_STORE_ID, the run's reading of the directory comes first (each
+    // user's profile, in bulk), page by page within the budget: a run stopped in the
+    // middle of it goes on from there in this execution environment.
+    let mut view = None;
+    if let (Some(directory), Some(profiles), Some(_)) = (
+        &chroot.ports.directory,
+        &chroot.config.group_profiles,
+        &chroot.config.identity_store,
+    ) {
+        loop {
+            if progressed && !budget.may_start(DIRECTORY_PAGE) {
+                return finish(chroot, run, Some(&cursor), None).await;
+            }
+            let step = chroot
+                .env
+                .directory
+                .read_step(&**directory, profiles, &run.run_id);
+            let stepped = match (progressed, budget.hard_stop()) {
+                (true, Some(at)) => match tokio::time::timeout_at(at, step).await {
+                    Ok(stepped) => stepped,
+                    Err(_) => return finish(chroot, run, Some(&cursor), None).await,
+                },
+                _ => step.await,
+            };
+            progressed = true;
+            match stepped {
+                Ok(Some(read)) => {
+                    view = Some(read);
+                    break;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let mut error = ErrorBody::new(
+                        ErrorCode::Upstream,
+                        format!(
+                            "{e}: the directory decides each user's profile; the run goes on once it can be read"
+                        ),
+                    );
+                    error.retryable = e.retryable;
+                    return finish(chroot, run, Some(&cursor), Some(error)).await;
+                }
+            }
+        }
+    }
+    let look = Looking {
+        run_id: run.run_id.clone(),
+        dry_run,
+        fix: audit.fix,
+        queued: run.queue.is_some(),
+        view,
+    };
 
     let failure = 'servers: loop {
         let Some(server) = audit.servers.get(cursor.server) else {
@@ -1042,6 +1099,7 @@ async fn finish<T: Transfer>(
         given_up = run.abandoned,
         pace = pace.rate.map(f64::round),
         throttled = pace.throttled,
+        directory_requests = chroot.ports.directory.as_ref().map(|d| d.requests()),
         "audit"
     );
     report
@@ -1061,6 +1119,9 @@ fn next_server(c: &Cursor) -> Cursor {
 }
 
 /// What looking at one listed item found, to be counted in the listing's order.
+// Held only while a page's items wait to be counted in order (AUDIT_CONCURRENCY of
+// them at most): boxing the large variant would allocate for every item instead.
+#[allow(clippy::large_enum_variant)]
 enum Seen {
     /// Transfer holds a name its own model refuses: nothing to derive from.
     Invalid(String),
@@ -1078,6 +1139,8 @@ enum Seen {
         command: Option<String>,
         /// Its home's type as seen (`PATH`, `LOGICAL`), for its Security Hub finding.
         home_type: &'static str,
+        /// The directory profile it was held to (`IDENTITY_STORE_ID`).
+        profile: Option<String>,
     },
 }
 
@@ -1087,6 +1150,8 @@ struct Looking {
     dry_run: bool,
     fix: bool,
     queued: bool,
+    /// The run's reading of the directory (`IDENTITY_STORE_ID`): each user's profile.
+    view: Option<std::sync::Arc<DirectoryView>>,
 }
 
 impl Looking {
@@ -1107,6 +1172,14 @@ impl Looking {
             return (Some(Seen::Invalid(listed.name)), false);
         };
         let target = Target::new(server.clone(), subject);
+        // What the directory expects of a user: its profile's home and role.
+        let expected = match (&self.view, &chroot.config.group_profiles, kind) {
+            (Some(view), Some(profiles), TargetKind::User) => view
+                .choice(profiles, &listed.name)
+                .and_then(|c| c.profile.map(|p| Expected::of(p, &c.why, &listed.name))),
+            _ => None,
+        };
+        let profile = expected.as_ref().map(|e| e.profile.clone());
         let home_type = match &listed.home.home_directory_type {
             Some(HomeDirectoryType::Logical) => "LOGICAL",
             Some(HomeDirectoryType::Path) => "PATH",
@@ -1115,7 +1188,8 @@ impl Looking {
         let exempt = drift::is_exempt(&target, config);
         let logical = listed.home.home_directory_type == Some(HomeDirectoryType::Logical);
         // What the listing alone tells (a PATH home is all there is to know of it).
-        let listed_finding = (!logical).then(|| drift::classify(&target, &listed.home, config));
+        let listed_finding = (!logical)
+            .then(|| drift::classify_expecting(&target, &listed.home, config, expected.as_ref()));
         let in_place = self.fix && !self.queued;
         if in_place
             && !exempt
@@ -1124,7 +1198,10 @@ impl Looking {
             // The listing may be seconds old when its item is fixed: a reconcile reads
             // the target again and derives from that read, so a newer change is never
             // undone.
-            let Some(done) = reconcile_gated(chroot, &target, self.dry_run, gate).await else {
+            let expectation = Expectation::Known(expected.clone().map(Box::new));
+            let Some(done) =
+                reconcile_gated(chroot, &target, self.dry_run, gate, &expectation).await
+            else {
                 // Drifted, and the hard stop came before its write: looked at again.
                 return (None, true);
             };
@@ -1151,6 +1228,7 @@ impl Looking {
                 wrote,
                 command: None,
                 home_type,
+                profile,
             };
             return (Some(seen), true);
         }
@@ -1158,7 +1236,10 @@ impl Looking {
             Some(finding) => (finding, false),
             None if exempt => (Finding::Exempt, false),
             None => match chroot.inspect(&target).await {
-                Ok(live) => (drift::classify(&target, &live.value, config), true),
+                Ok(live) => (
+                    drift::classify_expecting(&target, &live.value, config, expected.as_ref()),
+                    true,
+                ),
                 Err(e) => {
                     let error = e.to_string();
                     return (Some(Seen::Unread { target, error }), true);
@@ -1176,6 +1257,7 @@ impl Looking {
                 fix: Some(("Queued", None, Vec::new())),
                 wrote: None,
                 home_type,
+                profile,
             },
             _ => Seen::Classified {
                 target,
@@ -1184,6 +1266,7 @@ impl Looking {
                 wrote: None,
                 command: None,
                 home_type,
+                profile,
             },
         };
         (Some(seen), called)
@@ -1213,6 +1296,7 @@ impl Run<'_> {
                 wrote,
                 command,
                 home_type,
+                profile,
             } => {
                 self.report_to_hub(&target, &finding, &fix, wrote, home_type)
                     .await;
@@ -1224,7 +1308,7 @@ impl Run<'_> {
                 if let Some(written) = wrote {
                     count_fix(server, written);
                 }
-                self.record(&target, &finding, fix);
+                self.record(&target, &finding, fix, profile);
                 if let Some(command) = command {
                     self.pending.push(command);
                     if self.pending.len() >= BATCH {
@@ -1738,5 +1822,152 @@ mod tests {
             0,
             "the access is on the other server"
         );
+    }
+
+    mod directory {
+        use super::*;
+        use crate::directory::memory::{MemoryDirectory, id};
+        use crate::domain::{GroupId, UserId};
+
+        const PROFILES: &str = r#"{"Profiles": [
+            {"Group": "sftp-finance", "Priority": 20,
+             "HomeDirectory": "/acme-sftp/groups/finance/${UserName}",
+             "Role": "arn:aws:iam::111122223333:role/sftp-finance"}],
+          "Default": {"HomeDirectory": "/acme-sftp/home/${UserName}"}}"#;
+
+        fn user(n: &str) -> Target {
+            format!("{S}/users/{n}").parse().unwrap()
+        }
+
+        /// alice (finance) chrooted into her old home; bob (no group) chrooted into
+        /// his Default one; carol (finance) chrooted into finance with the wrong role;
+        /// dave, not in the directory, chrooted anywhere below a root; 250 more users
+        /// so the directory is more than a page.
+        fn setup() -> (Chroot<MemoryTransfer>, Arc<MemoryDirectory>) {
+            let finance = GroupId::parse(&id(2, 1)).unwrap();
+            let mut d = MemoryDirectory::new().with_group(&finance, "sftp-finance");
+            let mut t = MemoryTransfer::new()
+                .with(user("alice"), logical(&["/acme-sftp/home/alice"]))
+                .with(user("bob"), logical(&["/acme-sftp/home/bob"]))
+                .with(user("carol"), {
+                    let mut l = logical(&["/acme-sftp/groups/finance/carol"]);
+                    l.role = Some("arn:aws:iam::111122223333:role/other".into());
+                    l
+                })
+                .with(user("dave"), logical(&["/acme-sftp/home/elsewhere"]));
+            for (n, name) in ["alice", "bob", "carol"].iter().enumerate() {
+                d = d.with_user(&UserId::parse(&id(1, n as u32)).unwrap(), name);
+            }
+            for n in 0..250u32 {
+                let name = format!("user{n:03}");
+                d = d.with_user(&UserId::parse(&id(1, 100 + n)).unwrap(), &name);
+                t = t.with(user(&name), logical(&[&format!("/acme-sftp/home/{name}")]));
+            }
+            d.add(&finance, &UserId::parse(&id(1, 0)).unwrap());
+            d.add(&finance, &UserId::parse(&id(1, 2)).unwrap());
+            let d = Arc::new(d);
+            let config = Config::from_pairs(&[
+                ("ALLOWED_SERVER_IDS", S),
+                ("HOME_ROOTS", "/acme-sftp/home,/acme-sftp/groups"),
+                (
+                    "ALLOWED_ROLE_ARNS",
+                    "arn:aws:iam::111122223333:role/sftp-finance",
+                ),
+                ("GROUP_PROFILES", PROFILES),
+                ("IDENTITY_STORE_ID", "d-9067a1b2c3"),
+            ])
+            .unwrap();
+            let mut c = Chroot::new(config, t);
+            c.ports.directory = Some(d.clone());
+            (c, d)
+        }
+
+        #[tokio::test]
+        async fn each_user_is_held_to_its_profile_and_the_directory_is_read_in_bulk() {
+            let (c, d) = setup();
+            let r = run_to_end(&c, json!({"Action": "Audit"})).await;
+            assert_eq!(r.counts.drifted, 2, "{:#?}", r.findings);
+            assert_eq!(r.counts.chrooted, 252, "bob, dave and the 250");
+            let alice = r
+                .findings
+                .iter()
+                .find(|f| f.user_name.as_deref() == Some("alice"))
+                .unwrap();
+            assert_eq!(alice.profile.as_deref(), Some("sftp-finance"));
+            assert_eq!(
+                alice.target.as_deref(),
+                Some("/acme-sftp/groups/finance/alice")
+            );
+            let why = alice.reason.as_deref().unwrap();
+            assert!(
+                why.contains("chrooted into /acme-sftp/home/alice")
+                    && why.contains("member of sftp-finance"),
+                "{why}"
+            );
+            let carol = r
+                .findings
+                .iter()
+                .find(|f| f.user_name.as_deref() == Some("carol"))
+                .unwrap();
+            assert!(
+                carol.reason.as_deref().unwrap().contains("holds role"),
+                "{carol:?}"
+            );
+            // One page of members, three of users: never a call per Transfer user.
+            let calls = d.calls();
+            assert_eq!(
+                calls,
+                [
+                    "GetGroupId",
+                    "ListGroupMemberships",
+                    "ListUsers",
+                    "ListUsers",
+                    "ListUsers"
+                ]
+            );
+        }
+
+        #[tokio::test]
+        async fn the_fix_applies_the_profile_home_and_role() {
+            let (c, _) = setup();
+            let r = run_to_end(&c, json!({"Action": "Audit", "Fix": true})).await;
+            assert_eq!(r.counts.fixed, 2, "{:#?}", r.findings);
+            let alice = c.ports.transfer.get(&user("alice")).unwrap();
+            assert_eq!(
+                alice.home_directory_mappings[0].target,
+                "/acme-sftp/groups/finance/alice"
+            );
+            assert_eq!(
+                alice.role.as_deref(),
+                Some("arn:aws:iam::111122223333:role/sftp-finance")
+            );
+            let again = run_to_end(&c, json!({"Action": "Audit"})).await;
+            assert_eq!(again.counts.drifted, 0, "{:#?}", again.findings);
+        }
+
+        #[tokio::test]
+        async fn a_directory_that_cannot_be_read_fails_the_run_retryably_and_writes_nothing() {
+            let (c, d) = setup();
+            d.fail_next(1, true);
+            let r = run_to_end(&c, json!({"Action": "Audit", "Fix": true})).await;
+            assert_eq!(r.status, "Failed");
+            assert!(r.error.as_ref().unwrap().retryable);
+            assert!(r.continuation.is_some());
+            assert_eq!(c.ports.transfer.writes(), 0);
+        }
+
+        #[tokio::test]
+        async fn a_queued_fix_reads_the_directory_again_when_applied() {
+            let (c, d) = setup();
+            // alice leaves finance after the audit queued her fix: the reconcile reads
+            // the directory now and holds her to Default, where she already is.
+            d.remove(
+                &GroupId::parse(&id(2, 1)).unwrap(),
+                &UserId::parse(&id(1, 0)).unwrap(),
+            );
+            let done = crate::reconcile::reconcile(&c, &user("alice"), false).await;
+            assert_eq!(done.outcome.status, Status::Unchanged, "{done:?}");
+            assert_eq!(done.outcome.profile.as_deref(), Some("Default"));
+        }
     }
 }

@@ -74,6 +74,117 @@ impl Finding {
     }
 }
 
+/// What the directory says a user should be (`IDENTITY_STORE_ID`): its profile's home
+/// and settings, and why that profile ([`crate::membership::Choice`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    /// The profile's label (`sftp-finance`, `Default`).
+    pub profile: String,
+    pub why: String,
+    /// The profile's home for this user, rendered (checked against the roots here).
+    pub home: Option<String>,
+    /// The profile's `Role`, `Policy`, `PosixProfile`.
+    pub settings: Settings,
+}
+
+impl Expected {
+    /// What `profile` gives the user `name`.
+    pub fn of(profile: &crate::profiles::Profile, why: &str, name: &str) -> Self {
+        Self {
+            profile: profile.label().to_owned(),
+            why: why.to_owned(),
+            home: profile.user_home(name),
+            settings: profile.settings().clone(),
+        }
+    }
+
+    fn says(&self) -> String {
+        format!("its profile {} ({})", self.profile, self.why)
+    }
+}
+
+/// [`classify`], against what the directory expects of a user when it expects
+/// something: chrooted means chrooted to the profile's home with the profile's
+/// `Role`; anything else is `Drifted` to the profile's home (a home the roots refuse
+/// is `NeedsAttention`). Without an expectation, [`classify`].
+pub fn classify_expecting(
+    target: &Target,
+    live: &LiveHome,
+    config: &Config,
+    expected: Option<&Expected>,
+) -> Finding {
+    let base = classify(target, live, config);
+    let (Some(e), TargetKind::User) = (expected, target.kind()) else {
+        return base;
+    };
+    if matches!(base, Finding::Exempt) || config.guardrails.no_roots().is_some() {
+        return base;
+    }
+    let role = e.settings.role.as_ref().map(|r| r.as_str());
+    let role_differs = role.is_some_and(|r| live.role.as_deref() != Some(r));
+    let role_reason = || {
+        format!(
+            "holds role {}, but {} sets {}",
+            live.role.as_deref().unwrap_or("(none)"),
+            e.says(),
+            role.unwrap_or_default()
+        )
+    };
+    let Some(home) = &e.home else {
+        // The profile sets no home: the home is judged as usual, the role is its.
+        return match base {
+            Finding::Chrooted { chroot } if role_differs => Finding::Drifted {
+                chroot,
+                reason: role_reason(),
+            },
+            other => other,
+        };
+    };
+    let want = match admitted(home, TargetKind::User, config) {
+        Ok(want) => want,
+        Err(why) => {
+            return Finding::NeedsAttention {
+                reason: format!("{} expects {home}, which {why}", e.says()),
+            };
+        }
+    };
+    match base {
+        Finding::Chrooted { chroot } if chroot == want && !role_differs => {
+            Finding::Chrooted { chroot }
+        }
+        Finding::Chrooted { chroot } if chroot == want => Finding::Drifted {
+            chroot: want,
+            reason: role_reason(),
+        },
+        Finding::Chrooted { chroot } => Finding::Drifted {
+            reason: format!("chrooted into {chroot}, but {} expects {want}", e.says()),
+            chroot: want,
+        },
+        Finding::Drifted { reason, .. } | Finding::NeedsAttention { reason } => Finding::Drifted {
+            reason: format!("{reason}; {} expects {want}", e.says()),
+            chroot: want,
+        },
+        Finding::Exempt => Finding::Exempt,
+    }
+}
+
+impl Finding {
+    /// [`Finding::fix`], with the expected profile's settings (its role, policy and
+    /// POSIX profile) written along with the home.
+    pub fn fix_expecting(
+        &self,
+        target: &Target,
+        dry_run: bool,
+        expected: Option<&Expected>,
+    ) -> Option<ChrootCommand> {
+        let mut command = self.fix(target, dry_run)?;
+        if let (Some(e), TargetKind::User) = (expected, target.kind()) {
+            command.settings = e.settings.clone();
+        }
+        Some(command)
+    }
+}
+
 /// Whether `target` is named in `EXEMPT_USERS` (user names and external ids).
 pub fn is_exempt(target: &Target, config: &Config) -> bool {
     config.exempt.contains(target.subject.as_str())
@@ -328,5 +439,95 @@ mod tests {
         }
         let admin = target("s-0123456789abcdef0/users/admin");
         assert_eq!(classify(&admin, &path(None), &c), Finding::Exempt);
+    }
+
+    mod expected {
+        use super::*;
+        use crate::domain::RoleArn;
+
+        fn finance(home: &str, role: Option<&str>) -> Expected {
+            Expected {
+                profile: "sftp-finance".into(),
+                why: "member of sftp-finance in the directory now (priority 20)".into(),
+                home: Some(home.into()),
+                settings: Settings {
+                    role: role.map(|r| RoleArn::parse(r).unwrap()),
+                    ..Settings::default()
+                },
+            }
+        }
+
+        fn logical(to: &str, role: Option<&str>) -> LiveHome {
+            LiveHome {
+                home_directory: Some("/".into()),
+                home_directory_type: Some(HomeDirectoryType::Logical),
+                home_directory_mappings: vec![Mapping::directory("/", to)],
+                role: role.map(str::to_owned),
+                ..LiveHome::default()
+            }
+        }
+
+        const ROLE: &str = "arn:aws:iam::111122223333:role/sftp-finance";
+
+        #[test]
+        fn chrooted_means_the_profiles_home_and_role() {
+            let c = config(true);
+            let alice = target("s-0123456789abcdef0/users/alice");
+            let e = finance("/b/groups/finance/alice", Some(ROLE));
+            let ok = classify_expecting(
+                &alice,
+                &logical("/b/groups/finance/alice", Some(ROLE)),
+                &c,
+                Some(&e),
+            );
+            assert_eq!(ok.class(), Class::Chrooted);
+            let elsewhere =
+                classify_expecting(&alice, &logical("/b/home/alice", Some(ROLE)), &c, Some(&e));
+            let Finding::Drifted { chroot, reason } = &elsewhere else {
+                panic!("{elsewhere:?}")
+            };
+            assert_eq!(chroot.as_str(), "/b/groups/finance/alice");
+            assert!(
+                reason.contains("chrooted into /b/home/alice") && reason.contains("sftp-finance"),
+                "{reason}"
+            );
+            let role = classify_expecting(
+                &alice,
+                &logical("/b/groups/finance/alice", None),
+                &c,
+                Some(&e),
+            );
+            assert!(
+                matches!(&role, Finding::Drifted { reason, .. } if reason.contains("holds role (none)")),
+                "{role:?}"
+            );
+            // The fix writes the profile's role with the home.
+            let fix = role.fix_expecting(&alice, false, Some(&e)).unwrap();
+            assert_eq!(fix.settings.role.as_ref().map(|r| r.as_str()), Some(ROLE));
+        }
+
+        #[test]
+        fn a_path_home_or_several_mappings_are_drifted_to_the_profile_and_a_home_outside_the_roots_needs_attention()
+         {
+            let c = config(true);
+            let alice = target("s-0123456789abcdef0/users/alice");
+            let e = finance("/b/groups/finance/alice", None);
+            for live in [path(Some("/elsewhere")), path(None)] {
+                let f = classify_expecting(&alice, &live, &c, Some(&e));
+                assert!(
+                    matches!(&f, Finding::Drifted { chroot, .. } if chroot.as_str() == "/b/groups/finance/alice"),
+                    "{f:?}"
+                );
+            }
+            let outside = finance("/other/alice", None);
+            let f = classify_expecting(&alice, &path(None), &c, Some(&outside));
+            assert_eq!(f.class(), Class::NeedsAttention, "{f:?}");
+            // Exempt and accesses stay what they are.
+            let admin = target("s-0123456789abcdef0/users/admin");
+            assert_eq!(
+                classify_expecting(&admin, &path(None), &c, Some(&e)),
+                Finding::Exempt
+            );
+        }
     }
 }

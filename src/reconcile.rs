@@ -27,8 +27,10 @@ use tokio::time::Instant;
 
 use crate::apply::Chroot;
 use crate::config::Config;
-use crate::domain::{ExternalId, FieldError, ServerId, Subject, Target, UserName};
-use crate::drift::{self, Finding};
+use crate::domain::{
+    DirectoryUserName, ExternalId, FieldError, ServerId, Subject, Target, UserName,
+};
+use crate::drift::{self, Expected, Finding};
 use crate::input::{Given, ReconcileInput};
 use crate::outcome::{ErrorBody, ErrorCode, Identity, Outcome, Rejection, Status};
 use crate::scope::Scope;
@@ -211,15 +213,69 @@ impl WriteGate {
     }
 }
 
+/// What a reconcile holds a user to when the directory decides (`IDENTITY_STORE_ID`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expectation {
+    /// Read the directory now (a queued fix, a CloudTrail event): `GetUserId` of the
+    /// user's name, then its profile ([`crate::membership`]). Without a directory:
+    /// nothing.
+    ReadNow,
+    /// As an audit run's reading of the directory says (`None`: not a directory user,
+    /// or no profile applies): its home judged as usual.
+    Known(Option<Box<Expected>>),
+}
+
+/// The profile `target` has in the directory now, if the directory decides; an
+/// outcome (failed, retryable) when the directory cannot be read.
+pub async fn expected_now<T: Transfer>(
+    chroot: &Chroot<T>,
+    target: &Target,
+) -> Result<Option<Expected>, Outcome> {
+    let (Some(directory), Some(profiles), Some(_), Subject::User(user)) = (
+        &chroot.ports.directory,
+        &chroot.config.group_profiles,
+        &chroot.config.identity_store,
+        &target.subject,
+    ) else {
+        return Ok(None);
+    };
+    let unread = |e: crate::directory::DirectoryError| {
+        let mut body = ErrorBody::new(
+            ErrorCode::Upstream,
+            format!("{e}: nothing was written (the directory decides this user's profile)"),
+        );
+        body.retryable = e.retryable;
+        let mut o = Outcome::failed(Identity::of(target), body);
+        o.request_id = e.request_id;
+        o
+    };
+    let Ok(name) = DirectoryUserName::parse(user.as_str()) else {
+        return Ok(None);
+    };
+    let Some(id) = directory.user_id(&name).await.map_err(unread)? else {
+        return Ok(None);
+    };
+    let choice = chroot
+        .env
+        .directory
+        .choice(&**directory, profiles, &id)
+        .await
+        .map_err(unread)?;
+    Ok(choice
+        .profile
+        .map(|p| Expected::of(p, &choice.why, user.as_str())))
+}
+
 /// Reads `target` now, classifies that read, and chroots it only if it is still
-/// drifted, to the chroot that read derives. Exempt targets are not read.
+/// drifted, to the chroot that read derives (with `IDENTITY_STORE_ID`, against the
+/// user's profile in the directory now). Exempt targets are not read.
 pub async fn reconcile<T: Transfer>(
     chroot: &Chroot<T>,
     target: &Target,
     dry_run: bool,
 ) -> Reconciled {
     let open = WriteGate::default();
-    match reconcile_gated(chroot, target, dry_run, &open).await {
+    match reconcile_gated(chroot, target, dry_run, &open, &Expectation::ReadNow).await {
         Some(done) => done,
         None => never_given_up(target),
     }
@@ -256,6 +312,7 @@ pub async fn reconcile_gated<T: Transfer>(
     target: &Target,
     dry_run: bool,
     gate: &WriteGate,
+    expectation: &Expectation,
 ) -> Option<Reconciled> {
     let identity = Identity::of(target);
     if drift::is_exempt(target, &chroot.config) {
@@ -276,11 +333,23 @@ pub async fn reconcile_gated<T: Transfer>(
         }
         Err(e) => return Some(unread(identity, &e)),
     };
+    let expected = match expectation {
+        Expectation::Known(e) => e.as_deref().cloned(),
+        Expectation::ReadNow => match expected_now(chroot, target).await {
+            Ok(e) => e,
+            Err(outcome) => {
+                return Some(Reconciled {
+                    finding: None,
+                    outcome,
+                });
+            }
+        },
+    };
     let live = match chroot.inspect(target).await {
         Ok(live) => live,
         Err(e) => return Some(unread(identity, &e)),
     };
-    let finding = drift::classify(target, &live.value, &config);
+    let finding = drift::classify_expecting(target, &live.value, &config, expected.as_ref());
     let outcome = match &finding {
         Finding::Chrooted { .. } => {
             let mut outcome = Outcome::new(Status::Unchanged, identity);
@@ -293,19 +362,23 @@ pub async fn reconcile_gated<T: Transfer>(
             outcome.request_id = live.request_id;
             outcome
         }
-        Finding::Drifted { reason, .. } => match finding.fix(target, dry_run) {
-            None => Outcome::skipped(identity, "nothing to fix"),
-            Some(command) => match chroot.fits_server(&command).await {
-                Err(refused) => *refused,
-                Ok(facts) => {
-                    let _writing = gate.enter()?;
-                    let mut outcome = chroot.write(&command, live, &facts).await;
-                    outcome.reason = Some(reason.clone());
-                    outcome
-                }
-            },
-        },
+        Finding::Drifted { reason, .. } => {
+            match finding.fix_expecting(target, dry_run, expected.as_ref()) {
+                None => Outcome::skipped(identity, "nothing to fix"),
+                Some(command) => match chroot.fits_server(&command).await {
+                    Err(refused) => *refused,
+                    Ok(facts) => {
+                        let _writing = gate.enter()?;
+                        let mut outcome = chroot.write(&command, live, &facts).await;
+                        outcome.reason = Some(reason.clone());
+                        outcome
+                    }
+                },
+            }
+        }
     };
+    let mut outcome = outcome;
+    outcome.profile = expected.map(|e| e.profile);
     Some(Reconciled {
         finding: Some(finding),
         outcome,

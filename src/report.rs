@@ -554,6 +554,7 @@ mod tests {
             status: status.map(str::to_owned),
             error: None,
             warnings: Vec::new(),
+            profile: None,
         }
     }
 
