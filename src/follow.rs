@@ -17,14 +17,14 @@
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::apply::Chroot;
+use crate::apply::{BY_A_COMMAND, Chroot};
 use crate::directory::{Directory, DirectoryError};
 use crate::domain::{Action, DirectoryUserName, GroupId, ServerId, UserId, UserName};
 use crate::input::CommandInput;
 use crate::membership::Choice;
 use crate::outcome::{DirectoryNote, ErrorBody, ErrorCode, Identity, Outcome, Status, echo};
 use crate::profiles::GroupProfiles;
-use crate::transfer::{IdentityProvider, Transfer};
+use crate::transfer::{IdentityProvider, Transfer, TransferErrorKind};
 
 /// The action of a queued member's command.
 pub const ACTION: &str = "ReconcileDirectoryUser";
@@ -243,11 +243,13 @@ async fn apply_choice<T: Transfer>(
         input.user_name = Some(Ok(name.to_string()));
         input.home_directory = profile.user_home(name.as_str()).map(Ok);
         input.preset = profile.settings().clone();
-        let outcome = chroot.run_before(&input, deadline).await;
-        if outcome.error_code() == Some(ErrorCode::NotFound) {
-            absent.push(server.to_string());
-        } else {
-            results.push(outcome);
+        match tokio::time::timeout_at(deadline, on_server(chroot, &input)).await {
+            Ok(Some(outcome)) => results.push(outcome),
+            Ok(None) => absent.push(server.to_string()),
+            Err(_) => results.push(Outcome::out_of_time(Identity {
+                server_id: Some(server.to_string()),
+                ..identity.clone()
+            })),
         }
     }
     let mut outcome = match results.len() {
@@ -270,6 +272,34 @@ async fn apply_choice<T: Transfer>(
         outcome.reason = Some(choice.why.clone());
     }
     outcome
+}
+
+/// The profile's command on one server: `None` when the user does not exist there
+/// (most servers hold only some users). The user is read first, so a server whose
+/// storage the profile's home does not fit is only an error for users it holds.
+async fn on_server<T: Transfer>(chroot: &Chroot<T>, input: &CommandInput) -> Option<Outcome> {
+    let command = match chroot.parse(input).await {
+        Ok(command) => command,
+        Err(refused) => return Some(refused.into_outcome()),
+    };
+    let live = match chroot.inspect(&command.target).await {
+        Ok(live) => live,
+        Err(e) if e.kind == TransferErrorKind::NotFound => return None,
+        Err(e) => {
+            let mut o = Outcome::failed(command.identity(), ErrorBody::from(&e));
+            o.request_id = e.request_id.clone();
+            return Some(o);
+        }
+    };
+    let facts = match chroot.fits_server(&command).await {
+        Ok(facts) => facts,
+        Err(refused) => return Some(*refused),
+    };
+    let outcome = chroot.write(&command, live, &facts).await;
+    chroot
+        .resolved(&command.target, &outcome, BY_A_COMMAND, None)
+        .await;
+    Some(outcome)
 }
 
 /// One outcome for several: `Failed` if any failed (a retry applies them all again,

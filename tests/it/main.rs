@@ -13,6 +13,7 @@ mod cloudformation;
 mod cloudformation_allowlist;
 mod cloudtrail;
 mod direct;
+mod directory;
 mod eventbridge;
 mod events;
 mod folders;

@@ -5,6 +5,7 @@
 
 pub mod blocking;
 pub mod cfn;
+pub mod directory;
 pub mod emf;
 pub mod function;
 pub mod moto;
