@@ -185,7 +185,8 @@ fn answered<T>(
     match parse(raw) {
         Ok(id) => Some(id),
         Err(e) => {
-            tracing::warn!(id = %crate::outcome::echo(raw), error = %e, "Identity Store answered an id of another shape: ignored");
+            let shown: String = raw.chars().take(64).collect();
+            tracing::warn!(id = %shown, error = %e, "Identity Store answered an id of another shape: ignored");
             None
         }
     }

@@ -10,13 +10,15 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     // A leaf: the invocation's metrics tally, recorded from every layer above.
     &["metrics"],
-    &["domain"],
+    // Validated values; and the SigV4 JSON call (no crate import at all).
+    &["domain", "signed"],
     &[
         "transfer",
         "folders",
         "queue",
         "findings",
         "reports",
+        "directory",
         "invocation",
         "telemetry",
     ],
@@ -24,11 +26,12 @@ const LAYERS: &[&[&str]] = &[
     &["input"],
     &["command", "profiles"],
     &["config"],
-    &["plan", "servers", "drift"],
+    &["plan", "servers", "drift", "membership"],
     // The servers covered (ALLOWED_SERVER_IDS, SERVER_TAG) and each one's configuration.
     &["scope"],
     &["apply"],
-    &["reconcile"],
+    // Every automatic fix; following the directory (triggers name, the directory decides).
+    &["reconcile", "follow"],
     &["audit"],
     // A whole run as people read it (the CLI's and REPORT_BUCKET's).
     &["report"],
