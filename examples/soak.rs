@@ -15,13 +15,21 @@
 //! 3. **nothing lost**: every message the function queued was received, and each one
 //!    was deleted after a success or sits in the DLQ; the queue is empty; a `Reconcile`
 //!    record reported done was read (its `Describe*` answered) in that invocation;
-//! 4. **exact audit**: a final audit's counts equal a recount of the stand-in's state.
+//! 4. **exact audit**: a final audit's counts equal a recount of the stand-in's state;
+//! 5. **the directory's intent kept** (`IDENTITY_STORE_ID`, moto's Identity Store):
+//!    users whose groups churn in the directory, their triggers sent late, out of
+//!    order, twice or not at all, each end on the profile of the membership the
+//!    directory holds at the end (the audit being the safety net for what no event
+//!    named).
 //!
 //! Run it with `bash scripts/soak.sh [SECONDS]` (which starts moto, builds and runs
 //! this). It prints the figures and the invariants, writes `target/soak-summary.json`,
 //! and exits 1 on any violation. `SOAK_SEED` replays a run's random choices (the
 //! interleaving of processes still varies); `SOAK_MAX_EVENTS` bounds the count.
 
+#[path = "../tests/it/common/directory.rs"]
+#[allow(dead_code)]
+mod directory;
 #[path = "../tests/it/common/function.rs"]
 #[allow(dead_code)]
 mod function;
@@ -57,6 +65,8 @@ const KEY_GUARD: &str = "AKIDGUARD";
 const KEY_AUTO: [&str; 2] = ["AKIDAUTO1", "AKIDAUTO2"];
 const KEY_FINAL: &str = "AKIDAUTOFINAL";
 const VISIBILITY_SECONDS: u64 = 10;
+/// The demo's profiled groups (demo/config.env's GROUP_PROFILES), and none.
+const PROFILED: [Option<&str>; 3] = [Some("sftp-finance"), Some("sftp-engineering"), None];
 const MAX_RECEIVES: u32 = 3;
 
 fn root() -> PathBuf {
@@ -253,6 +263,59 @@ struct Soak {
     group_template: Value,
     trail_template: Value,
     sqs_template: Value,
+    directory: Churn,
+}
+
+/// The directory's side: a store on moto, its users (name, id) and groups, and each
+/// user's current membership (its group and membership id).
+struct Churn {
+    store: directory::MotoDirectory,
+    users: Vec<(String, String)>,
+    groups: HashMap<String, String>,
+    membership: Mutex<HashMap<String, Option<(String, String)>>>,
+    /// Triggers the soak put on the queue itself (not the function's).
+    sent: AtomicU64,
+    trail_template: Value,
+    okta_template: Value,
+}
+
+impl Churn {
+    /// The home the directory's membership of `user` gives it (demo/config.env's profiles).
+    fn expected_home(&self, user: &str) -> String {
+        let membership = self.membership.lock().unwrap_or_else(|p| p.into_inner());
+        match membership
+            .get(user)
+            .cloned()
+            .flatten()
+            .map(|(g, _)| g)
+            .as_deref()
+        {
+            Some("sftp-finance") => format!("/acme-sftp/groups/finance/{user}"),
+            Some("sftp-engineering") => format!("/acme-sftp/groups/engineering/{user}"),
+            _ => format!("/acme-sftp/home/{user}"),
+        }
+    }
+
+    /// A trigger naming the directory user `(name, id)`: a CloudTrail
+    /// `CreateGroupMembership` record of it or Okta's System Log line.
+    fn trigger(&self, name: &str, id: &str, group: &str, okta: bool) -> Value {
+        let mut e = if okta {
+            self.okta_template.clone()
+        } else {
+            self.trail_template.clone()
+        };
+        if okta {
+            for t in e["detail"]["target"].as_array_mut().into_iter().flatten() {
+                if t["type"] == "User" {
+                    t["alternateId"] = name.into();
+                }
+            }
+        } else {
+            e["detail"]["requestParameters"] = json!({"identityStoreId": self.store.store,
+                "groupId": group, "memberId": {"userId": id}});
+        }
+        e
+    }
 }
 
 impl Soak {
@@ -479,6 +542,76 @@ async fn group_actor(soak: Arc<Soak>, mut rng: fastrand::Rng) {
             ));
         }
         pause(&mut rng, 150, 450).await;
+    }
+}
+
+/// Membership churn in the directory: a user moved between the profiled groups (or
+/// out of them), and a trigger for it sent now, later (so triggers overtake one
+/// another), through the queue, or not at all (the audit's job).
+async fn directory_actor(soak: Arc<Soak>, mut rng: fastrand::Rng) {
+    let churn = &soak.directory;
+    while soak.running() {
+        let (name, id) = pick(&mut rng, &churn.users).clone();
+        let to = *pick(&mut rng, &PROFILED);
+        let before = churn
+            .membership
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.clone(), None)
+            .flatten();
+        if let Some((_, membership)) = before {
+            churn.store.remove(&membership).await;
+        }
+        let group = to.map(|g| churn.groups[g].clone());
+        if let (Some(g), Some(gid)) = (to, &group) {
+            let membership = churn.store.add(gid, &id).await;
+            churn
+                .membership
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(name.clone(), Some((g.to_owned(), membership)));
+        }
+        soak.event("directory membership change");
+        let trigger = churn.trigger(
+            &name,
+            &id,
+            group.as_deref().unwrap_or(&churn.groups["sftp-finance"]),
+            rng.bool(),
+        );
+        match rng.u8(..10) {
+            0 | 1 => soak.tally.bump("directory triggers dropped"),
+            2..=4 => {
+                // Late: sent after the next changes, in another task.
+                let soak = soak.clone();
+                let wait = Duration::from_millis(rng.u64(100..1_500));
+                soak.tally.bump("directory triggers late");
+                tokio::spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    soak.invoke_async(&soak.intent, &trigger, None).await;
+                });
+            }
+            5..=7 => {
+                soak.tally.bump("directory triggers now");
+                soak.invoke_async(&soak.intent, &trigger, None).await;
+            }
+            _ => {
+                soak.tally.bump("directory triggers queued");
+                match soak
+                    .sqs
+                    .send_message()
+                    .queue_url(&soak.queue)
+                    .message_body(trigger.to_string())
+                    .send()
+                    .await
+                {
+                    Ok(_) => {
+                        churn.sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => soak.tally.violation(format!("send failed: {e}")),
+                }
+            }
+        }
+        pause(&mut rng, 150, 400).await;
     }
 }
 
@@ -985,8 +1118,32 @@ async fn main() {
         ("COMMAND_QUEUE_URL", queue.as_str()),
         ("AWS_ENDPOINT_URL_SQS", moto.as_str()),
     ];
+    // The directory: a store of its own on moto, users whose membership will churn
+    // (Transfer users of the same name, not among the audited targets above: their
+    // intent is the directory's, checked on its own), the demo's profiled groups.
+    let store = directory::MotoDirectory::new();
+    let mut churn_users = Vec::new();
+    let mut churn_seed = Vec::new();
+    for i in 0..var("SOAK_DIRECTORY_USERS", 8usize) {
+        let name = format!("dir-{i:03}");
+        churn_users.push((name.clone(), store.user(&name).await));
+        churn_seed.push(json!({"UserName": name, "HomeDirectoryType": "PATH",
+            "HomeDirectory": format!("/acme-sftp/home/{name}"), "Role": ROLE}));
+    }
+    standin
+        .seed_users(USERS_SERVER, churn_seed)
+        .expect("the directory's users on Transfer");
+    let mut groups = HashMap::new();
+    for g in PROFILED.iter().flatten() {
+        groups.insert((*g).to_owned(), store.group(g).await);
+    }
+    let with_directory = [
+        ("IDENTITY_STORE_ID", store.store.clone()),
+        ("AWS_ENDPOINT_URL_IDENTITYSTORE", moto.clone()),
+    ];
     let start = async |key: &'static str, queue: bool| {
         let mut extra = vec![("AWS_ACCESS_KEY_ID", key)];
+        extra.extend(with_directory.iter().map(|(k, v)| (*k, v.as_str())));
         if queue {
             extra.extend(with_queue);
         }
@@ -1024,6 +1181,15 @@ async fn main() {
         group_template: read_json("events/eventbridge-group-changed.json"),
         trail_template: read_json("events/cloudtrail-update-user.json"),
         sqs_template: read_json("events/sqs-batch.json"),
+        directory: Churn {
+            membership: Mutex::new(churn_users.iter().map(|(n, _)| (n.clone(), None)).collect()),
+            users: churn_users,
+            groups,
+            store,
+            sent: AtomicU64::new(0),
+            trail_template: read_json("events/directory-cloudtrail-create-group-membership.json"),
+            okta_template: read_json("events/directory-okta-membership-add.json"),
+        },
     });
 
     // The traffic, concurrently. (Calls before it are the processes' cold-start
@@ -1043,6 +1209,7 @@ async fn main() {
     actor!(admin_actor);
     actor!(trail_actor);
     actor!(audit_actor);
+    actor!(directory_actor);
     actor!(fault_actor);
     for i in 0..KEY_AUTO.len() {
         actors.push(tokio::spawn(consumer_actor(soak.clone(), i, seeds.fork())));
@@ -1140,6 +1307,31 @@ async fn main() {
         }
     }
 
+    // 5. The directory's intent: each churned user on its final membership's profile.
+    let (mut followed, mut strayed) = (0u64, Vec::new());
+    for (name, _) in &soak.directory.users {
+        let now = soak
+            .standin
+            .user(USERS_SERVER, name)
+            .map(|v| Home::of(&v))
+            .unwrap_or_default();
+        *recount
+            .entry(match classify(&now, &roots) {
+                Class::Chrooted(_) => "Chrooted",
+                Class::Drifted(_) => "Drifted",
+                Class::NeedsAttention => "NeedsAttention",
+            })
+            .or_default() += 1;
+        let want = soak.directory.expected_home(name);
+        match classify(&now, &roots) {
+            Class::Chrooted(at) if at == want => followed += 1,
+            other => strayed.push(format!("{name}: {other:?}, the directory says {want}")),
+        }
+    }
+    for s in &strayed {
+        tally.violation(format!("directory intent lost: {s}"));
+    }
+
     // 2. Guardrails.
     let guarded: Vec<String> = requests[before_traffic..]
         .iter()
@@ -1203,6 +1395,7 @@ async fn main() {
         .filter_map(|m| m.message_id().map(str::to_owned))
         .collect();
     let left = moto::in_queue(&soak.sqs, &soak.queue).await;
+    let queued = queued + soak.directory.sent.load(Ordering::Relaxed);
     if received.len() as u64 != queued {
         tally.violation(format!(
             "{queued} messages queued, {} received",
@@ -1275,6 +1468,8 @@ async fn main() {
         "FinalAudit": final_counts,
         "Recount": recount,
         "LatestIntentKept": kept,
+        "DirectoryUsers": soak.directory.users.len(),
+        "DirectoryIntentKept": followed,
         "LostInTheReadWriteWindow": windowed,
         "Violations": violations,
     });
@@ -1318,6 +1513,13 @@ async fn main() {
     line(
         !broke("the audit counts") && !broke("drifted targets"),
         format!("final audit {final_counts:?} = recount {recount:?}"),
+    );
+    line(
+        !broke("directory intent lost"),
+        format!(
+            "the directory's intent kept: {followed} of {} churned users on their final membership's profile",
+            soak.directory.users.len()
+        ),
     );
     println!("summary: {}", out.display());
     if !violations.is_empty() {
