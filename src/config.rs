@@ -424,6 +424,15 @@ impl Config {
                     .ok()
             });
 
+        if identity_store.is_some()
+            && group_profiles.is_none()
+            && var("GROUP_PROFILES").is_none_or(|g| g.trim().is_empty())
+        {
+            errors.push((
+                "GROUP_PROFILES",
+                "required with IDENTITY_STORE_ID: the directory says which groups a user is in, the profiles what each group gives".into(),
+            ));
+        }
         if !errors.is_empty() {
             return Err(ConfigError(errors));
         }

@@ -68,8 +68,13 @@ fn unready<T: Transfer>(chroot: &Chroot<T>) -> Option<String> {
 }
 
 fn unread(identity: Identity, e: &DirectoryError) -> Outcome {
+    let code = if e.throttled {
+        ErrorCode::Throttled
+    } else {
+        ErrorCode::Upstream
+    };
     let mut body = ErrorBody::new(
-        ErrorCode::Upstream,
+        code,
         format!("{e}: nothing was written (the directory decides, and it could not be read)"),
     );
     body.retryable = e.retryable;
@@ -197,6 +202,11 @@ async fn apply_choice<T: Transfer>(
     deadline: Instant,
 ) -> Outcome {
     let identity = user_identity(Some(name.as_str()));
+    // EXEMPT_USERS (an administrator with a deliberately wide home): a membership
+    // event, or a Default profile, never re-homes them.
+    if chroot.config.exempt.contains(name.as_str()) {
+        return Outcome::skipped(identity, "exempt (EXEMPT_USERS): left as it is");
+    }
     let Some(profile) = choice.profile else {
         return Outcome::skipped(identity, choice.why.clone());
     };

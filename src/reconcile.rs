@@ -240,8 +240,13 @@ pub async fn expected_now<T: Transfer>(
         return Ok(None);
     };
     let unread = |e: crate::directory::DirectoryError| {
+        let code = if e.throttled {
+            ErrorCode::Throttled
+        } else {
+            ErrorCode::Upstream
+        };
         let mut body = ErrorBody::new(
-            ErrorCode::Upstream,
+            code,
             format!("{e}: nothing was written (the directory decides this user's profile)"),
         );
         body.retryable = e.retryable;

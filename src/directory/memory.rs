@@ -84,6 +84,7 @@ impl MemoryDirectory {
                 operation,
                 message: "injected failure".into(),
                 retryable,
+                throttled: false,
                 request_id: None,
             });
         }

@@ -52,6 +52,8 @@ pub struct DirectoryError {
     pub message: String,
     /// Worth another try later (throttled past the retries, 5xx, no answer).
     pub retryable: bool,
+    /// Throttled past the retries (IAM Identity Center's limit).
+    pub throttled: bool,
     pub request_id: Option<String>,
 }
 

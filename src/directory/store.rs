@@ -119,6 +119,7 @@ impl IdentityStore {
             operation,
             message: e.to_string(),
             retryable: false,
+            throttled: false,
             request_id: None,
         })?;
         let target = format!("AWSIdentityStore.{operation}");
@@ -164,6 +165,7 @@ fn directory_error(operation: &'static str, e: CallError) -> DirectoryError {
         operation,
         message: e.message,
         retryable: e.retryable,
+        throttled: e.throttled,
         request_id: e.request_id,
     }
 }

@@ -361,3 +361,44 @@ async fn an_event_of_another_identity_store_is_skipped() {
     assert_eq!(o.status, Status::Skipped);
     assert!(d.calls().is_empty());
 }
+
+#[tokio::test]
+async fn an_exempt_user_is_never_rehomed_by_a_membership_event() {
+    let d = directory();
+    let mut c = Chroot::new(
+        config(&[("IDENTITY_STORE_ID", STORE), ("EXEMPT_USERS", "dave")]),
+        seed().with(user("dave"), path_home("/acme-sftp/home/dave-wide")),
+    );
+    c.ports.directory = Some(d.clone());
+    let o = directory::follow(
+        &c,
+        Trigger::User {
+            who: UserRef::Id(uid(DAVE)),
+            only: None,
+        },
+        soon(),
+    )
+    .await;
+    assert_eq!(o.status, Status::Skipped, "{o:?}");
+    assert!(o.reason.as_deref().unwrap().contains("EXEMPT_USERS"));
+    assert_eq!(c.ports.transfer.writes(), 0);
+}
+
+#[test]
+fn an_identity_store_needs_group_profiles() {
+    let e = crate::config::Config::from_pairs(&[
+        ("ALLOWED_SERVER_IDS", SERVER),
+        ("HOME_ROOTS", "/acme-sftp/home"),
+        ("IDENTITY_STORE_ID", STORE),
+    ])
+    .unwrap_err();
+    assert!(e.names("GROUP_PROFILES"), "{e}");
+    let e = crate::config::Config::from_pairs(&[
+        ("ALLOWED_SERVER_IDS", SERVER),
+        ("HOME_ROOTS", "/acme-sftp/home"),
+        ("IDENTITY_STORE_ID", "d-NOTHEX0000"),
+        ("GROUP_PROFILES", r#"{"Default": {}}"#),
+    ])
+    .unwrap_err();
+    assert!(e.names("IDENTITY_STORE_ID"), "{e}");
+}
