@@ -188,6 +188,53 @@ impl<T: Transfer> Chroot<T> {
         }
     }
 
+    /// A server found on a custom identity provider (`reason`, [`servers::chroots_no_one`]):
+    /// a HIGH finding at once, as a log line, a metric and (`SECURITY_HUB`) an active
+    /// Security Hub finding on the server; with `custom` false, a server back on a
+    /// provider whose users are chrooted: its finding archived.
+    pub async fn server_finding(
+        &self,
+        server: &ServerId,
+        facts: &ServerFacts,
+        reason: &str,
+        custom: bool,
+    ) {
+        let provider = facts.identity_provider.as_str();
+        if custom {
+            tracing::error!(
+                server = %server,
+                identity_provider = provider,
+                severity = "HIGH",
+                reason = %reason,
+                "server finding: per-user chroot cannot be enforced on this server"
+            );
+            crate::metrics::audit(
+                server.as_str(),
+                crate::metrics::AuditCounts {
+                    custom_identity_provider: 1,
+                    ..Default::default()
+                },
+            );
+        } else {
+            tracing::info!(server = %server, identity_provider = provider, "server back on a provider whose users are chrooted: its finding archived");
+        }
+        let (Some(hub), Some(account)) = (&self.ports.hub, self.env.account.get()) else {
+            return;
+        };
+        let seen = crate::findings::ServerObserved {
+            server,
+            identity_provider: provider,
+            reason,
+            custom,
+        };
+        if tokio::time::timeout(RESOLVE_TIME, hub.server(account, &seen))
+            .await
+            .is_err()
+        {
+            tracing::warn!(server = %server, "Security Hub: server finding not sent in time (the next audit sends it)");
+        }
+    }
+
     /// What `server` is to the function: allowed, with the configuration that holds
     /// there, or refused and why (no call without `SERVER_TAG`).
     pub async fn scope(&self, server: &ServerId) -> Result<Scope, TransferError> {
@@ -386,6 +433,10 @@ impl<T: Transfer> Chroot<T> {
         let mut outcome = Outcome::new(Status::Unchanged, identity);
         outcome.changes = plan::changes(&request, &live.value);
         outcome.warnings = plan::warnings(&request, &live.value);
+        outcome.warnings.extend(plan::policy_warnings(
+            request.settings.policy.as_ref().map(|p| p.as_str()),
+            &facts.domain,
+        ));
         outcome.request_id = live.request_id;
         if outcome.changes.is_empty() {
             return outcome;

@@ -407,6 +407,9 @@ pub struct AuditReport {
     pub run_id: String,
     pub servers: Vec<String>,
     pub counts: Counts,
+    /// Covered servers on a custom identity provider, found in this invocation.
+    #[serde(default)]
+    pub server_findings: Vec<ServerFinding>,
     pub findings: Vec<AuditFinding>,
     pub truncated: bool,
     /// The event that resumes the run, or `null` when it is complete.
@@ -429,6 +432,7 @@ struct Run<'a> {
     audit: &'a Audit,
     run_id: String,
     counts: Counts,
+    server_findings: Vec<ServerFinding>,
     findings: Vec<AuditFinding>,
     truncated: bool,
     /// Where fixes go when the deployment has a command queue (and it is no dry run).
@@ -450,6 +454,49 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// A covered server on a custom identity provider: a HIGH finding (logged, counted,
+    /// and with Security Hub an active finding on the server).
+    fn server_finding(
+        &mut self,
+        server: &ServerId,
+        facts: &crate::transfer::ServerFacts,
+        reason: String,
+    ) {
+        let provider = facts.identity_provider.as_str();
+        tracing::error!(
+            server = %server,
+            identity_provider = provider,
+            severity = "HIGH",
+            reason = %reason,
+            run = %self.run_id,
+            "server finding: per-user chroot cannot be enforced on this server"
+        );
+        metrics::audit(
+            server.as_str(),
+            metrics::AuditCounts {
+                custom_identity_provider: 1,
+                ..Default::default()
+            },
+        );
+        if let Some((_, account)) = self.hub {
+            let now = findings::timestamp(std::time::SystemTime::now());
+            let seen = findings::ServerObserved {
+                server,
+                identity_provider: provider,
+                reason: &reason,
+                custom: true,
+            };
+            self.hub_pending.push(account.server_finding(&seen, &now));
+        }
+        let finding = ServerFinding {
+            server_id: server.to_string(),
+            identity_provider_type: provider.to_owned(),
+            reason,
+        };
+        self.watch.server_found(&finding);
+        self.server_findings.push(finding);
+    }
+
     /// The Security Hub finding of one target as the audit saw it: active while
     /// drifted or needing attention (a failed fix is HIGH), resolved once its fix is
     /// written.
@@ -685,6 +732,20 @@ pub trait Watch: Send {
         finding: Option<&AuditFinding>,
         counts: &Counts,
     );
+
+    /// A server found on a custom identity provider (its users not looked at).
+    fn server_found(&mut self, _finding: &ServerFinding) {}
+}
+
+/// A covered server on a custom identity provider (`AWS_LAMBDA`, `API_GATEWAY`): per
+/// user chroot cannot be enforced there, so its stored users are neither written nor
+/// counted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ServerFinding {
+    pub server_id: String,
+    pub identity_provider_type: String,
+    pub reason: String,
 }
 
 /// Watches nothing.
@@ -775,6 +836,7 @@ async fn pipeline<T: Transfer>(
             .as_ref()
             .map_or_else(|| run_id.to_owned(), |c| c.run.clone()),
         counts: Counts::default(),
+        server_findings: Vec::new(),
         findings: Vec::new(),
         truncated: false,
         queue: chroot
@@ -885,6 +947,13 @@ async fn pipeline<T: Transfer>(
             Ok(f) => f,
             Err(e) => break Some(ErrorBody::from(&e)),
         };
+        // On a custom identity provider no stored user is used: the server itself is
+        // the finding, and its users are neither written nor counted.
+        if let Some(reason) = crate::servers::chroots_no_one(&facts) {
+            run.server_finding(server, &facts, reason);
+            cursor = next_server(&cursor);
+            continue;
+        }
         let kinds = kinds_of(&facts.identity_provider);
         // A resumed cursor for a kind this server does not hold moves to the next server.
         if !kinds.contains(&cursor.kind.kind()) {
@@ -1356,6 +1425,7 @@ fn report(run: &Run<'_>, cursor: Option<&Cursor>, error: Option<ErrorBody>) -> A
         run_id: run.run_id.clone(),
         servers: run.audit.servers.iter().map(ToString::to_string).collect(),
         counts: run.counts,
+        server_findings: run.server_findings.clone(),
         findings: run.findings.clone(),
         truncated: run.truncated,
         continuation,

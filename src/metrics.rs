@@ -62,6 +62,7 @@ pub const AUDIT_METRICS: &[&str] = &[
     "Exempt",
     "Fixed",
     "FixFailed",
+    "CustomIdentityProvider",
 ];
 
 /// The status counted for an SQS record handed back unprocessed (timed out, not
@@ -95,6 +96,9 @@ pub struct AuditCounts {
     pub exempt: u64,
     pub fixed: u64,
     pub fix_failed: u64,
+    /// A server found on a custom identity provider (`AWS_LAMBDA`, `API_GATEWAY`): per
+    /// user chroot cannot be enforced there.
+    pub custom_identity_provider: u64,
 }
 
 tokio::task_local! {
@@ -161,6 +165,7 @@ pub fn audit(server: &str, counts: AuditCounts) {
         c.exempt += counts.exempt;
         c.fixed += counts.fixed;
         c.fix_failed += counts.fix_failed;
+        c.custom_identity_provider += counts.custom_identity_provider;
     });
 }
 
@@ -273,6 +278,7 @@ struct Audit {
     exempt: u64,
     fixed: u64,
     fix_failed: u64,
+    custom_identity_provider: u64,
 }
 
 #[metrics(rename_all = "PascalCase", emf::dimension_sets = [[]])]
@@ -396,6 +402,7 @@ impl Emitter {
                 exempt: c.exempt,
                 fixed: c.fixed,
                 fix_failed: c.fix_failed,
+                custom_identity_provider: c.custom_identity_provider,
             };
             inner.write(&RootEntry::new(audit.close()));
         }

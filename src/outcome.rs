@@ -263,6 +263,23 @@ pub struct Outcome {
     /// a group's members).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub results: Vec<Outcome>,
+    /// A server read again (CloudTrail's `UpdateServer`): what it is now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerNote>,
+}
+
+/// A server as `DescribeServer` answered after a change, and what that means.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ServerNote {
+    pub server_id: String,
+    pub identity_provider_type: String,
+    /// What was known before the change, when something was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_identity_provider_type: Option<String>,
+    /// Why per-user chroot cannot be enforced there (`AWS_LAMBDA`, `API_GATEWAY`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding: Option<String>,
 }
 
 /// A directory trigger's subject: the user (its id and name) or the group (its id,
@@ -296,6 +313,7 @@ impl Outcome {
             profile: None,
             directory: None,
             results: Vec::new(),
+            server: None,
         }
     }
 

@@ -145,9 +145,102 @@ pub fn warnings(request: &UpdateRequest, live: &LiveHome) -> Vec<String> {
     warnings
 }
 
+/// The policy variables Transfer documents for session policies (AWS Transfer Family
+/// user guide, "Creating a session policy for an Amazon S3 bucket"), compared without
+/// regard to case: `${Transfer:UserName}` is seen working in the wild.
+pub const POLICY_VARIABLES: [&str; 4] = ["UserName", "HomeDirectory", "HomeBucket", "HomeFolder"];
+
+/// What a session `policy` about to be written is likely to get wrong on a server of
+/// `domain` (never a refusal: the call itself would succeed):
+/// - on EFS: "Amazon EFS does not use session policies" (AWS Transfer Family user
+///   guide): access there is the role's and the POSIX profile's;
+/// - a `transfer:` variable Transfer does not substitute: another sigil (`&{…}`,
+///   `{…}`) or a name it does not document (`${transfer:HomeDir}`) stays literal, and
+///   the statement then matches nothing it was meant to.
+pub fn policy_warnings(
+    policy: Option<&str>,
+    domain: &crate::transfer::StorageDomain,
+) -> Vec<String> {
+    let Some(policy) = policy.filter(|p| !p.trim().is_empty()) else {
+        return Vec::new();
+    };
+    let mut warnings = Vec::new();
+    if *domain == crate::transfer::StorageDomain::Efs {
+        warnings.push(
+            "a session Policy on an EFS server has no effect: Amazon EFS does not use session \
+             policies (the role and the POSIX profile decide access there)"
+                .to_owned(),
+        );
+    }
+    let lower = policy.to_ascii_lowercase();
+    let mut seen: Vec<String> = Vec::new();
+    let mut from = 0;
+    while let Some(at) = lower[from..].find("{transfer:") {
+        let start = from + at;
+        from = start + 1;
+        let Some(len) = policy[start..].find('}') else {
+            break;
+        };
+        let name = &policy[start + "{transfer:".len()..start + len];
+        // The character before the brace, whatever its width.
+        let before = policy[..start].char_indices().next_back();
+        let sigil = before.map(|(_, c)| c);
+        let written = &policy[before.map_or(start, |(i, _)| i)..start + len + 1];
+        let problem = if sigil != Some('$') {
+            Some(format!(
+                "{written} in the session Policy is not a policy variable (variables are \
+                 written ${{transfer:Name}}): Transfer keeps it literally"
+            ))
+        } else if !POLICY_VARIABLES
+            .iter()
+            .any(|v| v.eq_ignore_ascii_case(name))
+        {
+            Some(format!(
+                "{written} in the session Policy is not a variable Transfer substitutes \
+                 (${{transfer:UserName}}, ${{transfer:HomeDirectory}}, ${{transfer:HomeBucket}}, \
+                 ${{transfer:HomeFolder}}): it stays literal and the statement matches nothing"
+            ))
+        } else {
+            None
+        };
+        if let Some(p) = problem
+            && !seen.contains(&p)
+        {
+            seen.push(p.clone());
+            warnings.push(p);
+        }
+    }
+    warnings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_policy_warnings_name_efs_and_variables_transfer_does_not_substitute() {
+        use crate::transfer::StorageDomain;
+        let ok = r#"{"Statement":[{"Resource":"arn:aws:s3:::${transfer:HomeBucket}/${Transfer:UserName}/*"}]}"#;
+        assert!(
+            policy_warnings(Some(ok), &StorageDomain::S3).is_empty(),
+            "case alone is fine"
+        );
+        assert_eq!(policy_warnings(Some(ok), &StorageDomain::Efs).len(), 1);
+        assert!(policy_warnings(None, &StorageDomain::Efs).is_empty());
+        let bad = r#"{"Statement":[{"Resource":["arn:aws:s3:::b/&{transfer:UserName}/*",
+            "arn:aws:s3:::b/${transfer:HomeDir}/*", "arn:aws:s3:::b/${transfer:HomeDir}/x"]}]}"#;
+        let w = policy_warnings(Some(bad), &StorageDomain::S3);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("&{transfer:UserName}") && w[0].contains("not a policy variable"));
+        assert!(
+            w[1].contains("${transfer:HomeDir}")
+                && w[1].contains("not a variable Transfer substitutes")
+        );
+        // Any text before the brace, however wide its characters: no panic.
+        let wide = "é{transfer:UserName} ü{transfer:x";
+        assert_eq!(policy_warnings(Some(wide), &StorageDomain::S3).len(), 1);
+    }
+
     use crate::domain::{
         ChrootTarget, HomePath, HomeRoot, PosixProfile, RoleArn, ServerId, SessionPolicy, Settings,
         Target, TargetKind, UserName,

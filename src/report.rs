@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{AuditFinding, AuditReport, Counts, Watch};
+use crate::audit::{AuditFinding, AuditReport, Counts, ServerFinding, Watch};
 use crate::domain::ServerId;
 use crate::drift::Class;
 
@@ -27,6 +27,9 @@ pub struct RunReport {
     /// Counts per server, in the run's order.
     pub servers: Vec<ServerCounts>,
     pub totals: Counts,
+    /// Servers on a custom identity provider: shown before anything else.
+    #[serde(default)]
+    pub server_findings: Vec<ServerFinding>,
     /// Every finding (not capped), in listing order.
     pub findings: Vec<AuditFinding>,
 }
@@ -44,10 +47,15 @@ pub struct Collector {
     order: Vec<String>,
     per_server: BTreeMap<String, Counts>,
     pub findings: Vec<AuditFinding>,
+    pub server_findings: Vec<ServerFinding>,
     pub totals: Counts,
 }
 
 impl Watch for Collector {
+    fn server_found(&mut self, finding: &ServerFinding) {
+        self.server_findings.push(finding.clone());
+    }
+
     fn counted(
         &mut self,
         server: &ServerId,
@@ -137,6 +145,9 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// How CSV rows name a server on a custom identity provider.
+pub const SERVER_CLASS: &str = "CustomIdentityProvider";
+
 const CLASSES: [(&str, &str); 4] = [
     ("Chrooted", "#2e7d32"),
     ("Drifted", "#ef6c00"),
@@ -178,6 +189,15 @@ impl RunReport {
                 per_server.entry(s.server_id).or_default().add(&s.counts);
             }
             whole.findings.extend(part.findings);
+            for f in part.server_findings {
+                if !whole
+                    .server_findings
+                    .iter()
+                    .any(|w| w.server_id == f.server_id)
+                {
+                    whole.server_findings.push(f);
+                }
+            }
         }
         whole.servers = order
             .into_iter()
@@ -192,6 +212,21 @@ impl RunReport {
     /// Every finding as CSV, a header first.
     pub fn csv(&self) -> String {
         let mut out = String::from("ServerId,UserName,ExternalId,Class,Reason,Target,Status\n");
+        // The servers first: nothing below them is chrooted by a stored user.
+        for f in &self.server_findings {
+            let row = [
+                f.server_id.as_str(),
+                "",
+                "",
+                SERVER_CLASS,
+                f.reason.as_str(),
+                "",
+                "",
+            ];
+            let fields: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
+            out.push_str(&fields.join(","));
+            out.push('\n');
+        }
         for f in &self.findings {
             let row = [
                 f.server_id.as_str(),
@@ -319,6 +354,25 @@ impl RunReport {
                 _ => "audit only (read-only)",
             }
         );
+        if !self.server_findings.is_empty() {
+            let _ = write!(
+                h,
+                "<h2 class=\"NeedsAttention\">Servers where no user is chrooted ({})</h2>\n\
+                 <table id=\"server-findings\"><thead><tr><th>Server</th>\
+                 <th>Identity provider</th><th>Reason</th></tr></thead><tbody>",
+                self.server_findings.len()
+            );
+            for f in &self.server_findings {
+                let _ = write!(
+                    h,
+                    "<tr><td>{}</td><td class=\"NeedsAttention\">{}</td><td>{}</td></tr>",
+                    esc(&f.server_id),
+                    esc(&f.identity_provider_type),
+                    esc(&f.reason)
+                );
+            }
+            h.push_str("</tbody></table>\n");
+        }
         let _ = write!(
             h,
             "<h2>Counts</h2>\n<table id=\"counts\"><thead><tr><th>Server</th><th>Chrooted</th>\
@@ -507,6 +561,7 @@ pub async fn run_and_keep<T: crate::transfer::Transfer>(
         fix: audit.fix,
         dry_run: audit.dry_run || chroot.config.dry_run,
         servers: collector.servers(),
+        server_findings: collector.server_findings.clone(),
         totals: report.counts,
         findings: std::mem::take(&mut collector.findings),
     };

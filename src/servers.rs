@@ -96,6 +96,24 @@ impl ServerCache {
     }
 }
 
+/// Why a server chroots no one through its stored users, if it does not: on
+/// `AWS_LAMBDA` or `API_GATEWAY` every login takes its home from the identity
+/// provider, and the users stored on the server are not used (AWS Transfer Family user
+/// guide, "Working with custom identity providers"; `UpdateServer` can switch a server
+/// there since 2025, and "existing user configurations are not automatically
+/// migrated").
+pub fn chroots_no_one(facts: &ServerFacts) -> Option<String> {
+    match &facts.identity_provider {
+        IdentityProvider::AwsLambda | IdentityProvider::ApiGateway => Some(format!(
+            "the server's identity provider is {}: every login takes its home from it, the \
+             server's stored users are not used, and no UpdateUser chroots anyone there \
+             (only the identity provider's code can)",
+            facts.identity_provider.as_str()
+        )),
+        _ => None,
+    }
+}
+
 /// Why a server with `facts` cannot hold `target` at all (a user on a directory
 /// server, an access on a service-managed one), under `ServerId`.
 pub fn kind_refusal(facts: &ServerFacts, target: &Target) -> Option<FieldError> {

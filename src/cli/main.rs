@@ -120,9 +120,14 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
     },
-    /// Read one user back: chrooted or not, and why.
+    /// Read one user (or, with --access, one directory group's access) back: chrooted
+    /// or not, and why.
     Check {
-        user: String,
+        #[arg(required_unless_present = "access", conflicts_with = "access")]
+        user: Option<String>,
+        /// A directory group's access (its ExternalId, an AD SID) instead of a user.
+        #[arg(long, value_name = "EXTERNAL_ID")]
+        access: Option<String>,
         #[arg(long, value_name = "SERVER_ID")]
         server: String,
         #[arg(long, value_enum, default_value_t = Output::Table)]
@@ -330,12 +335,13 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 findings_file,
                 html,
                 region,
-                account: None,
+                account: caller_account(&sdk).await,
             };
             run.go(&chroot, &audit).await
         }
         Command::Check {
             user,
+            access,
             server,
             output,
         } => {
@@ -345,12 +351,26 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                     .or_insert_with(|| server.clone());
             }
             let config = config_of(&vars)?;
-            let target = target_of(&user, &server)?;
+            let target = match (&user, &access) {
+                (Some(user), None) => target_of(user, &server)?,
+                (None, Some(access)) => access_of(access, &server)?,
+                _ => return Err(Failure::usage("give a USER or --access EXTERNAL_ID")),
+            };
             let chroot = Chroot::new(config, transfer);
             let on = match chroot.scope(&target.server).await? {
                 Scope::Allowed(on) => on,
                 Scope::Refused(why) => return Err(Failure::usage(format!("--server: {why}"))),
             };
+            // On a custom identity provider no stored user or access is used at login.
+            let facts = chroot
+                .env
+                .servers
+                .facts(&chroot.ports.transfer, &target.server)
+                .await?;
+            if let Some(reason) = transfer_chroot::servers::chroots_no_one(&facts) {
+                println!("{}: {reason}", target.server);
+                return Ok(FOUND);
+            }
             let live = chroot.inspect(&target).await?;
             let finding = drift::classify(&target, &live.value, &on);
             output::check(output, &target, &finding, &live.value);
@@ -441,6 +461,38 @@ fn target_of(user: &str, server: &str) -> Result<Target, Failure> {
     Ok(Target::new(server, Subject::User(user)))
 }
 
+fn access_of(external_id: &str, server: &str) -> Result<Target, Failure> {
+    let server = ServerId::parse(server).map_err(|e| Failure::usage(format!("--server: {e}")))?;
+    let id = transfer_chroot::domain::ExternalId::parse(external_id)
+        .map_err(|e| Failure::usage(format!("--access {external_id:?}: {e}")))?;
+    Ok(Target::new(server, Subject::Access(id)))
+}
+
+/// The account the credentials are of (`GetCallerIdentity`, which needs no
+/// permission), for the report; `None` (with a line on stderr) when it cannot be told.
+async fn caller_account(sdk: &aws_config::SdkConfig) -> Option<String> {
+    let sts = aws_sdk_sts::Client::new(sdk);
+    let asked = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        sts.get_caller_identity().send(),
+    )
+    .await;
+    match asked {
+        Ok(Ok(out)) => out.account().map(str::to_owned),
+        Ok(Err(e)) => {
+            eprintln!(
+                "note: the account could not be told (GetCallerIdentity: {})",
+                aws_sdk_sts::error::DisplayErrorContext(&e)
+            );
+            None
+        }
+        Err(_) => {
+            eprintln!("note: the account could not be told (GetCallerIdentity: no answer)");
+            None
+        }
+    }
+}
+
 /// `--fix` writes: asked on a terminal, refused elsewhere without `--yes`.
 fn confirm(servers: &[ServerId], region: Option<&str>) -> Result<(), Failure> {
     if !std::io::stdin().is_terminal() {
@@ -480,6 +532,10 @@ struct Progress {
 }
 
 impl Watch for Progress {
+    fn server_found(&mut self, finding: &transfer_chroot::audit::ServerFinding) {
+        self.collector.server_found(finding);
+    }
+
     fn counted(
         &mut self,
         server: &ServerId,
@@ -566,6 +622,7 @@ impl AuditRun {
             fix: audit.fix,
             dry_run: audit.dry_run || chroot.config.dry_run,
             servers: collector.servers(),
+            server_findings: collector.server_findings,
             totals: report.counts,
             findings: collector.findings,
         };
@@ -603,7 +660,8 @@ impl AuditRun {
         };
         Ok(if c.failed > 0 {
             ERROR
-        } else if left_drifted + c.needs_attention > 0 {
+        } else if left_drifted + c.needs_attention > 0 || !report.server_findings.is_empty() {
+            // A server on a custom identity provider chroots no one: always a finding.
             FOUND
         } else {
             CLEAN

@@ -26,8 +26,20 @@ fn n(v: u64) -> Cell {
     Cell::new(v).set_alignment(CellAlignment::Right)
 }
 
-/// Counts per server and class, then the findings with their reasons.
+/// Servers on a custom identity provider first (no stored user is chrooted there),
+/// then counts per server and class, then the findings with their reasons.
 pub fn audit_table(run: &RunReport, report: &AuditReport) {
+    if !run.server_findings.is_empty() {
+        let mut servers = table(&["Server", "Identity provider", "Per-user chroot"]);
+        for f in &run.server_findings {
+            servers.add_row(vec![
+                Cell::new(&f.server_id),
+                Cell::new(&f.identity_provider_type),
+                Cell::new(&f.reason),
+            ]);
+        }
+        println!("{servers}");
+    }
     let mut counts = table(&[
         "Server",
         "Chrooted",

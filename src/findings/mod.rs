@@ -85,7 +85,7 @@ impl Account {
         )
     }
 
-    fn server_arn(&self, server: &ServerId) -> String {
+    pub fn server_arn(&self, server: &ServerId) -> String {
         format!(
             "arn:{}:transfer:{}:{}:server/{server}",
             self.partition, self.region, self.id
@@ -246,6 +246,71 @@ impl Account {
                 status: status.to_owned(),
             },
             record_state: state.to_owned(),
+        }
+    }
+}
+
+/// A server on a custom identity provider (`AWS_LAMBDA`, `API_GATEWAY`): every login
+/// takes its home from that provider, so no stored user's chroot is enforced there.
+#[derive(Debug, Clone)]
+pub struct ServerObserved<'a> {
+    pub server: &'a ServerId,
+    pub identity_provider: &'a str,
+    pub reason: &'a str,
+    /// On a custom provider now (`false`: back on one whose users are chrooted).
+    pub custom: bool,
+}
+
+/// The suffix of a server finding's id (one per server).
+pub const SERVER_FINDING: &str = "custom-identity-provider";
+
+impl Account {
+    /// The server finding for `seen`, at `now`: `HIGH`, `FAILED`, `ACTIVE` while the
+    /// server is on a custom provider; `PASSED`, `ARCHIVED` once it is not.
+    pub fn server_finding(&self, seen: &ServerObserved<'_>, now: &str) -> Asff {
+        let arn = self.server_arn(seen.server);
+        let mut other = BTreeMap::new();
+        other.insert("ServerId".to_owned(), seen.server.to_string());
+        other.insert(
+            "IdentityProviderType".to_owned(),
+            seen.identity_provider.to_owned(),
+        );
+        let description = match seen.reason.char_indices().nth(MAX_DESCRIPTION - 1) {
+            Some((cut, _)) => format!("{}…", &seen.reason[..cut]),
+            None => seen.reason.to_owned(),
+        };
+        let finding = Asff {
+            schema_version: SCHEMA_VERSION.to_owned(),
+            id: format!("{arn}/{GENERATOR_ID}/{SERVER_FINDING}"),
+            product_arn: self.product_arn(),
+            generator_id: GENERATOR_ID.to_owned(),
+            aws_account_id: self.id.clone(),
+            region: self.region.clone(),
+            types: vec![FINDING_TYPE.to_owned()],
+            created_at: now.to_owned(),
+            updated_at: now.to_owned(),
+            severity: Severity {
+                label: "HIGH".to_owned(),
+            },
+            title: "AWS Transfer Family server takes every home from a custom identity provider"
+                .to_owned(),
+            description,
+            resources: vec![Resource {
+                r#type: "Other".to_owned(),
+                id: arn,
+                partition: self.partition.clone(),
+                region: self.region.clone(),
+                details: ResourceDetails { other },
+            }],
+            compliance: Compliance {
+                status: "FAILED".to_owned(),
+            },
+            record_state: "ACTIVE".to_owned(),
+        };
+        if seen.custom {
+            finding
+        } else {
+            finding.resolved(now)
         }
     }
 }
@@ -413,6 +478,13 @@ impl Hub {
             home_type: "LOGICAL",
         };
         self.send(&[account.finding(&seen, &now)]).await
+    }
+
+    /// A server's finding, imported at once: active while it is on a custom identity
+    /// provider, archived once it is back on one whose users are chrooted.
+    pub async fn server(&self, account: &Account, seen: &ServerObserved<'_>) -> HubCounts {
+        let now = timestamp(SystemTime::now());
+        self.send(&[account.server_finding(seen, &now)]).await
     }
 
     /// At the end of a completed run over `servers` started at `started`: this

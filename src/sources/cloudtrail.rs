@@ -37,6 +37,112 @@ fn kind_of(event_name: &str) -> Option<TargetKind> {
     }
 }
 
+/// A server changed: read again at once (its identity provider may have switched).
+pub const UPDATE_SERVER: &str = "UpdateServer";
+
+/// `UpdateServer` of a covered server: what `DescribeServer` says now is what every
+/// command meets from here on (not what was kept for up to `SERVER_FACTS_TTL_SECONDS`),
+/// and a switch to a custom identity provider is a HIGH finding at once; a switch back
+/// archives it. The result names the provider after the change.
+async fn server_changed<T: Transfer>(chroot: &Chroot<T>, f: &Fields<'_>) -> Outcome {
+    if let Some(code) = f.value("errorCode") {
+        let code = code.as_str().map_or_else(|| code.to_string(), echo);
+        return Outcome::skipped(
+            Identity::default(),
+            format!("the UpdateServer call failed ({code}): it changed nothing"),
+        );
+    }
+    let raw = f
+        .value("requestParameters")
+        .and_then(Value::as_object)
+        .and_then(|p| p.get("serverId"))
+        .and_then(Value::as_str);
+    let server = match raw.map(ServerId::parse) {
+        Some(Ok(s)) => s,
+        Some(Err(e)) => {
+            return Outcome::rejected(Rejection::invalid(
+                Identity::default(),
+                vec![crate::domain::FieldError::new(
+                    "requestParameters.serverId",
+                    e,
+                )],
+            ));
+        }
+        None => {
+            return Outcome::rejected(Rejection::invalid(
+                Identity::default(),
+                vec![crate::domain::FieldError::new(
+                    "requestParameters.serverId",
+                    "required",
+                )],
+            ));
+        }
+    };
+    let identity = Identity {
+        server_id: Some(server.to_string()),
+        ..Identity::default()
+    };
+    match chroot.scope(&server).await {
+        Ok(crate::scope::Scope::Allowed(_)) => {}
+        Ok(crate::scope::Scope::Refused(why)) => {
+            return Outcome::skipped(identity, format!("{why}: left as it is"));
+        }
+        Err(e) => {
+            let mut o = Outcome::failed(identity, (&e).into());
+            o.request_id = e.request_id.clone();
+            return o;
+        }
+    }
+    let before = chroot.env.servers.known(&server);
+    let after = match chroot
+        .env
+        .servers
+        .read_again(&chroot.ports.transfer, &server)
+        .await
+    {
+        Ok(facts) => facts,
+        Err(e) => {
+            let mut o = Outcome::failed(identity, (&e).into());
+            o.request_id = e.request_id.clone();
+            return o;
+        }
+    };
+    let finding = crate::servers::chroots_no_one(&after);
+    let was_custom = before
+        .as_ref()
+        .is_some_and(|b| crate::servers::chroots_no_one(b).is_some());
+    match &finding {
+        Some(reason) => chroot.server_finding(&server, &after, reason, true).await,
+        None if was_custom => {
+            chroot
+                .server_finding(
+                    &server,
+                    &after,
+                    "back on a provider whose users are chrooted",
+                    false,
+                )
+                .await
+        }
+        None => {}
+    }
+    let provider = after.identity_provider.as_str().to_owned();
+    let previous = before.map(|b| b.identity_provider.as_str().to_owned());
+    let mut outcome = Outcome::new(crate::outcome::Status::Unchanged, identity);
+    outcome.reason = Some(match (&previous, &finding) {
+        (Some(p), _) if *p != provider => {
+            format!("server read again: its identity provider is now {provider} (was {p})")
+        }
+        _ => format!("server read again: its identity provider is {provider}"),
+    });
+    outcome.server = Some(crate::outcome::ServerNote {
+        server_id: server.to_string(),
+        identity_provider_type: provider,
+        previous_identity_provider_type: previous,
+        finding,
+    });
+    outcome
+}
+
 /// One CloudTrail record (`detail`) to one outcome. `source` is the event's.
 pub async fn run<T: Transfer>(
     chroot: &Chroot<T>,
@@ -48,6 +154,9 @@ pub async fn run<T: Transfer>(
         .value("eventName")
         .and_then(Value::as_str)
         .unwrap_or_default();
+    if name == UPDATE_SERVER && source == Some(SOURCE) {
+        return server_changed(chroot, &f).await;
+    }
     let Some(kind) = kind_of(name) else {
         return Outcome::skipped(
             Identity::default(),

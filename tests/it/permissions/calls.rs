@@ -481,6 +481,14 @@ pub const INVENTORY: &[Entry] = &[
         operation: "ListUsers",
         needs: |s| s.directory("identitystore:ListUsers", &[("AllUsers", "user/*")]),
     },
+    // --- STS (src/cli/main.rs): the account a CLI report is about ----------------------
+    Entry {
+        service: "sts",
+        operation: "GetCallerIdentity",
+        // "No permissions are required to perform this operation" (AWS STS API
+        // reference, GetCallerIdentity): nothing to grant, even a deny does not stop it.
+        needs: |_| Vec::new(),
+    },
     // --- What Lambda does with the role -------------------------------------------------
     Entry {
         service: PLATFORM,

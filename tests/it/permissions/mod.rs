@@ -100,6 +100,7 @@ const CONFIGURATIONS: &[(&str, &[(&str, &str)])] = &[
             ("QueueKmsKeyArn", KEY),
             ("LogsKmsKeyArn", KEY),
             ("IdentityStoreId", "d-9067a1b2c3"),
+            ("GroupProfiles", r#"{"Default": {}}"#),
             (
                 "OktaEventBusName",
                 "aws.partner/okta.com/acme/transfer-chroot",
