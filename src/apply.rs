@@ -215,12 +215,13 @@ impl<T: Transfer> Chroot<T> {
                     ..Default::default()
                 },
             );
-        } else {
-            tracing::info!(server = %server, identity_provider = provider, "server back on a provider whose users are chrooted: its finding archived");
         }
         let (Some(hub), Some(account)) = (&self.ports.hub, self.env.account.get()) else {
             return;
         };
+        if !custom {
+            tracing::info!(server = %server, identity_provider = provider, "server on a provider whose users are chrooted: its Security Hub finding, if any, archived");
+        }
         let seen = crate::findings::ServerObserved {
             server,
             identity_provider: provider,

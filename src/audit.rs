@@ -1169,6 +1169,7 @@ async fn finish<T: Transfer>(
         pace = pace.rate.map(f64::round),
         throttled = pace.throttled,
         directory_requests = chroot.ports.directory.as_ref().map(|d| d.requests()),
+        server_findings = report.server_findings.len(),
         "audit"
     );
     report

@@ -338,6 +338,20 @@ pub async fn reconcile_gated<T: Transfer>(
         }
         Err(e) => return Some(unread(identity, &e)),
     };
+    // On a custom identity provider no stored user is used at login: nothing to
+    // reconcile (the server itself is the finding: the audit's ServerFindings).
+    if let Ok(facts) = chroot
+        .env
+        .servers
+        .facts(&chroot.ports.transfer, &target.server)
+        .await
+        && let Some(reason) = crate::servers::chroots_no_one(&facts)
+    {
+        return Some(Reconciled {
+            finding: None,
+            outcome: Outcome::skipped(identity, format!("{reason}: left as it is")),
+        });
+    }
     let expected = match expectation {
         Expectation::Known(e) => e.as_deref().cloned(),
         Expectation::ReadNow => match expected_now(chroot, target).await {

@@ -4,7 +4,8 @@
 //! `main.rs`: arguments and configuration in, the same library calls, output out.
 //!
 //! Exit codes, for CI gates: 0 all chrooted or exempt, 3 drifted or needing attention
-//! found (left), 1 an error, 2 a usage or configuration error.
+//! found (left), or a server on a custom identity provider, 1 an error, 2 a usage or
+//! configuration error.
 
 mod output;
 
@@ -36,7 +37,8 @@ const CLEAN: u8 = 0;
 const ERROR: u8 = 1;
 /// Bad arguments or configuration (clap's own code for usage errors).
 const USAGE: u8 = 2;
-/// Drifted or needs-attention targets are left.
+/// Drifted or needs-attention targets are left, or a server chroots no one (a custom
+/// identity provider).
 const FOUND: u8 = 3;
 
 #[derive(Parser)]
@@ -47,7 +49,8 @@ const FOUND: u8 = 3;
     long_about = "Audit, check and chroot AWS Transfer Family users and directory-group \
                   accesses with the same rules as the transfer-chroot Lambda function. \
                   Read-only unless --fix or chroot. Exit codes: 0 all chrooted or exempt, \
-                  3 drifted or needs-attention found, 1 an error, 2 a usage error."
+                  3 drifted or needs-attention found, or a server on a custom identity \
+                  provider, 1 an error, 2 a usage error."
 )]
 struct Cli {
     #[command(flatten)]
@@ -368,8 +371,19 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 .facts(&chroot.ports.transfer, &target.server)
                 .await?;
             if let Some(reason) = transfer_chroot::servers::chroots_no_one(&facts) {
-                println!("{}: {reason}", target.server);
+                let provider = facts.identity_provider.as_str();
+                match output {
+                    Output::Json => println!(
+                        "{}",
+                        json!({"ServerFindings": [{"ServerId": target.server.as_str(),
+                            "IdentityProviderType": provider, "Reason": reason}]})
+                    ),
+                    _ => println!("{} ({provider}): {reason}", target.server),
+                }
                 return Ok(FOUND);
+            }
+            if let Some(why) = transfer_chroot::servers::kind_refusal(&facts, &target) {
+                return Err(Failure::usage(why.message));
             }
             let live = chroot.inspect(&target).await?;
             let finding = drift::classify(&target, &live.value, &on);

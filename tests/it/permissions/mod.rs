@@ -10,7 +10,7 @@
 //! `"*"`, for an action with none). The operations are found in the code
 //! (`calls::code_operations`): one added without an entry fails.
 //!
-//! The resolved policies of three configurations are kept in `docs/iam/` (parliament
+//! The resolved policies of four configurations are kept in `docs/iam/` (parliament
 //! lints them in scripts/check-template.sh); `UPDATE_IAM_POLICIES=1 cargo test --test
 //! it permissions::` rewrites them. The CLI's policies there are checked the same way.
 
