@@ -15,7 +15,13 @@
 # LOGICAL and chrooted, one describe each), DEADLINE_MS (each invocation's; 40000),
 # CONCURRENCY (AUDIT_CONCURRENCY), MAX_RPS (AUDIT_MAX_RPS), THREADS (the boto3
 # reference's worker threads; 1), SKIP_REFERENCE=1, SKIP_SMALL=1 (no 100-user RSS
-# run), CASE (the result's name: OUT/<case>.json), OUT (target/bench).
+# run), CASE (the result's name: OUT/<case>.json), OUT (target/bench), DIRECTORY=1 (the
+# same fleet with the Identity Store on the stand-in, at 20 requests/s, and
+# GROUP_PROFILES: bench/audit.py's --directory; no boto3 reference; CASE
+# audit-directory; its report also in OUT/audit-directory-report.md):
+#
+#   USERS=10000 DIRECTORY=1 bash bench/audit.sh
+#   DIRECTORY=1 bash bench/audit.sh      # 100,000 users at 400 requests/s: about 12 minutes
 # bench/audit-matrix.sh runs the table of docs/PERFORMANCE.md "The audit's pipeline".
 # transfer-chroot reads each drifted user before writing it (a reconcile), so its calls
 # needed are 150,001 on the default fleet, the reference's 100,000: each has its own floor.
@@ -45,8 +51,13 @@ export AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256
 export PYTHONDONTWRITEBYTECODE=1
 unset AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_TRANSFER
 
-CASE=${CASE:-audit}
+if [ -n "${DIRECTORY:-}" ]; then
+  CASE=${CASE:-audit-directory}
+else
+  CASE=${CASE:-audit}
+fi
 EXTRA=()
+[ -n "${DIRECTORY:-}" ] && EXTRA+=(--directory)
 [ -n "${SKIP_REFERENCE:-}" ] && EXTRA+=(--skip-reference)
 [ -n "${SKIP_SMALL:-}" ] && EXTRA+=(--skip-small)
 [ -n "${CONCURRENCY:-}" ] && EXTRA+=(--concurrency "$CONCURRENCY")
@@ -58,8 +69,8 @@ python3 bench/audit.py --users "${USERS:-100000}" --rate "${RATE:-400}" --burst 
   --emulator "$BIN/lambda-runtime-api" \
   --python "$ROOT/.venv/bin/python" --reference "$ROOT/bench/reference/audit.py" \
   --out "$OUT" "${EXTRA[@]}" >"$OUT/$CASE-result.txt"
-if [ "$CASE" = audit ]; then
-  python3 bench/audit_report.py "$OUT/audit.json" | tee "$OUT/audit-report.md"
+if [ "$CASE" = audit ] || [ -n "${DIRECTORY:-}" ]; then
+  python3 bench/audit_report.py "$OUT/$CASE.json" | tee "$OUT/$CASE-report.md"
 else
   python3 bench/audit_matrix_report.py "$OUT/$CASE.json"
 fi

@@ -30,8 +30,13 @@ cargo build -q --features transfer-chroot/cli --bin transfer-chroot -p transfer-
 cargo build -q -p transfer-standin
 
 SERVER=s-0123456789abcdef0
+# A second server, switched to a Lambda identity provider: no stored user is chrooted
+# there, and the report must say so before anything else.
+LAMBDA_SERVER=s-0123456789abcdefa
 cat >"$OUT/seed.json" <<EOF
-{"Servers": [{"ServerId": "$SERVER", "DirectoryListingOptimization": "ENABLED", "GenerateUsers": [
+{"Servers": [{"ServerId": "$LAMBDA_SERVER", "IdentityProviderType": "AWS_LAMBDA",
+  "Users": [{"UserName": "stale", "HomeDirectory": "/acme-sftp/home/stale"}]},
+ {"ServerId": "$SERVER", "DirectoryListingOptimization": "ENABLED", "GenerateUsers": [
   {"Count": 5000, "Prefix": "drift", "HomeDirectory": "/acme-sftp/home/\${UserName}"},
   {"Count": 4000, "Prefix": "chroot", "HomeDirectoryType": "LOGICAL", "HomeDirectory": "/acme-sftp/home/\${UserName}"},
   {"Count": 1000, "Prefix": "wrong", "HomeDirectoryType": "LOGICAL", "HomeDirectory": "/elsewhere/\${UserName}"}]}]}
@@ -61,7 +66,7 @@ rm -f "$report" "$OUT"/pane-*.txt
 cmd="env -i PATH=$PATH TERM=xterm-256color AWS_ACCESS_KEY_ID=AKIDUI AWS_SECRET_ACCESS_KEY=ui-secret \
 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true \
 $TARGET_DIR/debug/transfer-chroot --endpoint-url $endpoint --region us-east-1 \
---home-root /acme-sftp/home audit --server $SERVER --html $report; echo EXIT=\$?; sleep 600"
+--home-root /acme-sftp/home audit --server $SERVER --server $LAMBDA_SERVER --html $report; echo EXIT=\$?; sleep 600"
 tmux new-session -d -s "$session" -x 160 -y 40 "$cmd"
 
 # Capture the pane while it runs, until the exit line shows.
@@ -103,4 +108,13 @@ grep -q '<svg id="chart"' "$dom" || fail "no chart in the DOM"
 grep -q 'data-class="Drifted"' "$dom" || fail "no Drifted bar"
 grep -q '<td class="n">5000</td>' "$dom" || fail "the drifted count is not in the DOM"
 grep -q 'home /acme-sftp/home/drift0001 is not chrooted' "$dom" || fail "a finding is not in the DOM"
-echo "browser: docs/report.png ($(stat -c %s docs/report.png) bytes); the DOM shows the counts, the chart and a finding"
+grep -q 'id="server-findings"' "$dom" || fail "the server on a custom identity provider is not in the DOM"
+grep -q "<td>$LAMBDA_SERVER</td><td class=\"NeedsAttention\">AWS_LAMBDA</td>" "$dom" || fail "the server finding's row"
+python3 - "$dom" <<'PY' || fail "the server findings are not before the counts"
+import sys
+dom = open(sys.argv[1]).read()
+sys.exit(not (0 <= dom.find('id="server-findings"') < dom.find('id="counts"')))
+PY
+grep -q '<dt>Account</dt><dd>111122223333</dd>' "$dom" || fail "the account is not named"
+grep -q 'AWS_LAMBDA' "$OUT/pane-final.txt" || fail "the terminal's table does not show the server finding"
+echo "browser: docs/report.png ($(stat -c %s docs/report.png) bytes); the DOM shows the server finding first, the account, the counts, the chart and a finding"

@@ -37,14 +37,46 @@
 //! `LoggingRole`. Users and accesses are kept as given (DescribeUser/DescribeAccess answer
 //! them as stored); names, ids, roles and generated homes must satisfy the model.
 //! `GenerateUsers` is a [`GenerateUsers`], or a list of them (a mixed fleet, one prefix
-//! per kind of user); [`StandIn::seed_users`] and
+//! per kind of user), each with an optional `Width` (its numbers padded to at least that
+//! many digits: one range of a larger fleet, `{"Start": 1, "Count": 900, "Width": 5}`,
+//! named as the whole fleet is); [`StandIn::seed_users`] and
 //! [`StandIn::generate_users`] add users to a running stand-in.
+//!
+//! # The Identity Store
+//!
+//! A seed's top-level `Directory` adds IAM Identity Center's Identity Store on the same
+//! listener (`X-Amz-Target: AWSIdentityStore.<Op>`, SigV4 scoped to `identitystore`;
+//! [`directory`] has its operations and errors), for `AWS_ENDPOINT_URL_IDENTITYSTORE`:
+//!
+//! ```json
+//! {"Directory": {
+//!   "IdentityStoreId": "d-9067a1b2c3",
+//!   "Users": [{"UserName": "alice", "DisplayName": "Alice"}],
+//!   "GenerateUsers": [{"Count": 50000, "Prefix": "drift"}],
+//!   "Groups": [{"DisplayName": "sftp-finance", "Members": ["alice"],
+//!               "GenerateMembers": [{"Prefix": "drift", "Count": 10000}]}]}}
+//! ```
+//!
+//! `Users` keep their other attributes as given; `GenerateUsers` names users as a
+//! server's `GenerateUsers` does (same `Count`, `Prefix`, `Start`, `Width`: both fleets
+//! can share names), with no other attribute; a group's `GenerateMembers` names the
+//! directory's generated users of that prefix (`Count` of them from `Start`, padded as
+//! those users are). Ids are made from the store's id and each entity's place, so the
+//! same seed gives the same ids. Its requests are logged as `identitystore:<Op>`
+//! (never mixed with Transfer's own `ListUsers`); a [`RateLimit`] on `identitystore:*`
+//! meters them together (IAM Identity Center's collective limit) and `*` does not; a
+//! [`FaultRule`] reaches them only when it names one (`identitystore:ListUsers`) or
+//! `identitystore:*`; the latency setting and the peak are Transfer's only.
+//! [`StandIn::add_member`], [`StandIn::remove_member`], [`StandIn::directory_calls`] and
+//! their neighbours change and read it from a test.
 //!
 //! # Control plane
 //!
 //! Under `/_standin/`: `GET requests | responses | state | peak | faults | interleave |
-//! changes` (`interleave`: the pending rules, each with its `Remaining` answers to go;
-//! `changes`: the [`AppliedChange`] log); `POST faults`
+//! changes | directory` (`interleave`: the pending rules, each with its `Remaining`
+//! answers to go; `changes`: the [`AppliedChange`] log; `directory`: the Identity
+//! Store's id, user count, groups with their member counts, and `Calls` by operation);
+//! `POST directory/membership` (`{"Group", "UserName", "Member": true|false}`); `POST faults`
 //! (a [`Faults`]: rules, latency and [`RateLimit`]s), `POST rate-limits` (a list of
 //! [`RateLimit`]: the rate limits only; `"Operation": "*"` is one bucket shared by every
 //! operation), `POST users` (`{"ServerId", "Users": [..],
@@ -86,6 +118,7 @@ use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub mod directory;
 mod interleave;
 mod lists;
 mod rate;
@@ -204,6 +237,9 @@ pub struct Recorded {
     /// in the order answers were recorded, which a slow request reaches late.
     #[serde(default)]
     pub arrival: u64,
+    /// When it arrived: microseconds since the stand-in started (request rates).
+    #[serde(default)]
+    pub at_us: u64,
 }
 
 impl Recorded {
@@ -260,9 +296,21 @@ struct Tag {
     value: String,
 }
 
+/// When the stand-in started (the clock of [`Recorded::at_us`]).
+struct Started(Instant);
+
+impl Default for Started {
+    fn default() -> Self {
+        Self(Instant::now())
+    }
+}
+
 #[derive(Default)]
 struct State {
     servers: Mutex<BTreeMap<String, ServerState>>,
+    /// The Identity Store (the seed's `Directory`), if seeded.
+    directory: Mutex<Option<directory::Store>>,
+    started: Started,
     faults: Mutex<Faults>,
     buckets: Mutex<rate::Buckets>,
     /// Seals NextTokens: one key per stand-in, so another instance's tokens are foreign.
@@ -332,8 +380,10 @@ impl StandIn {
             ));
         }
         let servers = seed::load(seed)?;
+        let store = directory::load(seed)?;
         let state = Arc::new(State::default());
         *lock(&state.servers) = servers;
+        *lock(&state.directory) = store;
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let shared = state.clone();
@@ -539,9 +589,108 @@ impl StandIn {
     pub fn changes(&self) -> Vec<AppliedChange> {
         lock(&self.state.changes).clone()
     }
+
+    /// How many Identity Store requests for `operation` (`ListUsers` or
+    /// `identitystore:ListUsers`; `*` for all of them) arrived, throttled and faulted
+    /// ones included.
+    pub fn directory_calls(&self, operation: &str) -> usize {
+        let op = operation
+            .strip_prefix(directory::PREFIX)
+            .unwrap_or(operation);
+        lock(&self.state.requests)
+            .iter()
+            .filter_map(|r| r.operation.strip_prefix(directory::PREFIX))
+            .filter(|o| op == "*" || *o == op)
+            .count()
+    }
+
+    /// The seeded Identity Store's id, if the seed has a `Directory`.
+    pub fn identity_store_id(&self) -> Option<String> {
+        lock(&self.state.directory)
+            .as_ref()
+            .map(|d| d.id().to_owned())
+    }
+
+    fn with_directory<T>(
+        &self,
+        f: impl FnOnce(&mut directory::Store) -> Result<T, String>,
+    ) -> Result<T, String> {
+        match lock(&self.state.directory).as_mut() {
+            Some(d) => f(d),
+            None => Err("the stand-in has no Directory".to_owned()),
+        }
+    }
+
+    /// Makes directory user `user` a member of group `group` (its `DisplayName`), as a
+    /// `CreateGroupMembership` would, without a request; `Ok(false)` when it was one
+    /// already.
+    pub fn add_member(&self, group: &str, user: &str) -> Result<bool, String> {
+        self.with_directory(|d| d.set_member(group, user, true))
+    }
+
+    /// Takes directory user `user` out of group `group`, as a `DeleteGroupMembership`
+    /// would; `Ok(false)` when it was not a member.
+    pub fn remove_member(&self, group: &str, user: &str) -> Result<bool, String> {
+        self.with_directory(|d| d.set_member(group, user, false))
+    }
+
+    /// Whether `user` is a member of `group` (`None`: either is unknown).
+    pub fn is_member(&self, group: &str, user: &str) -> Option<bool> {
+        lock(&self.state.directory)
+            .as_ref()
+            .and_then(|d| d.is_member(group, user))
+    }
+
+    /// Adds a directory user (as `CreateUser` would): its `UserId`.
+    pub fn add_directory_user(&self, user_name: &str) -> Result<String, String> {
+        self.with_directory(|d| d.create_user(user_name))
+    }
+
+    /// Adds a directory group (as `CreateGroup` would): its `GroupId`.
+    pub fn add_directory_group(&self, display_name: &str) -> Result<String, String> {
+        self.with_directory(|d| d.create_group(display_name))
+    }
+
+    /// The `UserId` of directory user `user_name`.
+    pub fn directory_user_id(&self, user_name: &str) -> Option<String> {
+        lock(&self.state.directory)
+            .as_ref()
+            .and_then(|d| d.user_id_of(user_name))
+    }
+
+    /// The `GroupId` of directory group `display_name`.
+    pub fn directory_group_id(&self, display_name: &str) -> Option<String> {
+        lock(&self.state.directory)
+            .as_ref()
+            .and_then(|d| d.group_id_of(display_name))
+    }
+
+    /// How many members directory group `display_name` has.
+    pub fn member_count(&self, display_name: &str) -> Option<usize> {
+        lock(&self.state.directory)
+            .as_ref()
+            .and_then(|d| d.member_count(display_name))
+    }
 }
 
 type Reply = Response<Full<Bytes>>;
+
+/// STS `GetCallerIdentity`'s answer: the stand-in's own account.
+fn caller_identity(arrival: u64) -> Reply {
+    let body = format!(
+        "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
+         <GetCallerIdentityResult><Arn>arn:aws:iam::{ACCOUNT}:user/operator</Arn>\
+         <UserId>AIDASTANDIN000000001</UserId><Account>{ACCOUNT}</Account>\
+         </GetCallerIdentityResult><ResponseMetadata><RequestId>sts-{arrival:08}</RequestId>\
+         </ResponseMetadata></GetCallerIdentityResponse>"
+    );
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "text/xml")
+        .header("x-amzn-requestid", format!("sts-{arrival:08}"))
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_default()
+}
 
 fn json_reply(status: StatusCode, body: &Value, request_id: &str) -> Reply {
     Response::builder()
@@ -591,13 +740,19 @@ fn throttled(retry_after_seconds: u64, request_id: &str) -> Reply {
     reply
 }
 
-/// Takes a token for `operation` when it is rate limited (first from the shared
-/// [`rate::EVERY_OPERATION`] bucket, then from its own); the wait for one otherwise.
+/// Takes a token for `operation` when it is rate limited (first from its API's shared
+/// bucket, [`rate::EVERY_OPERATION`] for Transfer's, [`rate::EVERY_DIRECTORY_OPERATION`]
+/// for the Identity Store's, then from its own); the wait for one otherwise.
 fn take_token(state: &State, operation: &str) -> Result<(), Duration> {
     let limits = lock(&state.faults).rate_limits.clone();
     let now = Instant::now();
     let mut buckets = lock(&state.buckets);
-    for name in [rate::EVERY_OPERATION, operation] {
+    let shared = if operation.starts_with(directory::PREFIX) {
+        rate::EVERY_DIRECTORY_OPERATION
+    } else {
+        rate::EVERY_OPERATION
+    };
+    for name in [shared, operation] {
         if let Some(limit) = rate::limit_for(&limits, name) {
             buckets.take(&limit, now)?;
         }
@@ -611,7 +766,7 @@ fn take_fault(state: &State, operation: &str, subject: Option<&str>) -> (Option<
     let latency = faults.latency_ms;
     let rule = faults.rules.iter_mut().find(|r| {
         r.times > 0
-            && r.operation.as_deref().is_none_or(|o| o == operation)
+            && fault_applies(r.operation.as_deref(), operation)
             && r.subject.as_deref().is_none_or(|s| Some(s) == subject)
     });
     let fault = rule.map(|r| {
@@ -622,6 +777,19 @@ fn take_fault(state: &State, operation: &str, subject: Option<&str>) -> (Option<
     });
     faults.rules.retain(|r| r.times > 0);
     (fault, latency)
+}
+
+/// Whether a rule for `rule` (`None`: any) applies to `operation`: a rule without an
+/// operation applies to Transfer's operations and the response sink, not to the
+/// Identity Store's, which a rule names (`identitystore:ListUsers`) or takes all of
+/// (`identitystore:*`).
+fn fault_applies(rule: Option<&str>, operation: &str) -> bool {
+    let directory = operation.starts_with(directory::PREFIX);
+    match rule {
+        None => !directory,
+        Some(rate::EVERY_DIRECTORY_OPERATION) => directory,
+        Some(o) => o == operation,
+    }
 }
 
 struct InFlight<'a>(&'a State);
@@ -656,6 +824,34 @@ pub async fn read_body(body: Incoming) -> Bytes {
         .unwrap_or_default()
 }
 
+/// Which API a request is for (its `X-Amz-Target` prefix).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Api {
+    /// `TransferService.<Op>`, logged as `<Op>`.
+    Transfer,
+    /// `AWSIdentityStore.<Op>`, logged as `identitystore:<Op>`.
+    IdentityStore,
+}
+
+impl Api {
+    /// The SigV4 signing name its `Credential` scope must carry.
+    fn service(self) -> &'static str {
+        match self {
+            Self::Transfer => "transfer",
+            Self::IdentityStore => "identitystore",
+        }
+    }
+
+    /// The request id (`x-amzn-RequestId`) of the `arrival`-th request: Transfer's
+    /// `standin-00000001`, the Identity Store's a UUID (its model's `RequestId`).
+    fn request_id(self, arrival: u64) -> String {
+        match self {
+            Self::Transfer => format!("standin-{arrival:08}"),
+            Self::IdentityStore => format!("5a7d1e00-0000-4000-8000-{arrival:012x}"),
+        }
+    }
+}
+
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Dropped> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -671,8 +867,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
     let content_type = header("content-type");
     let content_length = header("content-length").and_then(|l| l.parse().ok());
     let body = read_body(req.into_body()).await;
+    let at_us = state.started.0.elapsed().as_micros() as u64;
     let arrival = state.next_id.fetch_add(1, Ordering::SeqCst) + 1;
-    let request_id = format!("standin-{arrival:08}");
 
     if path.starts_with("/_standin/") {
         return Ok(control(&state, &method, &path, &body));
@@ -680,34 +876,53 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
     if method == Method::PUT {
         return response_sink(&state, path, query, content_type, content_length, &body).await;
     }
-    let Some(operation) = target
-        .as_deref()
-        .and_then(|t| t.strip_prefix("TransferService."))
-        .map(str::to_owned)
-    else {
+    let routed = target.as_deref().and_then(|t| {
+        t.strip_prefix("TransferService.")
+            .map(|op| (Api::Transfer, op.to_owned()))
+            .or_else(|| {
+                t.strip_prefix("AWSIdentityStore.")
+                    .map(|op| (Api::IdentityStore, format!("{}{op}", directory::PREFIX)))
+            })
+    });
+    // STS's GetCallerIdentity (awsQuery: a form body, an XML answer), which the
+    // operator's CLI asks to name the account its report is about; no permission
+    // needed, so any SigV4 request is answered, with the account the stand-in is.
+    if target.is_none()
+        && String::from_utf8_lossy(&body).contains("Action=GetCallerIdentity")
+        && auth.contains("/sts/aws4_request")
+    {
+        return Ok(caller_identity(arrival));
+    }
+    let Some((api, operation)) = routed else {
         return Ok(aws_error(
             400,
             "UnknownOperationException",
-            "missing X-Amz-Target: TransferService.<Operation>",
+            "missing X-Amz-Target: TransferService.<Operation> or AWSIdentityStore.<Operation>",
             json!({}),
-            &request_id,
+            &Api::Transfer.request_id(arrival),
         ));
     };
-    let signed = auth.starts_with("AWS4-HMAC-SHA256") && auth.contains("/transfer/aws4_request");
+    let request_id = api.request_id(arrival);
+    let scope = format!("/{}/aws4_request", api.service());
+    let sigv4 = auth.starts_with("AWS4-HMAC-SHA256");
+    let signed = sigv4 && auth.contains(&scope);
     let access_key = auth
         .split_once("Credential=")
         .and_then(|(_, c)| c.split_once('/'))
         .map(|(key, _)| key.to_owned());
     let parsed: Result<Value, _> = serde_json::from_slice(&body);
     let input = parsed.as_ref().ok().and_then(Value::as_object).cloned();
-    let subject = input.as_ref().and_then(|i| {
-        i.get("UserName")
+    let subject = input.as_ref().and_then(|i| match api {
+        Api::Transfer => i
+            .get("UserName")
             .or_else(|| i.get("ExternalId"))
             .and_then(Value::as_str)
-            .map(str::to_owned)
+            .map(str::to_owned),
+        Api::IdentityStore => directory::subject(i),
     });
 
-    let _guard = InFlight::enter(&state);
+    // The peak counts Transfer's requests only (what its concurrency tests measure).
+    let _guard = (api == Api::Transfer).then(|| InFlight::enter(&state));
     // The changes of the interleave rules this answer fires (a successful one only).
     let mut fired = Vec::new();
     let (fault, latency) = take_fault(&state, &operation, subject.as_deref());
@@ -721,8 +936,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
         access_key,
         version: None,
         arrival,
+        at_us,
     };
-    if latency > 0 {
+    if latency > 0 && api == Api::Transfer {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
     let reply = match fault {
@@ -730,15 +946,20 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
             lock(&state.requests).push(record);
             return Err(Dropped);
         }
-        Some(Fault::Throttle) => Some(throttled(1, &request_id)),
+        Some(Fault::Throttle) => Some(match api {
+            Api::Transfer => throttled(1, &request_id),
+            Api::IdentityStore => directory_throttled(1, &request_id),
+        }),
         Some(Fault::Status(status)) => {
-            let kind = match status {
-                500 => "InternalFailure",
+            let kind = match (status, api) {
+                (500, Api::Transfer) => "InternalFailure",
+                (500, Api::IdentityStore) => "InternalServerException",
                 // A 4xx that no retry will fix, as AWS answers a role without permission.
-                400..=499 => "AccessDeniedException",
+                (400..=499, _) => "AccessDeniedException",
                 _ => "ServiceUnavailableException",
             };
-            Some(aws_error(
+            Some(api_error(
+                api,
                 status,
                 kind,
                 "injected fault",
@@ -754,10 +975,22 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
     };
     let reply = match reply {
         Some(r) => r,
-        None if !signed => aws_error(
+        None if !signed && sigv4 && api == Api::IdentityStore => api_error(
+            api,
+            403,
+            "InvalidSignatureException",
+            "Credential should be scoped to correct service: 'identitystore'.",
+            json!({}),
+            &request_id,
+        ),
+        None if !signed => api_error(
+            api,
             403,
             "MissingAuthenticationTokenException",
-            "Request is missing a SigV4 Authorization header for service transfer",
+            &format!(
+                "Request is missing a SigV4 Authorization header for service {}",
+                api.service()
+            ),
             json!({}),
             &request_id,
         ),
@@ -765,28 +998,45 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
             (Err(wait), _) => {
                 record.throttled = true;
                 record.error = Some("ThrottlingException".into());
-                throttled(rate::retry_after_seconds(wait), &request_id)
+                match api {
+                    Api::Transfer => throttled(rate::retry_after_seconds(wait), &request_id),
+                    Api::IdentityStore => {
+                        directory_throttled(rate::retry_after_seconds(wait), &request_id)
+                    }
+                }
             }
-            (Ok(()), None) => aws_error(
+            (Ok(()), None) => api_error(
+                api,
                 400,
                 "SerializationException",
                 "request body is not a JSON object",
                 json!({}),
                 &request_id,
             ),
-            (Ok(()), Some(input)) => match operate(&state, &operation, &input) {
-                Ok((body, version)) => {
-                    record.version = version;
-                    // The answer holds the state before the change; the change lands
-                    // below, before the answer leaves.
-                    fired = interleave::count(&state, &operation, subject.as_deref());
-                    json_reply(StatusCode::OK, &body, &request_id)
+            (Ok(()), Some(input)) => {
+                let answer = match api {
+                    Api::Transfer => operate(&state, &operation, &input),
+                    Api::IdentityStore => {
+                        let op = &operation[directory::PREFIX.len()..];
+                        directory::operate(&state, op, &input).map(|b| (b, None))
+                    }
+                };
+                match answer {
+                    Ok((body, version)) => {
+                        record.version = version;
+                        // The answer holds the state before the change; the change lands
+                        // below, before the answer leaves.
+                        if api == Api::Transfer {
+                            fired = interleave::count(&state, &operation, subject.as_deref());
+                        }
+                        json_reply(StatusCode::OK, &body, &request_id)
+                    }
+                    Err(e) => {
+                        record.error = Some(e.kind.to_owned());
+                        api_error(api, e.status, e.kind, &e.message, e.extra, &request_id)
+                    }
                 }
-                Err(e) => {
-                    record.error = Some(e.kind.to_owned());
-                    aws_error(e.status, e.kind, &e.message, e.extra, &request_id)
-                }
-            },
+            }
         },
     };
     if record.fault.is_some() && !matches!(record.fault, Some(Fault::DelayMs(_))) {
@@ -797,10 +1047,60 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Drop
         };
     }
     if !signed && record.error.is_none() && record.fault.is_none() {
-        record.error = Some("MissingAuthenticationTokenException".into());
+        record.error = Some(
+            if sigv4 && api == Api::IdentityStore {
+                "InvalidSignatureException"
+            } else {
+                "MissingAuthenticationTokenException"
+            }
+            .into(),
+        );
     }
     interleave::record(&state, record, fired);
     Ok(reply)
+}
+
+/// An error answer of `api`: Transfer's as it always was; the Identity Store's with its
+/// `RequestId` in the body and `x-amzn-ErrorType`, as the service sends them.
+fn api_error(
+    api: Api,
+    status: u16,
+    kind: &str,
+    message: &str,
+    extra: Value,
+    request_id: &str,
+) -> Reply {
+    match api {
+        Api::Transfer => aws_error(status, kind, message, extra, request_id),
+        Api::IdentityStore => {
+            let mut extra = extra;
+            if let Value::Object(o) = &mut extra {
+                o.insert("RequestId".into(), json!(request_id));
+            }
+            let mut reply = aws_error(status, kind, message, extra, request_id);
+            if let Ok(v) = HeaderValue::from_str(kind) {
+                reply.headers_mut().insert("x-amzn-errortype", v);
+            }
+            reply
+        }
+    }
+}
+
+/// The Identity Store's `ThrottlingException`: HTTP 400 (its model binds no other
+/// status), `RetryAfterSeconds` an integer in the body, and `Retry-After`.
+fn directory_throttled(retry_after_seconds: u64, request_id: &str) -> Reply {
+    let mut reply = api_error(
+        Api::IdentityStore,
+        400,
+        "ThrottlingException",
+        "Rate exceeded",
+        json!({"RetryAfterSeconds": retry_after_seconds}),
+        request_id,
+    );
+    reply
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+    reply
 }
 
 async fn response_sink(
@@ -844,6 +1144,16 @@ async fn response_sink(
         .unwrap_or_default())
 }
 
+/// A membership change on the control plane: `{"Group": "sftp-finance", "UserName":
+/// "alice", "Member": true}` (`false` takes the user out).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Membership {
+    group: String,
+    user_name: String,
+    member: bool,
+}
+
 /// A user-seeding request on the control plane: `Users` as given, then `Generate`d ones.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -851,15 +1161,17 @@ struct SeedUsers {
     server_id: String,
     #[serde(default)]
     users: Vec<Value>,
+    /// A [`GenerateUsers`], with an optional `Width` as in a seed.
     #[serde(default)]
-    generate: Option<GenerateUsers>,
+    generate: Option<Value>,
 }
 
 fn seed_users_request(state: &State, body: &Bytes) -> Result<Value, String> {
     let req: SeedUsers = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let mut users = seed::user_entries(req.users).map_err(|e| e.to_string())?;
-    if let Some(spec) = &req.generate {
-        users.extend(spec.users().map_err(|e| e.to_string())?);
+    if let Some(spec) = req.generate {
+        let (spec, width) = seed::generate_spec(spec).map_err(|e| e.to_string())?;
+        users.extend(spec.users_padded(width).map_err(|e| e.to_string())?);
     }
     let added = users.len();
     let count = add_users(state, &req.server_id, users).map_err(|e| e.to_string())?;
@@ -918,6 +1230,32 @@ fn control(state: &State, method: &Method, path: &str, body: &Bytes) -> Reply {
             Err(e) => bad(e),
         },
         (&Method::GET, "/_standin/changes") => ok(json!(*lock(&state.changes))),
+        (&Method::GET, "/_standin/directory") => match lock(&state.directory).as_ref() {
+            Some(d) => {
+                let mut summary = d.summary();
+                let mut calls = Map::new();
+                for r in lock(&state.requests).iter() {
+                    if let Some(op) = r.operation.strip_prefix(directory::PREFIX) {
+                        let n = calls.entry(op).or_insert(json!(0));
+                        *n = json!(n.as_u64().unwrap_or(0) + 1);
+                    }
+                }
+                summary["Calls"] = Value::Object(calls);
+                ok(summary)
+            }
+            None => bad("the stand-in has no Directory".into()),
+        },
+        (&Method::POST, "/_standin/directory/membership") => {
+            match serde_json::from_slice::<Membership>(body)
+                .map_err(|e| e.to_string())
+                .and_then(|m| match lock(&state.directory).as_mut() {
+                    Some(d) => d.set_member(&m.group, &m.user_name, m.member),
+                    None => Err("the stand-in has no Directory".into()),
+                }) {
+                Ok(changed) => ok(json!({"Changed": changed})),
+                Err(e) => bad(e),
+            }
+        }
         (&Method::POST, "/_standin/change") => match serde_json::from_slice(body)
             .map_err(|e| e.to_string())
             .and_then(|change| interleave::apply_now(state, &change))
@@ -950,7 +1288,7 @@ struct ApiError {
     extra: Value,
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
+pub(crate) fn invalid(message: impl Into<String>) -> ApiError {
     ApiError {
         status: 400,
         kind: "InvalidRequestException",
@@ -1156,9 +1494,10 @@ fn merge(stored: &mut Map<String, Value>, input: &Map<String, Value>) -> Result<
 }
 
 /// The operations [`operate`] implements (an [`Interleave`] names one of them).
-const OPERATIONS: [&str; 11] = [
+const OPERATIONS: [&str; 12] = [
     "ListServers",
     "DescribeServer",
+    "UpdateServer",
     "TagResource",
     "UntagResource",
     "ListTagsForResource",
@@ -1179,6 +1518,7 @@ fn operate(
     match operation {
         "ListServers" => lists::list_servers(state, input).map(|b| (b, None)),
         "DescribeServer" => lists::describe_server(state, input).map(|b| (b, None)),
+        "UpdateServer" => lists::update_server(state, input).map(|b| (b, None)),
         "TagResource" | "UntagResource" | "ListTagsForResource" => {
             lists::tags(state, operation, input).map(|b| (b, None))
         }

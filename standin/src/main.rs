@@ -4,6 +4,8 @@
 //! Runs the local Transfer Family stand-in until interrupted (SIGINT/SIGTERM). The seed
 //! format is in the library's documentation; a server's `GenerateUsers` seeds a large
 //! fleet (`{"Count": 100000}`), and `POST /_standin/users` adds users to a running one.
+//! A seed's `Directory` adds an Identity Store on the same port (the value for
+//! `AWS_ENDPOINT_URL_IDENTITYSTORE`).
 //!
 //! With `--tls-listen`, it also serves the same state over TLS, with a throw-away CA
 //! made at start (written to `DIR/ca.pem` for the client: `AWS_CA_BUNDLE`), and prints

@@ -4,14 +4,20 @@
 //! whole seconds until the bucket holds a token again. A limit for the operation
 //! [`EVERY_OPERATION`] (`"*"`) is one bucket shared by every operation (a rate for the
 //! whole API, as an account-level quota meters it), taken before the operation's own.
+//! The Identity Store's operations (`identitystore:ListUsers`...) are another API: `*`
+//! does not meter them; [`EVERY_DIRECTORY_OPERATION`] (`identitystore:*`) is their
+//! shared bucket, as IAM Identity Center's collective limit (20 requests a second across
+//! its APIs) meters them together.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-/// The operation name of the limit shared by every operation.
+/// The operation name of the limit shared by every Transfer operation.
 pub const EVERY_OPERATION: &str = "*";
+/// The operation name of the limit shared by every Identity Store operation.
+pub const EVERY_DIRECTORY_OPERATION: &str = "identitystore:*";
 
 /// `requests_per_second` sustained, up to `burst` at once, for calls to `operation`.
 /// A bucket starts full; `burst: 0` throttles every call; `requests_per_second: 0`
@@ -19,7 +25,9 @@ pub const EVERY_OPERATION: &str = "*";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RateLimit {
-    /// A Transfer operation (`UpdateUser`, `ListUsers`...), or `*` for every one.
+    /// A Transfer operation (`UpdateUser`, `ListUsers`...), or `*` for every one; an
+    /// Identity Store operation (`identitystore:ListUsers`), or `identitystore:*` for
+    /// every one of those.
     pub operation: String,
     pub requests_per_second: f64,
     pub burst: u32,

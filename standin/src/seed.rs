@@ -71,7 +71,8 @@ fn role_ok(role: &str) -> bool {
 }
 
 /// `Count` users named `Prefix` + a zero-padded number from `Start` (all the same
-/// width, so name order is number order: `user000001`..`user100000`), each with
+/// width, so name order is number order: `user000001`..`user100000`; in a seed, an
+/// optional `Width` pads them to at least that many digits), each with
 /// `HomeDirectoryType`, `HomeDirectory` (`${UserName}` replaced by the name) and
 /// `Role`. A LOGICAL user gets `HomeDirectory: "/"` and the one mapping
 /// `{"Entry": "/", "Target": <HomeDirectory>}`.
@@ -120,7 +121,8 @@ impl GenerateUsers {
         }
     }
 
-    fn width(&self) -> usize {
+    /// How many digits the numbers take: those of the last one.
+    pub(crate) fn width(&self) -> usize {
         let last = self
             .start
             .saturating_add(self.count.saturating_sub(1) as u64);
@@ -129,12 +131,12 @@ impl GenerateUsers {
 
     /// The name of the `i`-th generated user (from 0).
     pub fn name(&self, i: usize) -> String {
-        format!(
-            "{}{:0width$}",
-            self.prefix,
-            self.start + i as u64,
-            width = self.width()
-        )
+        self.name_at(i, self.width())
+    }
+
+    /// The name of the `i`-th generated user, its number padded to `width` digits.
+    pub(crate) fn name_at(&self, i: usize, width: usize) -> String {
+        format!("{}{:0width$}", self.prefix, self.start + i as u64)
     }
 
     fn home(&self, name: &str) -> String {
@@ -145,6 +147,13 @@ impl GenerateUsers {
     /// name has the same length and differs only in digits, so the first and the last
     /// stand for all.
     pub(crate) fn users(&self) -> Result<Entries, SeedError> {
+        self.users_padded(None)
+    }
+
+    /// [`users`](Self::users), the numbers padded to at least `width` digits (a seed's
+    /// `Width`: one range of a larger fleet, named as the whole fleet is).
+    pub(crate) fn users_padded(&self, width: Option<usize>) -> Result<Entries, SeedError> {
+        let width = width.unwrap_or(0).max(self.width());
         if self.count == 0 {
             return Ok(Vec::new());
         }
@@ -160,7 +169,7 @@ impl GenerateUsers {
                 )));
             }
         };
-        for name in [self.name(0), self.name(self.count - 1)] {
+        for name in [self.name_at(0, width), self.name_at(self.count - 1, width)] {
             if !user_name_ok(&name) {
                 return Err(SeedError::new(format!(
                     "GenerateUsers: {name:?} is not a valid UserName (Prefix {:?})",
@@ -189,7 +198,7 @@ impl GenerateUsers {
         let role = Value::String(self.role.clone());
         let mut users = Vec::with_capacity(self.count);
         for i in 0..self.count {
-            let name = self.name(i);
+            let name = self.name_at(i, width);
             let mut user = Map::new();
             user.insert("UserName".to_owned(), Value::String(name.clone()));
             user.insert("HomeDirectoryType".to_owned(), kind.clone());
@@ -336,14 +345,35 @@ fn server_state(id: &str, server: &Map<String, Value>) -> Result<ServerState, Se
         Some(spec) => vec![spec.clone()],
     };
     for spec in specs {
-        let spec: GenerateUsers = serde_json::from_value(spec)
-            .map_err(|e| SeedError::new(format!("server {id}: GenerateUsers: {e}")))?;
+        let (spec, width) =
+            generate_spec(spec).map_err(|e| SeedError::new(format!("server {id}: {}", e.0)))?;
         let users = spec
-            .users()
+            .users_padded(width)
             .map_err(|e| SeedError::new(format!("server {id}: {}", e.0)))?;
         insert_users(&mut state.users, users);
     }
     Ok(state)
+}
+
+/// A seed's `GenerateUsers` entry: the spec, and its optional `Width` (the numbers
+/// padded to at least that many digits, so that a range of a larger fleet, split by
+/// home, say, is named as the whole fleet is: `{"Start": 1, "Count": 900, "Width": 5}`
+/// is `user00001`..`user00900`).
+pub(crate) fn generate_spec(spec: Value) -> Result<(GenerateUsers, Option<usize>), SeedError> {
+    let width = match spec.get("Width") {
+        None => None,
+        Some(w) => match w.as_u64() {
+            Some(w @ 1..=20) => Some(w as usize),
+            _ => {
+                return Err(SeedError::new(format!(
+                    "GenerateUsers: Width must be 1 to 20, not {w}"
+                )));
+            }
+        },
+    };
+    let spec: GenerateUsers =
+        serde_json::from_value(spec).map_err(|e| SeedError::new(format!("GenerateUsers: {e}")))?;
+    Ok((spec, width))
 }
 
 /// Parses a seed (see the module documentation).

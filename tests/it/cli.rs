@@ -376,3 +376,135 @@ async fn with_a_server_tag_the_cli_audits_the_tagged_servers_with_their_own_root
     );
     assert_eq!(standin.calls("ListUsers"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_on_a_custom_identity_provider_comes_first_and_the_cli_exits_3() {
+    use aws_sdk_transfer::types::IdentityProviderType;
+    // A clean fleet (nothing drifted or needing a person): only the server can make
+    // the exit 3.
+    let standin = clean_fleet(0, 3).await;
+    let endpoint = standin.endpoint();
+    let clean = cli(
+        &endpoint,
+        &[&CLEAN_FLAGS[..], &["audit", "--server", SERVER]].concat(),
+    )
+    .await;
+    assert_eq!(code(&clean), 0, "{}{}", stdout(&clean), stderr(&clean));
+    sdk_client(&endpoint, 1)
+        .update_server()
+        .server_id(SERVER)
+        .identity_provider_type(IdentityProviderType::AwsLambda)
+        .send()
+        .await
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("transfer-chroot-cli-idp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let html = dir.join("report.html");
+    let args = [
+        &CLEAN_FLAGS[..],
+        &[
+            "audit",
+            "--server",
+            SERVER,
+            "--html",
+            html.to_str().unwrap(),
+        ],
+    ]
+    .concat();
+    let table = cli(&endpoint, &args).await;
+    assert_eq!(code(&table), 3, "{}{}", stdout(&table), stderr(&table));
+    let text = stdout(&table);
+    let server_at = text
+        .find("AWS_LAMBDA")
+        .expect("the server finding is shown");
+    let counts_at = text.find("Chrooted").expect("the counts");
+    assert!(server_at < counts_at, "server findings first: {text}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("id=\"server-findings\""),
+        "the report lists it"
+    );
+    assert!(
+        page.find("server-findings").unwrap() < page.find("id=\"counts\"").unwrap(),
+        "first in the report"
+    );
+    // The account the report is about (STS GetCallerIdentity).
+    assert!(
+        page.contains("<dt>Account</dt><dd>111122223333</dd>"),
+        "the account"
+    );
+    let json = cli(
+        &endpoint,
+        &[
+            &CLEAN_FLAGS[..],
+            &["audit", "--server", SERVER, "--output", "json"],
+        ]
+        .concat(),
+    )
+    .await;
+    assert_eq!(code(&json), 3);
+    let report: Value = serde_json::from_str(&stdout(&json)).unwrap();
+    assert_eq!(
+        report["ServerFindings"][0]["IdentityProviderType"],
+        "AWS_LAMBDA"
+    );
+    let check = cli(
+        &endpoint,
+        &[&CLEAN_FLAGS[..], &["check", "chroot1", "--server", SERVER]].concat(),
+    )
+    .await;
+    assert_eq!(code(&check), 3, "{}", stdout(&check));
+    assert!(stdout(&check).contains("AWS_LAMBDA"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reads_an_access_back_with_access() {
+    let t = spawn_app().await;
+    let config = config_file();
+    let conf = ["--config", config.to_str().unwrap()];
+    let args: Vec<&str> = [
+        &conf[..],
+        &[
+            "check",
+            "--access",
+            FINANCE_SID,
+            "--server",
+            DIRECTORY_SERVER,
+        ],
+    ]
+    .concat();
+    let out = cli(&t.standin.endpoint(), &args).await;
+    assert!(
+        matches!(code(&out), 0 | 3),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains(FINANCE_SID), "{}", stdout(&out));
+    // A user and an access at once, or neither: a usage error.
+    let both: Vec<&str> = [
+        &conf[..],
+        &[
+            "check",
+            "alice",
+            "--access",
+            FINANCE_SID,
+            "--server",
+            SERVER,
+        ],
+    ]
+    .concat();
+    assert_eq!(code(&cli(&t.standin.endpoint(), &both).await), 2);
+    let neither: Vec<&str> = [&conf[..], &["check", "--server", SERVER]].concat();
+    assert_eq!(code(&cli(&t.standin.endpoint(), &neither).await), 2);
+    // An access on a server that holds users: said so, before any read.
+    let wrong: Vec<&str> = [
+        &conf[..],
+        &["check", "--access", FINANCE_SID, "--server", SERVER],
+    ]
+    .concat();
+    let out = cli(&t.standin.endpoint(), &wrong).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("SERVICE_MANAGED"), "{}", stderr(&out));
+}

@@ -29,5 +29,6 @@ mod reliability_sources;
 mod reports;
 mod runtime;
 mod servers;
+mod servers_change;
 mod sqs;
 mod template;
