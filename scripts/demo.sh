@@ -55,13 +55,54 @@ for key in ["home/bob/", "home/dave/", "groups/finance/", "groups/engineering/"]
 print("s3://acme-sftp holds", ", ".join(o["Key"] for o in s3.list_objects_v2(Bucket="acme-sftp")["Contents"]))
 PY
 
+# IAM Identity Center's Identity Store on the same moto: the directory the function
+# reads group membership from (IDENTITY_STORE_ID). alice is in sftp-finance, bob in
+# sftp-engineering (demo/config.env's two profiles). moto picks the user and group ids:
+# the directory samples are copied to target/demo-events/ with moto's ids in place of
+# theirs (events/DIRECTORY-SOURCES.md).
+say "seeding the Identity Store (moto) and the directory samples' ids"
+DEMO_EVENTS=target/demo-events
+mkdir -p "$DEMO_EVENTS"
+"$VENV/bin/python" - "$MOTO_ENDPOINT" "$DEMO_EVENTS" <<'PY'
+import glob, json, os, sys
+import boto3
+ids = boto3.client("identitystore", endpoint_url=sys.argv[1], region_name="us-east-1",
+                   aws_access_key_id="AKIDDEMO", aws_secret_access_key="demo-secret")
+store = "d-9067a1b2c3"
+def user(name):
+    return ids.create_user(IdentityStoreId=store, UserName=name, DisplayName=name,
+                           Name={"GivenName": name, "FamilyName": "Example"})["UserId"]
+def group(name):
+    return ids.create_group(IdentityStoreId=store, DisplayName=name)["GroupId"]
+alice, bob = user("alice"), user("bob")
+finance, engineering = group("sftp-finance"), group("sftp-engineering")
+membership = ids.create_group_membership(IdentityStoreId=store, GroupId=finance,
+                                         MemberId={"UserId": alice})["MembershipId"]
+ids.create_group_membership(IdentityStoreId=store, GroupId=engineering, MemberId={"UserId": bob})
+json.dump({"alice": alice, "bob": bob, "finance": finance, "engineering": engineering,
+           "alice_in_finance": membership},
+          open(os.path.join(sys.argv[2], "directory.json"), "w"))
+samples = {"9067a1b2c3-1a2b3c4d-0001-4e5f-8a9b-000000000001": alice,
+           "9067a1b2c3-1a2b3c4d-0002-4e5f-8a9b-000000000002": bob,
+           "9067a1b2c3-5e6f7a8b-0001-4c2d-9e0f-000000000101": finance,
+           "9067a1b2c3-5e6f7a8b-0002-4c2d-9e0f-000000000102": engineering}
+for path in glob.glob("events/directory-*.json"):
+    text = open(path).read()
+    for sample, real in samples.items():
+        text = text.replace(sample, real)
+    open(os.path.join(sys.argv[2], os.path.basename(path)), "w").write(text)
+print(f"{store}: alice in sftp-finance, bob in sftp-engineering")
+PY
+
 # The function's configuration: demo/config.env (single-quoted so ${UserName} stays
-# literal) plus the SDK settings that point it at the stand-in.
+# literal) plus the SDK settings that point it at the stand-in (and moto).
 ENV_FILE=target/demo.env
 {
   grep -v '^\s*#' demo/config.env | grep '=' | while IFS='=' read -r k v; do printf "%s='%s'\n" "$k" "$v"; done
   echo "AWS_ENDPOINT_URL_TRANSFER='http://$STANDIN_ADDR'"
   echo "AWS_ENDPOINT_URL_S3='$MOTO_ENDPOINT'"
+  echo "IDENTITY_STORE_ID='d-9067a1b2c3'"
+  echo "AWS_ENDPOINT_URL_IDENTITYSTORE='$MOTO_ENDPOINT'"
   echo "AWS_REGION='us-east-1'"
   echo "AWS_ACCESS_KEY_ID='AKIDDEMO'"
   echo "AWS_SECRET_ACCESS_KEY='demo-secret'"
@@ -82,8 +123,30 @@ status=0
 # A story order: direct commands, directory events, drift (CloudTrail), the API,
 # CloudFormation, then an audit of the whole (demo) fleet.
 if [ $# -gt 0 ]; then events=("$@"); else
-  events=(events/direct-*.json events/eventbridge-*.json events/cloudtrail-*.json events/sqs-*.json events/apigw-*.json events/cfn-*.json events/audit-*.json)
+  events=(events/direct-*.json events/eventbridge-*.json
+    events/directory-identitystore-user-updated.json events/directory-cloudtrail-create-group-membership.json
+    events/directory-identitystore-membership-created.json events/directory-scim-patch-group.json
+    events/directory-identitystore-group-updated.json events/directory-okta-membership-add.json
+    events/directory-okta-membership-remove.json events/directory-cloudtrail-delete-group-membership.json
+    events/cloudtrail-*.json events/sqs-*.json events/apigw-*.json events/cfn-*.json events/audit-*.json)
 fi
+# One membership change, end to end: alice leaves sftp-finance for sftp-engineering in
+# the directory, with no event of its own; then an older CloudTrail record of her
+# joining finance arrives late. It only names her: the directory says engineering.
+membership_change() {
+  say "── (in the directory) alice leaves sftp-finance and joins sftp-engineering"
+  "$VENV/bin/python" - "$MOTO_ENDPOINT" "$DEMO_EVENTS/directory.json" <<'PY'
+import json, sys
+import boto3
+ids = boto3.client("identitystore", endpoint_url=sys.argv[1], region_name="us-east-1",
+                   aws_access_key_id="AKIDDEMO", aws_secret_access_key="demo-secret")
+d = json.load(open(sys.argv[2]))
+ids.delete_group_membership(IdentityStoreId="d-9067a1b2c3", MembershipId=d["alice_in_finance"])
+ids.create_group_membership(IdentityStoreId="d-9067a1b2c3", GroupId=d["engineering"],
+                            MemberId={"UserId": d["alice"]})
+print("alice: sftp-engineering")
+PY
+}
 # Someone changes alice by hand (as the console or the CLI would, straight to Transfer):
 # the CloudTrail record of that call is events/cloudtrail-update-user.json.
 hand_change() {
@@ -101,8 +164,12 @@ PY
 
 for f in "${events[@]}"; do
   [ "$f" = events/cloudtrail-update-user.json ] && hand_change
+  [ "$f" = events/directory-cloudtrail-create-group-membership.json ] && membership_change
   say "── $f"
-  if ! cargo lambda invoke -A 127.0.0.1 -P "$LAMBDA_PORT" --data-file "$f" bootstrap 2>&1 \
+  data=$f
+  # A directory sample with moto's ids in place of its own.
+  case $f in events/directory-*) data=$DEMO_EVENTS/$(basename "$f") ;; esac
+  if ! cargo lambda invoke -A 127.0.0.1 -P "$LAMBDA_PORT" --data-file "$data" bootstrap 2>&1 \
       | python3 -c 'import json,sys
 raw=sys.stdin.read()
 try: print(json.dumps(json.loads(raw), indent=2, ensure_ascii=False))
