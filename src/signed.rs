@@ -39,6 +39,8 @@ pub struct CallError {
     pub throttled: bool,
     /// The service's own hint (`RetryAfterSeconds`), when it gave one.
     pub retry_after: Option<Duration>,
+    /// What a `ResourceNotFoundException` says was not found (`ResourceType`).
+    pub resource_type: Option<String>,
     pub request_id: Option<String>,
 }
 
@@ -50,6 +52,7 @@ impl CallError {
             retryable,
             throttled: false,
             retry_after: None,
+            resource_type: None,
             request_id: None,
         }
     }
@@ -254,7 +257,12 @@ impl SignedClient {
             .and_then(Value::as_f64)
             .filter(|s| s.is_finite() && *s >= 0.0)
             .map(|s| Duration::from_secs_f64(s.min(60.0)));
+        let resource_type = value
+            .get("ResourceType")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         Err(CallError {
+            resource_type,
             message: format!("{code} (HTTP {status}) {message}")
                 .trim_end()
                 .to_owned(),

@@ -142,7 +142,13 @@ impl IdentityStore {
                 .await;
             let e = match answer {
                 Ok(v) => return Ok(Some(v)),
-                Err(e) if e.code.as_deref() == Some("ResourceNotFoundException") => {
+                // A user or group that is not there is an answer; a store that is not
+                // there is a configuration to fix (IDENTITY_STORE_ID), never an empty
+                // directory.
+                Err(e)
+                    if e.code.as_deref() == Some("ResourceNotFoundException")
+                        && e.resource_type.as_deref() != Some("IDENTITY_STORE") =>
+                {
                     return Ok(None);
                 }
                 Err(e) => e,

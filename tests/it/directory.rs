@@ -483,3 +483,27 @@ async fn a_group_queues_one_command_per_member_naming_only_the_user() {
         Some("/acme-sftp/groups/finance/alice")
     );
 }
+
+#[tokio::test]
+async fn a_store_that_is_not_there_is_an_error_not_an_empty_directory() {
+    let mut t = spawn_app_with(&[("IDENTITY_STORE_ID", SAMPLE_STORE)]).await;
+    let endpoint = fake_directory(|_, _| {
+        (
+            400,
+            json!({"__type": "ResourceNotFoundException", "ResourceType": "IDENTITY_STORE",
+                   "Message": "IDENTITY_STORE not found."}),
+        )
+    })
+    .await;
+    t.app.chroot.ports.directory = Some(store_on(&endpoint));
+    let text = t
+        .invoke_with_budget(
+            event("directory-identitystore-user-updated.json"),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap_err();
+    assert!(text.contains("IDENTITY_STORE"), "{text}");
+    assert!(text.contains("\"Retryable\":false"), "{text}");
+    assert_eq!(t.standin.request_count(), 0, "no Transfer call");
+}
