@@ -3,10 +3,17 @@
 # tests and the demo; installs it into .venv first if needed. Source it:
 #   source scripts/moto.sh   → MOTO_ENDPOINT=http://127.0.0.1:PORT, MOTO_PID; stop_moto
 VENV=.venv
-if [[ ! -x $VENV/bin/moto_server ]]; then
-  echo "installing moto[server] into $VENV (about a minute, once)"
+# 5.2.4 or later: its Identity Store has IsMemberInGroups and GetUserId (the directory
+# tests), besides the S3, SQS, Security Hub and EventBridge the other tests use.
+MOTO='moto[server]>=5.2.4'
+moto_fits() {
+  "$VENV/bin/python" -c 'import sys, moto
+sys.exit(tuple(int(x) for x in moto.__version__.split(".")[:3]) < (5, 2, 4))' 2>/dev/null
+}
+if [[ ! -x $VENV/bin/moto_server ]] || ! moto_fits; then
+  echo "installing $MOTO into $VENV (about a minute, once)"
   [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check 'moto[server]'
+  "$VENV/bin/pip" install -q --disable-pip-version-check "$MOTO"
 fi
 MOTO_PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >target/moto.log 2>&1 &
