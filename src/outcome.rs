@@ -358,6 +358,18 @@ impl Outcome {
 
     /// A short label for logs: `s-…/users/alice`.
     pub fn target_label(&self) -> String {
+        // A directory trigger that named no one target (a group, a user on several
+        // servers or none): the directory's own name for what it named.
+        if !self.identity.names_a_target()
+            && let Some(d) = &self.directory
+        {
+            return match (&d.group_id, &d.user_name, &d.user_id) {
+                (Some(g), _, _) => format!("directory group {g}"),
+                (None, Some(u), _) => format!("directory user {u}"),
+                (None, None, Some(id)) => format!("directory user {id}"),
+                _ => self.identity.label(),
+            };
+        }
         self.identity.label()
     }
 
