@@ -18,10 +18,10 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::apply::{BY_A_COMMAND, Chroot};
-use crate::directory::{Directory, DirectoryError};
+use crate::directory::Directory;
 use crate::domain::{Action, DirectoryUserName, GroupId, ServerId, UserId, UserName};
 use crate::input::CommandInput;
-use crate::membership::Choice;
+use crate::membership::{Choice, unread};
 use crate::outcome::{DirectoryNote, ErrorBody, ErrorCode, Identity, Outcome, Status, echo};
 use crate::profiles::GroupProfiles;
 use crate::transfer::{IdentityProvider, Transfer, TransferErrorKind};
@@ -65,22 +65,6 @@ fn unready<T: Transfer>(chroot: &Chroot<T>) -> Option<String> {
         return Some("GROUP_PROFILES is not configured: there is no profile to apply".into());
     }
     None
-}
-
-fn unread(identity: Identity, e: &DirectoryError) -> Outcome {
-    let code = if e.throttled {
-        ErrorCode::Throttled
-    } else {
-        ErrorCode::Upstream
-    };
-    let mut body = ErrorBody::new(
-        code,
-        format!("{e}: nothing was written (the directory decides, and it could not be read)"),
-    );
-    body.retryable = e.retryable;
-    let mut outcome = Outcome::failed(identity, body);
-    outcome.request_id = e.request_id.clone();
-    outcome
 }
 
 fn user_identity(name: Option<&str>) -> Identity {

@@ -28,6 +28,25 @@ use crate::directory::{Directory, DirectoryError, GROUPS_PER_CHECK};
 use crate::domain::{GroupId, UserId};
 use crate::profiles::{GroupProfiles, Profile};
 
+/// A directory that could not be read, as a result: `Throttled` or `Upstream`, as
+/// retryable as the read was, and nothing written (no write from a guess).
+pub fn unread(identity: crate::outcome::Identity, e: &DirectoryError) -> crate::outcome::Outcome {
+    use crate::outcome::{ErrorBody, ErrorCode, Outcome};
+    let code = if e.throttled {
+        ErrorCode::Throttled
+    } else {
+        ErrorCode::Upstream
+    };
+    let mut body = ErrorBody::new(
+        code,
+        format!("{e}: nothing was written (the directory decides, and it could not be read)"),
+    );
+    body.retryable = e.retryable;
+    let mut outcome = Outcome::failed(identity, body);
+    outcome.request_id = e.request_id.clone();
+    outcome
+}
+
 /// How long the profiled groups' ids are taken as read.
 pub const PROFILED_GROUPS_TTL: Duration = Duration::from_secs(300);
 

@@ -239,21 +239,8 @@ pub async fn expected_now<T: Transfer>(
     ) else {
         return Ok(None);
     };
-    let unread = |e: crate::directory::DirectoryError| {
-        let code = if e.throttled {
-            ErrorCode::Throttled
-        } else {
-            ErrorCode::Upstream
-        };
-        let mut body = ErrorBody::new(
-            code,
-            format!("{e}: nothing was written (the directory decides this user's profile)"),
-        );
-        body.retryable = e.retryable;
-        let mut o = Outcome::failed(Identity::of(target), body);
-        o.request_id = e.request_id;
-        o
-    };
+    let unread =
+        |e: crate::directory::DirectoryError| crate::membership::unread(Identity::of(target), &e);
     let Ok(name) = DirectoryUserName::parse(user.as_str()) else {
         return Ok(None);
     };
