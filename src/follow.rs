@@ -53,18 +53,19 @@ pub fn message(user: &UserId) -> String {
     json!({"Action": ACTION, "UserId": user.as_str()}).to_string()
 }
 
-/// Why a directory trigger cannot run here at all (no Identity Store, no profiles).
-fn unready<T: Transfer>(chroot: &Chroot<T>) -> Option<String> {
-    if chroot.config.identity_store.is_none() || chroot.ports.directory.is_none() {
-        return Some(
+/// The directory and the profiles a trigger needs, or why it cannot run here at all.
+fn ready<T: Transfer>(chroot: &Chroot<T>) -> Result<(&dyn Directory, &GroupProfiles), String> {
+    let (Some(directory), Some(_)) = (&chroot.ports.directory, &chroot.config.identity_store)
+    else {
+        return Err(
             "IDENTITY_STORE_ID is not configured: directory events need the Identity Store to read membership from"
                 .into(),
         );
-    }
-    if chroot.config.group_profiles.is_none() {
-        return Some("GROUP_PROFILES is not configured: there is no profile to apply".into());
-    }
-    None
+    };
+    let Some(profiles) = &chroot.config.group_profiles else {
+        return Err("GROUP_PROFILES is not configured: there is no profile to apply".into());
+    };
+    Ok((&**directory, profiles))
 }
 
 fn user_identity(name: Option<&str>) -> Identity {
@@ -83,17 +84,13 @@ pub async fn user<T: Transfer>(
     only: Option<&ServerId>,
     deadline: Instant,
 ) -> Outcome {
-    if let Some(why) = unready(chroot) {
-        return Outcome::skipped(user_identity(None), why);
-    }
-    let (Some(directory), Some(profiles)) =
-        (&chroot.ports.directory, &chroot.config.group_profiles)
-    else {
-        return Outcome::skipped(user_identity(None), "no directory");
+    let (directory, profiles) = match ready(chroot) {
+        Ok(ready) => ready,
+        Err(why) => return Outcome::skipped(user_identity(None), why),
     };
     match tokio::time::timeout_at(
         deadline,
-        follow_user(chroot, &**directory, profiles, who, only, deadline),
+        follow_user(chroot, directory, profiles, who, only, deadline),
     )
     .await
     {
@@ -335,20 +332,16 @@ pub const MEMBER_RESULTS: usize = 100;
 /// with a command queue, one `ReconcileDirectoryUser` command each.
 pub async fn group<T: Transfer>(chroot: &Chroot<T>, group: &GroupId, deadline: Instant) -> Outcome {
     let identity = user_identity(None);
-    if let Some(why) = unready(chroot) {
-        return Outcome::skipped(identity, why);
-    }
-    let (Some(directory), Some(profiles)) =
-        (&chroot.ports.directory, &chroot.config.group_profiles)
-    else {
-        return Outcome::skipped(identity, "no directory");
+    let (directory, profiles) = match ready(chroot) {
+        Ok(ready) => ready,
+        Err(why) => return Outcome::skipped(identity, why),
     };
-    let mut note = DirectoryNote {
+    let note = DirectoryNote {
         group_id: Some(group.to_string()),
         ..DirectoryNote::default()
     };
     let work = async {
-        let profiled = match chroot.env.directory.profiled(&**directory, profiles).await {
+        let profiled = match chroot.env.directory.profiled(directory, profiles).await {
             Ok(p) => p,
             Err(e) => return Err(unread(identity.clone(), &e)),
         };
@@ -424,7 +417,12 @@ pub async fn group<T: Transfer>(chroot: &Chroot<T>, group: &GroupId, deadline: I
             o
         };
         outcome.profile = label;
-        Ok(outcome.with_counts(members, queue.map(|_| queued)))
+        outcome.directory = Some(DirectoryNote {
+            members: Some(members),
+            queued: queue.map(|_| queued),
+            ..note.clone()
+        });
+        Ok(outcome)
     };
     let mut outcome = match tokio::time::timeout_at(deadline, work).await {
         Ok(Ok(o)) | Ok(Err(o)) => o,
@@ -438,11 +436,7 @@ pub async fn group<T: Transfer>(chroot: &Chroot<T>, group: &GroupId, deadline: I
             o
         }
     };
-    if let Some(n) = outcome.directory.take() {
-        note.members = n.members;
-        note.queued = n.queued;
-    }
-    outcome.directory = Some(note);
+    outcome.directory.get_or_insert(note);
     outcome
 }
 
@@ -455,15 +449,4 @@ fn queue_failed(identity: &Identity, e: &crate::queue::QueueError) -> Outcome {
     );
     body.retryable = true;
     Outcome::failed(identity.clone(), body)
-}
-
-impl Outcome {
-    fn with_counts(mut self, members: usize, queued: Option<usize>) -> Self {
-        self.directory = Some(DirectoryNote {
-            members: Some(members),
-            queued,
-            ..DirectoryNote::default()
-        });
-        self
-    }
 }

@@ -144,15 +144,68 @@ enum Step {
     Users { token: Option<String> },
 }
 
+/// A run's reading of the directory, part way.
+#[derive(Debug)]
+struct Partial {
+    groups: Arc<ProfiledGroups>,
+    step: Step,
+    /// Member id (hashed) → best profile.
+    members: HashMap<u64, usize>,
+    view: DirectoryView,
+}
+
+impl Partial {
+    /// Reads the next page into this reading: `true` once it is the last. A failed read
+    /// changes nothing, so the same page is asked again next time.
+    async fn advance(&mut self, directory: &dyn Directory) -> Result<bool, DirectoryError> {
+        match self.step.clone() {
+            Step::Members { group, token } => {
+                let Some((id, index)) = self.groups.ids.get(group).cloned() else {
+                    self.step = Step::Users { token: None };
+                    return Ok(false);
+                };
+                let page = directory.members(&id, token.as_deref()).await?;
+                for member in &page.items {
+                    let best = self.members.entry(id_hash(member)).or_insert(index);
+                    *best = (*best).min(index);
+                }
+                self.step = match page.next_token {
+                    Some(t) if !page.items.is_empty() => Step::Members {
+                        group,
+                        token: Some(t),
+                    },
+                    _ => Step::Members {
+                        group: group + 1,
+                        token: None,
+                    },
+                };
+                Ok(false)
+            }
+            Step::Users { token } => {
+                let page = directory.users(token.as_deref()).await?;
+                for user in &page.items {
+                    self.view.users.insert(name_hash(&user.user_name));
+                    if let Some(best) = self.members.get(&id_hash(&user.id)) {
+                        self.view
+                            .members
+                            .insert(user.user_name.to_lowercase(), *best);
+                    }
+                }
+                match page.next_token {
+                    Some(t) if !page.items.is_empty() => {
+                        self.step = Step::Users { token: Some(t) };
+                        Ok(false)
+                    }
+                    _ => Ok(true),
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Reading {
-    InProgress {
-        groups: Arc<ProfiledGroups>,
-        step: Step,
-        /// Member id (hashed) → best profile.
-        members: HashMap<u64, usize>,
-        view: DirectoryView,
-    },
+    InProgress(Partial),
     Done(Arc<DirectoryView>),
 }
 
@@ -266,13 +319,13 @@ impl Memberships {
                 .position(|(r, _)| r == run)
                 .map(|i| runs.remove(i).1)
         };
-        let reading = match taken {
+        let mut partial = match taken {
             Some(Reading::Done(view)) => {
                 self.keep(run, Reading::Done(view.clone()));
                 return Ok(Some(view));
             }
-            Some(reading) => reading,
-            None => Reading::InProgress {
+            Some(Reading::InProgress(partial)) => partial,
+            None => Partial {
                 groups: self.profiled(directory, profiles).await?,
                 step: Step::Members {
                     group: 0,
@@ -282,94 +335,21 @@ impl Memberships {
                 view: DirectoryView::default(),
             },
         };
-        let Reading::InProgress {
-            groups,
-            step,
-            mut members,
-            mut view,
-        } = reading
-        else {
-            return Ok(None);
-        };
-        // Not kept while the page is read: a failure starts the step again next time.
-        let next = match step.clone() {
-            Step::Members { group, token } => match groups.ids.get(group) {
-                None => Step::Users { token: None },
-                Some((id, index)) => {
-                    let page = directory.members(id, token.as_deref()).await;
-                    let page = match page {
-                        Ok(p) => p,
-                        Err(e) => {
-                            self.keep(
-                                run,
-                                Reading::InProgress {
-                                    groups,
-                                    step,
-                                    members,
-                                    view,
-                                },
-                            );
-                            return Err(e);
-                        }
-                    };
-                    for member in &page.items {
-                        let best = members.entry(id_hash(member)).or_insert(*index);
-                        *best = (*best).min(*index);
-                    }
-                    match page.next_token {
-                        Some(t) if !page.items.is_empty() => Step::Members {
-                            group,
-                            token: Some(t),
-                        },
-                        _ => Step::Members {
-                            group: group + 1,
-                            token: None,
-                        },
-                    }
-                }
-            },
-            Step::Users { token } => {
-                let page = match directory.users(token.as_deref()).await {
-                    Ok(p) => p,
-                    Err(e) => {
-                        self.keep(
-                            run,
-                            Reading::InProgress {
-                                groups,
-                                step,
-                                members,
-                                view,
-                            },
-                        );
-                        return Err(e);
-                    }
-                };
-                for user in &page.items {
-                    view.users.insert(name_hash(&user.user_name));
-                    if let Some(best) = members.get(&id_hash(&user.id)) {
-                        view.members.insert(user.user_name.to_lowercase(), *best);
-                    }
-                }
-                match page.next_token {
-                    Some(t) if !page.items.is_empty() => Step::Users { token: Some(t) },
-                    _ => {
-                        let view = Arc::new(view);
-                        self.keep(run, Reading::Done(view.clone()));
-                        return Ok(Some(view));
-                    }
-                }
+        match partial.advance(directory).await {
+            Ok(true) => {
+                let view = Arc::new(partial.view);
+                self.keep(run, Reading::Done(view.clone()));
+                Ok(Some(view))
             }
-        };
-        self.keep(
-            run,
-            Reading::InProgress {
-                groups,
-                step: next,
-                members,
-                view,
-            },
-        );
-        Ok(None)
+            Ok(false) => {
+                self.keep(run, Reading::InProgress(partial));
+                Ok(None)
+            }
+            Err(e) => {
+                self.keep(run, Reading::InProgress(partial));
+                Err(e)
+            }
+        }
     }
 
     fn keep(&self, run: &str, reading: Reading) {

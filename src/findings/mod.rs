@@ -197,6 +197,14 @@ pub struct Observed<'a> {
     pub home_type: &'a str,
 }
 
+/// `reason` as ASFF's `Description`: at most [`MAX_DESCRIPTION`] characters.
+fn description(reason: &str) -> String {
+    match reason.char_indices().nth(MAX_DESCRIPTION - 1) {
+        Some((cut, _)) => format!("{}…", &reason[..cut]),
+        None => reason.to_owned(),
+    }
+}
+
 impl Account {
     /// The finding for `seen`, at `now`.
     pub fn finding(&self, seen: &Observed<'_>, now: &str) -> Asff {
@@ -216,10 +224,7 @@ impl Account {
         if !seen.home_type.is_empty() {
             other.insert("HomeDirectoryType".to_owned(), seen.home_type.to_owned());
         }
-        let description = match seen.reason.char_indices().nth(MAX_DESCRIPTION - 1) {
-            Some((cut, _)) => format!("{}…", &seen.reason[..cut]),
-            None => seen.reason.to_owned(),
-        };
+        let description = description(seen.reason);
         Asff {
             schema_version: SCHEMA_VERSION.to_owned(),
             id: self.finding_id(target),
@@ -275,10 +280,7 @@ impl Account {
             "IdentityProviderType".to_owned(),
             seen.identity_provider.to_owned(),
         );
-        let description = match seen.reason.char_indices().nth(MAX_DESCRIPTION - 1) {
-            Some((cut, _)) => format!("{}…", &seen.reason[..cut]),
-            None => seen.reason.to_owned(),
-        };
+        let description = description(seen.reason);
         let finding = Asff {
             schema_version: SCHEMA_VERSION.to_owned(),
             id: format!("{arn}/{GENERATOR_ID}/{SERVER_FINDING}"),

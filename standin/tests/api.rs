@@ -4,12 +4,13 @@
 //! statuses, LOGICAL home checks, rate limits, and seeding large fleets.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+mod common;
+
+use common::{Api, Reply, start};
 use transfer_standin::{Fault, FaultRule, GenerateUsers, StandIn};
 
 const S3: &str = "s-0123456789abcdef0";
@@ -21,20 +22,6 @@ const FINANCE: &str = "S-1-5-21-1004336348-1177238915-682003330-1105";
 const ENGINEERING: &str = "S-1-5-21-1004336348-1177238915-682003330-1106";
 const ROLE: &str = "arn:aws:iam::111122223333:role/sftp-user";
 const SIGNED: &str = "AWS4-HMAC-SHA256 Credential=AKIDSTANDIN/20250101/us-east-1/transfer/aws4_request, SignedHeaders=host;x-amz-date, Signature=00";
-
-/// A stand-in on its own runtime, called from the test's thread with blocking sockets.
-struct Api {
-    standin: StandIn,
-    // Dropped after the stand-in (fields drop in order).
-    _rt: tokio::runtime::Runtime,
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: Value,
-}
 
 impl Reply {
     fn kind(&self) -> &str {
@@ -65,61 +52,11 @@ fn demo_seed() -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("demo seed")).expect("JSON")
 }
 
-fn start(seed: &Value) -> Api {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let standin = rt.block_on(StandIn::start(seed)).expect("stand-in starts");
-    Api { standin, _rt: rt }
-}
-
 fn demo() -> Api {
     start(&demo_seed())
 }
 
 impl Api {
-    fn http(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-        let addr = self.standin.addr();
-        let mut s = TcpStream::connect(addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(60)))
-            .expect("timeout");
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        s.write_all(head.as_bytes()).expect("head written");
-        s.write_all(body.as_bytes()).expect("body written");
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).expect("reply read");
-        let (head, body) = raw.split_once("\r\n\r\n").expect("head and body");
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|c| c.parse().ok())
-            .expect("status line");
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-            .collect();
-        let body = if body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
-        };
-        Reply {
-            status,
-            headers,
-            body,
-        }
-    }
-
     /// A signed Transfer call.
     fn call(&self, operation: &str, input: Value) -> Reply {
         let target = format!("TransferService.{operation}");

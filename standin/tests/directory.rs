@@ -4,13 +4,14 @@
 //! model's errors, ids, membership changes, the request log and the collective rate
 //! limit (`identitystore:*`), and seeding 100,000 users.
 
-use std::collections::{BTreeSet, HashMap};
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use regex::Regex;
 use serde_json::{Value, json};
+mod common;
+
+use common::{Api, Reply, start};
 use transfer_standin::{Fault, FaultRule, StandIn};
 
 const STORE: &str = "d-9067a1b2c3";
@@ -21,18 +22,6 @@ const TRANSFER_SIGNED: &str = "AWS4-HMAC-SHA256 Credential=AKIDSTANDIN/20250101/
 const RESOURCE_ID: &str = r"^([0-9a-f]{10}-|)[A-Fa-f0-9]{8}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{12}$";
 const REQUEST_ID: &str =
     r"^[A-Fa-f0-9]{8}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{12}$";
-
-struct Api {
-    standin: StandIn,
-    _rt: tokio::runtime::Runtime,
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: Value,
-}
 
 impl Reply {
     #[track_caller]
@@ -96,57 +85,7 @@ fn seed() -> Value {
     })
 }
 
-fn start(seed: &Value) -> Api {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let standin = rt.block_on(StandIn::start(seed)).expect("stand-in starts");
-    Api { standin, _rt: rt }
-}
-
 impl Api {
-    fn http(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-        let addr = self.standin.addr();
-        let mut s = TcpStream::connect(addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(60)))
-            .expect("timeout");
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        s.write_all(head.as_bytes()).expect("head written");
-        s.write_all(body.as_bytes()).expect("body written");
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).expect("reply read");
-        let (head, body) = raw.split_once("\r\n\r\n").expect("head and body");
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|c| c.parse().ok())
-            .expect("status line");
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-            .collect();
-        let body = if body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
-        };
-        Reply {
-            status,
-            headers,
-            body,
-        }
-    }
-
     fn call_as(&self, auth: &str, operation: &str, input: Value) -> Reply {
         let target = format!("AWSIdentityStore.{operation}");
         let mut headers = vec![
