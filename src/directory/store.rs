@@ -1,7 +1,7 @@
 //! The Identity Store's JSON API (awsJson1.1, `X-Amz-Target: AWSIdentityStore.<Op>`),
 //! seven read operations of it, signed and sent by [`crate::signed::SignedClient`] at
 //! `AWS_ENDPOINT_URL_IDENTITYSTORE` (or `AWS_ENDPOINT_URL`), else the region's endpoint.
-//! Not the `aws-sdk-identitystore` crate: docs/PERFORMANCE.md ("The Identity Store")
+//! Not the `aws-sdk-identitystore` crate: docs/PERFORMANCE.md ("The directory", the client paragraph)
 //! measures what it would add to the package.
 //!
 //! Paced: IAM Identity Center documents "a collective throttle maximum of 20
